@@ -1,0 +1,388 @@
+"""Load and validate config.toml: the one place every setting is read from.
+
+Every problem in a file is reported at once, each line naming the key path
+(``pbx.ami_port``) and what is expected.  Secrets are never in the file: a key
+ending in ``_env`` names the environment variable that holds the secret, and a
+missing variable is a configuration error like any other.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_PATH = "config.toml"
+CONFIG_PATH_ENV = "HOTLINE_BRIDGE_CONFIG"
+
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+    def render(self) -> str:
+        lines = [f"configuration {self.path} has {len(self.problems)} problem(s):"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- types
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError("expected the name of an environment variable, like HOTLINE_BRIDGE_SECRET")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _check_hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError("expected a time of day as HH:MM, like 08:30")
+    return value
+
+
+HHMM = Annotated[str, AfterValidator(_check_hhmm)]
+
+
+def _check_period(value: str) -> str:
+    parts = value.split("-")
+    if len(parts) != 2 or not all(_HHMM.match(p.strip()) for p in parts):
+        raise ValueError("expected a period as HH:MM-HH:MM, like 08:30-12:00")
+    start, end = (p.strip() for p in parts)
+    if start >= end:
+        raise ValueError(f"period {value!r} ends before it starts")
+    return f"{start}-{end}"
+
+
+Period = Annotated[str, AfterValidator(_check_period)]
+
+
+def parse_period(period: str) -> tuple[time, time]:
+    """'08:30-12:00' -> (time(8, 30), time(12, 0)); the string is already validated."""
+    start, end = period.split("-")
+    return time.fromisoformat(start), time.fromisoformat(end)
+
+
+def _check_loopback(value: str) -> str:
+    if value not in ("127.0.0.1", "localhost", "::1") and not value.startswith("127."):
+        raise ValueError("the sandbox only runs on loopback: use 127.0.0.1")
+    return value
+
+
+LoopbackHost = Annotated[str, AfterValidator(_check_loopback)]
+
+
+class Section(BaseModel):
+    # extra="forbid": a misspelt key is an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# ------------------------------------------------------------------------ sections
+
+
+class SiteConfig(Section):
+    name: str = "96811 热线"
+    timezone: str = "Asia/Shanghai"
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; expected an IANA name like Asia/Shanghai")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class OfficeHoursConfig(Section):
+    # Office periods on a working day (China calendar, make-up days included).
+    periods: list[Period] = ["08:30-12:00", "14:00-17:30"]
+
+    @field_validator("periods")
+    @classmethod
+    def _ordered(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one office period is needed")
+        bounds = [parse_period(p) for p in value]
+        for (_, end), (start, _) in zip(bounds, bounds[1:]):
+            if start < end:
+                raise ValueError("periods must be in order and must not overlap")
+        return value
+
+
+class DatabaseConfig(Section):
+    # sqlite:///relative/path is taken relative to the configuration file's folder.
+    url: str = "sqlite:///state/hotline-bridge.sqlite3"
+    # Optional: a variable holding the database password, inserted into the URL.
+    password_env: EnvName | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("expected a sqlite:/// or postgresql:// URL")
+        return value
+
+
+class WebConfig(Section):
+    host: str = "127.0.0.1"
+    port: Port = 8680
+    # The address operators type; used in links, e.g. https://hotline.example.org
+    public_url: str = "http://127.0.0.1:8680"
+    # Plain-HTTP sites on a trusted LAN may set this false; otherwise cookies are Secure.
+    secure_cookies: bool = True
+    session_secret_env: EnvName = "HOTLINE_BRIDGE_SESSION_SECRET"
+
+
+class AmiConfig(Section):
+    host: str = "127.0.0.1"
+    port: Port = 5038
+    username: str = "hotline-bridge"
+    secret_env: EnvName = "HOTLINE_BRIDGE_AMI_SECRET"
+    # Seconds: keepalive ping interval and how long a ping or an action may take.
+    ping_interval_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    action_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    # Reconnect back-off (exponential with jitter) bounds, seconds.
+    reconnect_min_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AmiConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
+class PbxConfig(Section):
+    # "asterisk": connect to the Asterisk below; "none": run without a PBX.
+    backend: Literal["asterisk", "none"] = "asterisk"
+    hotline_numbers: Annotated[list[Annotated[str, Field(pattern=r"^\+?\d{3,15}$")]], Field(min_length=1)] = ["96811"]
+    queue: str = "hotline"
+    ami: AmiConfig = AmiConfig()
+    # The daemon's FastAGI server (case status line), where the dialplan's AGI() points.
+    agi_host: str = "127.0.0.1"
+    agi_port: Port = 4573
+    # Where Asterisk's CDR/CEL records (sqlite3) can be read to recover calls missed while down.
+    cdr_path: str | None = None
+    # Folder holding recordings and messages (as the daemon sees it).
+    recordings_dir: str | None = None
+
+
+class SandboxConfig(Section):
+    # The loopback Asterisk test bed started by `hotline-bridge sandbox start`.
+    enabled: bool = True
+    # Debian unstable root holding Asterisk 22; built once, cached outside the repo.
+    asterisk_root: str = "/var/cache/hotline-bridge/asterisk-root"
+    # Where the sandbox keeps its configuration, logs, recordings (relative to the config file).
+    state_dir: str = "state/sandbox"
+    host: LoopbackHost = "127.0.0.1"
+    trunk_port: Port = 5160
+    carrier_port: Port = 5170
+    ami_port: Port = 5038
+    # Desk phones: extension -> loopback SIP port where the phone (e.g. SIPp) listens.
+    phones: dict[Annotated[str, Field(pattern=r"^\d{2,8}$")], Port] = {"8001": 5181, "8002": 5182}
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> SandboxConfig:
+        ports = [self.trunk_port, self.carrier_port, self.ami_port, *self.phones.values()]
+        if len(set(ports)) != len(ports):
+            raise ValueError("trunk_port, carrier_port, ami_port and phone ports must all differ")
+        return self
+
+
+class DiscourseConfig(Section):
+    base_url: str = "http://127.0.0.1:4200"
+    api_username: str = "hotline96811"
+    api_key_env: EnvName = "HOTLINE_BRIDGE_DISCOURSE_API_KEY"
+    webhook_secret_env: EnvName = "HOTLINE_BRIDGE_DISCOURSE_WEBHOOK_SECRET"
+    # Unit code -> Discourse category id.
+    categories: dict[str, Annotated[int, Field(ge=1)]] = {}
+    poll_interval_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
+
+
+class ForumConfig(Section):
+    # "builtin": the daemon serves the units' boards itself; "discourse": a Discourse site.
+    backend: Literal["builtin", "discourse"] = "builtin"
+    retry_backoff_s: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [30, 120, 600, 1800, 3600]
+    discourse: DiscourseConfig = DiscourseConfig()
+
+
+class CallbacksConfig(Section):
+    # When callers may be phoned (local time, working and rest days alike); never at night.
+    windows: Annotated[list[Period], Field(min_length=1)] = ["09:00-12:00", "14:00-20:00"]
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    # Minutes to wait after the 1st, 2nd, ... failed attempt (the last value repeats).
+    retry_backoff_minutes: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [15, 60, 240, 1440]
+    # "asterisk": Originate through the PBX; "twilio": through Twilio's API.
+    dialler: Literal["asterisk", "twilio"] = "asterisk"
+    # The dialplan context that rings the operator, then the caller.
+    originate_context: str = "hotline-callback"
+
+
+class TwilioConfig(Section):
+    enabled: bool = False
+    account_sid: str = ""
+    auth_token_env: EnvName = "HOTLINE_BRIDGE_TWILIO_AUTH_TOKEN"
+    from_number: str = "+8657096811"
+    # Only for tests against a local server speaking Twilio's API.
+    api_base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _sid_when_enabled(self) -> TwilioConfig:
+        if self.enabled and not re.match(r"^AC[0-9a-f]{32}$", self.account_sid):
+            raise ValueError("account_sid must look like AC followed by 32 hex digits when Twilio is enabled")
+        return self
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    # "auto": readable on a terminal, JSON lines otherwise (journald).
+    format: Literal["auto", "console", "json"] = "auto"
+
+
+class Config(Section):
+    site: SiteConfig = SiteConfig()
+    office_hours: OfficeHoursConfig = OfficeHoursConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    web: WebConfig = WebConfig()
+    pbx: PbxConfig = PbxConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    forum: ForumConfig = ForumConfig()
+    callbacks: CallbacksConfig = CallbacksConfig()
+    twilio: TwilioConfig = TwilioConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    # Set by load_config: the folder relative paths are resolved against.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def path(self, value: str) -> Path:
+        """A path from the file, resolved against the configuration file's folder."""
+        p = Path(value)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL: relative SQLite paths resolved, psycopg 3 driver, password from env."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database.url)
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                url = url.set(database=str(self.path(url.database).resolve()))
+        else:
+            url = url.set(drivername="postgresql+psycopg")
+            if self.database.password_env:
+                url = url.set(password=os.environ.get(self.database.password_env, ""))
+        return url.render_as_string(hide_password=False)
+
+    def secret(self, env_name: str) -> str:
+        """The secret held in environment variable ``env_name`` (checked at load time)."""
+        return os.environ[env_name]
+
+
+# --------------------------------------------------------------------- validation
+
+
+def _required_secrets(config: Config) -> list[tuple[str, str]]:
+    """(key path, variable) for every secret the enabled features need."""
+    needed = [("web.session_secret_env", config.web.session_secret_env)]
+    if config.pbx.backend == "asterisk":
+        needed.append(("pbx.ami.secret_env", config.pbx.ami.secret_env))
+    if config.forum.backend == "discourse":
+        needed.append(("forum.discourse.api_key_env", config.forum.discourse.api_key_env))
+        needed.append(("forum.discourse.webhook_secret_env", config.forum.discourse.webhook_secret_env))
+    if config.twilio.enabled or config.callbacks.dialler == "twilio":
+        needed.append(("twilio.auth_token_env", config.twilio.auth_token_env))
+    if config.database.password_env:
+        needed.append(("database.password_env", config.database.password_env))
+    return needed
+
+
+def _cross_checks(config: Config) -> list[str]:
+    problems = []
+    if config.callbacks.dialler == "twilio" and not config.twilio.enabled:
+        problems.append("callbacks.dialler: is 'twilio' but twilio.enabled is false; enable [twilio] or use 'asterisk'")
+    if config.callbacks.dialler == "asterisk" and config.pbx.backend == "none":
+        problems.append("callbacks.dialler: is 'asterisk' but pbx.backend is 'none'; configure [pbx] or use 'twilio'")
+    return problems
+
+
+def _describe(error: dict) -> str:
+    loc = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key; check its spelling against the documented keys in config.toml"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if kind.endswith(("_type", "_parsing")):
+        got = type(error.get("input")).__name__
+        message = f"{message} (got {got} {error.get('input')!r})"
+    return f"{loc}: {message}" if loc else message
+
+
+def validate(data: dict, *, path: str = "<config>", base_dir: Path | None = None,
+             environ: dict[str, str] | None = None) -> Config:
+    """Validate parsed TOML; raise ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    try:
+        config = Config.model_validate({**data, "base_dir": base_dir or Path(".")})
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(e) for e in exc.errors()]) from None
+    problems = _cross_checks(config)
+    for key, variable in _required_secrets(config):
+        if not environ.get(variable):
+            problems.append(f"{key}: environment variable {variable} is not set (it must hold the secret)")
+    if problems:
+        raise ConfigError(path, problems)
+    return config
+
+
+def resolve_config_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: str | Path, *, environ: dict[str, str] | None = None) -> Config:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["the file is not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    if "base_dir" in data:
+        raise ConfigError(str(path), ["base_dir: unknown key; check its spelling against the documented keys in config.toml"])
+    return validate(data, path=str(path), base_dir=path.resolve().parent, environ=environ)

@@ -1,0 +1,366 @@
+"""The data model (SQLAlchemy 2, typed).
+
+Calls, cases and case events are never deleted, and case events are never
+updated: the application has no code path for it and the database refuses it
+too (see ``bridge/db/guards.py``).  Times are stored as UTC.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the value strings; a CHECK constraint keeps the column honest on both backends.
+    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
+                create_constraint=True, length=32, name=cls.__name__.lower())
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON()}
+
+
+# ------------------------------------------------------------------ departments
+
+
+class DepartmentKind(str, enum.Enum):
+    CITY_DEPARTMENT = "city_department"
+    COUNTY_GOVERNMENT = "county_government"
+    COMMUNITY = "community"
+
+
+class Department(Base):
+    """A government unit with a board on the forum. Retired, never deleted."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[DepartmentKind] = mapped_column(_enum(DepartmentKind))
+    # Pinyin initials of the name, for the desk's search box (e.g. 市住房和城乡建设局 -> szfhcxjsj).
+    pinyin_initials: Mapped[str] = mapped_column(String(64), default="")
+    # Words that suggest this unit from a case description (space separated).
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    retired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ------------------------------------------------------------------------ users
+
+
+class Role(str, enum.Enum):
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    SPOKESPERSON = "spokesperson"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    extension: Mapped[str | None] = mapped_column(String(16))
+    # Spokespeople belong to one unit.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department | None] = relationship()
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+class ApiToken(Base):
+    """An API token; only its SHA-256 is stored, the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, so an admin can tell tokens apart without the secret.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+# ------------------------------------------------------------------------ calls
+
+
+class CallDisposition(str, enum.Enum):
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    AFTER_HOURS_MESSAGE = "after_hours_message"
+    STATUS_LINE = "status_line"
+    FAILED = "failed"
+
+
+class Call(Base):
+    """One incoming hotline call, keyed by Asterisk's Linkedid."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    caller_number: Mapped[str] = mapped_column(String(32), default="", index=True)
+    caller_name: Mapped[str] = mapped_column(String(120), default="")
+    dialled_number: Mapped[str] = mapped_column(String(32), default="")
+    arrived_at: Mapped[datetime] = mapped_column(index=True)
+    queue_wait_s: Mapped[float | None]
+    answered_at: Mapped[datetime | None]
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    extension: Mapped[str | None] = mapped_column(String(16))
+    talk_s: Mapped[float | None]
+    ended_at: Mapped[datetime | None]
+    hangup_cause: Mapped[int | None]
+    hangup_cause_text: Mapped[str | None] = mapped_column(String(64))
+    disposition: Mapped[CallDisposition] = mapped_column(_enum(CallDisposition), default=CallDisposition.IN_PROGRESS)
+    recording: Mapped[str | None] = mapped_column(String(255))
+    message_file: Mapped[str | None] = mapped_column(String(255))
+    # How the row was learnt: "live" (AMI events), "adopted" (up at reconnect), "recovered" (CDR).
+    source: Mapped[str] = mapped_column(String(16), default="live")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    operator: Mapped[User | None] = relationship()
+
+
+# ------------------------------------------------------------------------ cases
+
+
+class CaseState(str, enum.Enum):
+    QUEUED = "queued"
+    POSTED = "posted"
+    ACCEPTED = "accepted"
+    FORWARDED = "forwarded"
+    ANSWERED = "answered"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+
+
+class CaseChannel(str, enum.Enum):
+    PHONE = "phone"
+    WALK_IN = "walk_in"
+    MESSAGE = "message"
+    EMAIL = "email"
+
+
+class Honorific(str, enum.Enum):
+    MS = "女士"
+    MR = "先生"
+
+
+class CaseNumberCounter(Base):
+    """The last case number handed out per year (96811-2026-000123)."""
+
+    __tablename__ = "case_number_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(default=0)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    channel: Mapped[CaseChannel] = mapped_column(_enum(CaseChannel), default=CaseChannel.PHONE)
+    state: Mapped[CaseState] = mapped_column(_enum(CaseState), default=CaseState.QUEUED, index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    # Public part: goes to the forum.
+    caller_surname: Mapped[str] = mapped_column(String(16))
+    caller_honorific: Mapped[Honorific] = mapped_column(_enum(Honorific))
+    location: Mapped[str] = mapped_column(String(200), default="")
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    # Private part: never leaves the hotline.
+    caller_full_name: Mapped[str] = mapped_column(String(64), default="")
+    caller_phone: Mapped[str] = mapped_column(String(32), default="", index=True)
+    caller_phone_alt: Mapped[str] = mapped_column(String(32), default="")
+    best_time: Mapped[str] = mapped_column(String(120), default="")
+    callback_wanted: Mapped[bool] = mapped_column(Boolean, default=True)
+    sms_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    operator_notes: Mapped[str] = mapped_column(Text, default="")
+    # Forum side.
+    forum_post_id: Mapped[str | None] = mapped_column(String(64))
+    forum_url: Mapped[str | None] = mapped_column(String(500))
+    deadline_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    department: Mapped[Department] = relationship()
+    call: Mapped[Call | None] = relationship()
+    created_by: Mapped[User | None] = relationship()
+    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
+
+
+class CaseEvent(Base):
+    """The append-only timeline of a case: inserted, never updated or deleted."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("source_event_id", name="uq_case_events_source_event_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(48))
+    # Who: a user of the bridge, or a system actor ("forum", "pbx", "scheduler").
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(120))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # An outside event's own id (e.g. a forum event), so it is applied once.
+    source_event_id: Mapped[str | None] = mapped_column(String(128))
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+# ---------------------------------------------------------------- forum outbox
+
+
+class OutboxState(str, enum.Enum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up; a person must look
+
+
+class ForumOutbox(Base):
+    """A write to the forum, sent at least once and applied exactly once."""
+
+    __tablename__ = "forum_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    # The case number (plus a suffix for follow-ups): the forum-side idempotency key.
+    idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[OutboxState] = mapped_column(_enum(OutboxState), default=OutboxState.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -------------------------------------------------------------------- callbacks
+
+
+class CallbackState(str, enum.Enum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    GAVE_UP = "gave_up"
+    CANCELLED = "cancelled"
+
+
+class CallbackTask(Base):
+    """Phone the caller back until the unit's answer has reached them."""
+
+    __tablename__ = "callback_tasks"
+    __table_args__ = (Index("ix_callback_tasks_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # Why: "answered" (tell the answer), "after_hours_message", "abandoned_call", ...
+    reason: Mapped[str] = mapped_column(String(32))
+    state: Mapped[CallbackState] = mapped_column(_enum(CallbackState), default=CallbackState.PENDING)
+    due_at: Mapped[datetime]
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    attempts_count: Mapped[int] = mapped_column(default=0)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship()
+    attempts: Mapped[list[CallbackAttempt]] = relationship(back_populates="task", order_by="CallbackAttempt.id")
+
+
+class CallbackAttempt(Base):
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("callback_tasks.id"), index=True)
+    # Unique per attempt, so a retried send never dials twice.
+    idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
+    dialler: Mapped[str] = mapped_column(String(16))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    # "answered", "busy", "no_answer", "failed", "operator_unavailable", ...
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    task: Mapped[CallbackTask] = relationship(back_populates="attempts")
+
+
+# Tables whose rows the application never deletes (enforced by triggers).
+NEVER_DELETED = (
+    "departments", "users", "calls", "cases", "case_events",
+    "forum_outbox", "callback_tasks", "callback_attempts",
+)
+# Tables whose rows are never updated either.
+NEVER_UPDATED = ("case_events",)

@@ -1,0 +1,57 @@
+"""What each part of the daemon is doing, told honestly for /healthz.
+
+A component is "not configured", "connecting", "up" or "down: <reason>".  Parts
+report their own state; nothing here probes on their behalf, except the database,
+whose check is a real query at request time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+NOT_CONFIGURED = "not configured"
+CONNECTING = "connecting"
+UP = "up"
+
+
+def down(reason: str) -> str:
+    return f"down: {reason}"
+
+
+@dataclass
+class ComponentState:
+    state: str
+    since: datetime
+    detail: dict = field(default_factory=dict)
+
+
+class Health:
+    COMPONENTS = ("database", "pbx", "forum", "scheduler")
+
+    def __init__(self) -> None:
+        now = datetime.now(timezone.utc)
+        self._states = {name: ComponentState(NOT_CONFIGURED, now) for name in self.COMPONENTS}
+
+    def set(self, component: str, state: str, **detail) -> None:
+        current = self._states.get(component)
+        if current is not None and current.state == state:
+            current.detail = detail
+            return
+        self._states[component] = ComponentState(state, datetime.now(timezone.utc), detail)
+
+    def get(self, component: str) -> str:
+        return self._states[component].state
+
+    @property
+    def healthy(self) -> bool:
+        """Up or deliberately not configured; anything connecting or down is not healthy."""
+        return all(s.state in (UP, NOT_CONFIGURED) for s in self._states.values())
+
+    def snapshot(self) -> dict:
+        return {
+            "status": "ok" if self.healthy else "degraded",
+            "components": {
+                name: {"state": s.state, "since": s.since.isoformat(), **s.detail}
+                for name, s in self._states.items()
+            },
+        }

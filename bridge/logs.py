@@ -1,0 +1,48 @@
+"""Structured logs (structlog): readable on a terminal, JSON lines otherwise (journald).
+
+Lines about a call or a case carry ``linkedid`` / ``case_number``; bind them with
+``structlog.contextvars.bind_contextvars`` or pass them as keys.  Secrets are never
+logged: keys that look secret are masked before rendering.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from bridge.config import LoggingConfig
+
+_SECRET_KEYS = ("secret", "password", "token", "api_key", "auth")
+
+
+def _mask_secrets(_logger, _name, event_dict: dict) -> dict:
+    for key in list(event_dict):
+        if any(word in key.lower() for word in _SECRET_KEYS) and not key.endswith(("_env", "_id", "_prefix")):
+            event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(config: LoggingConfig, *, stream=None) -> None:
+    stream = stream or sys.stderr
+    as_json = config.format == "json" or (config.format == "auto" and not stream.isatty())
+    level = getattr(logging, config.level.upper())
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _mask_secrets,
+    ]
+    renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if as_json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries using the standard logging module (uvicorn, alembic, apscheduler) go the same way.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(level, logging.INFO))
