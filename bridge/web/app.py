@@ -22,6 +22,10 @@ def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents
     app.state.health = health
     app.state.live = live or LiveEvents()
 
+    from bridge.pbx.api import router as calls_router
+
+    app.include_router(calls_router)
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
         try:
