@@ -1,0 +1,183 @@
+"""`hotline-bridge user add|list|disable` and `hotline-bridge token create|list|revoke`."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bridge.cli_options import config_option, fail
+from bridge.config import Config
+from bridge.db.models import Role, utcnow
+from bridge.departments.cli import local_date, render_table
+
+ROLES = [r.value for r in Role]
+
+
+def _database(config: Config):
+    from bridge.db.engine import Database
+
+    return Database(config.database_url)
+
+
+def _read_password_stdin() -> str:
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+# ------------------------------------------------------------------------- user
+
+
+@click.group("user")
+def user() -> None:
+    """Users of the bridge: operators, supervisors, admins, spokespeople."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES, case_sensitive=False), help="the user's role")
+@click.option("--extension", metavar="N", default=None, help="the desk phone extension (2-8 digits)")
+@click.option("--department", "department_code", metavar="CODE", default=None,
+              help="the unit a spokesperson speaks for (unit code)")
+@click.option("--display-name", default="", help="the name shown to others, e.g. 王芳")
+@click.option("--password-stdin", is_flag=True, help="read the password from the first line of standard input")
+@config_option
+def add_command(config: Config, name: str, role: str, extension: str | None, department_code: str | None,
+                display_name: str, password_stdin: bool) -> None:
+    """Add a user NAME.  The password is asked twice, or read with --password-stdin."""
+    from bridge.accounts.service import AccountError, add_user, check_new_user, check_password
+
+    db = _database(config)
+    try:
+        # Check the other fields first, so a typo is not reported after the password is typed twice.
+        try:
+            with db.session(readonly=True) as session:
+                check_new_user(session, name, role, extension, department_code, display_name)
+        except AccountError as exc:
+            fail(str(exc))
+        if password_stdin:
+            password = _read_password_stdin()
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            check_password(password)
+            with db.session() as session:
+                created = add_user(session, name, role, password, extension=extension,
+                                   department_code=department_code, display_name=display_name)
+                unit = f" for unit {created.department.code}" if created.department else ""
+                click.echo(f"added user {created.username} ({created.role.value}){unit}")
+        except AccountError as exc:
+            fail(str(exc))
+    finally:
+        db.dispose()
+
+
+@user.command("list")
+@click.option("--active", is_flag=True, help="hide disabled users")
+@config_option
+def list_command(config: Config, active: bool) -> None:
+    """List the users."""
+    from bridge.accounts.service import list_users
+
+    db = _database(config)
+    try:
+        with db.session(readonly=True) as session:
+            rows = [[u.username, u.role.value, u.extension or "", u.department.code if u.department else "",
+                     u.display_name, local_date(config, u.disabled_at)]
+                    for u in list_users(session, include_disabled=not active)]
+    finally:
+        db.dispose()
+    click.echo(render_table(["username", "role", "extension", "unit", "display name", "disabled"], rows))
+
+
+@user.command("disable")
+@click.argument("name")
+@config_option
+def disable_command(config: Config, name: str) -> None:
+    """Disable user NAME: sign-in and API tokens are refused; the user's records stay."""
+    from bridge.accounts.service import AccountError, disable_user
+
+    db = _database(config)
+    try:
+        with db.session() as session:
+            disabled = disable_user(session, name)
+            when = local_date(config, disabled.disabled_at)
+        click.echo(f"user {name} disabled (since {when})")
+    except AccountError as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+
+
+# ------------------------------------------------------------------------ token
+
+
+@click.group("token")
+def token() -> None:
+    """API tokens (Authorization: Bearer TOKEN)."""
+
+
+@token.command("create")
+@click.argument("username")
+@config_option
+def create_command(config: Config, username: str) -> None:
+    """Create an API token for USERNAME; it is printed once, on the last line."""
+    from bridge.accounts.service import AccountError, get_user
+    from bridge.accounts.tokens import create_token
+
+    db = _database(config)
+    try:
+        with db.session() as session:
+            owner = get_user(session, username)
+            if owner is None:
+                raise AccountError("username", f"no user named {username!r}")
+            secret = create_token(session, owner)
+    except AccountError as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"API token for {username} (shown only this once; only its hash is kept):")
+    click.echo(secret)
+
+
+@token.command("list")
+@click.argument("username", required=False)
+@config_option
+def token_list_command(config: Config, username: str | None) -> None:
+    """List API tokens (id, prefix, user, dates), never the secrets."""
+    from bridge.accounts.service import get_user
+    from bridge.accounts.tokens import list_tokens
+
+    db = _database(config)
+    try:
+        with db.session(readonly=True) as session:
+            owner = None
+            if username:
+                owner = get_user(session, username)
+                if owner is None:
+                    fail(f"username: no user named {username!r}")
+            rows = [[str(t.id), t.prefix + "…", t.user.username, local_date(config, t.created_at),
+                     local_date(config, t.last_used_at), local_date(config, t.revoked_at)]
+                    for t in list_tokens(session, owner)]
+    finally:
+        db.dispose()
+    click.echo(render_table(["id", "prefix", "user", "created", "last used", "revoked"], rows))
+
+
+@token.command("revoke")
+@click.argument("ref")
+@config_option
+def revoke_command(config: Config, ref: str) -> None:
+    """Revoke a token, given its id or prefix (see `token list`)."""
+    from bridge.accounts.service import AccountError
+    from bridge.accounts.tokens import revoke
+
+    db = _database(config)
+    try:
+        with db.session() as session:
+            row = revoke(session, ref, utcnow())
+            token_id = row.id
+    except AccountError as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    click.echo(f"token {token_id} revoked")

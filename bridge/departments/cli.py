@@ -1,0 +1,94 @@
+"""`hotline-bridge departments list|import FILE`."""
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+
+import click
+
+from bridge.cli_options import config_option, fail
+from bridge.config import Config
+from bridge.db.models import utcnow
+
+
+def display_width(text: str) -> int:
+    """Terminal columns taken by ``text`` (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def render_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain text table aligned for terminals, CJK-aware."""
+    widths = [display_width(h) for h in headers]
+    for row in rows:
+        widths = [max(w, display_width(cell)) for w, cell in zip(widths, row)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell + " " * (w - display_width(cell)) for cell, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def local_date(config: Config, moment: datetime | None) -> str:
+    return moment.astimezone(config.site.zone).strftime("%Y-%m-%d") if moment else ""
+
+
+def _database(config: Config):
+    from bridge.db.engine import Database
+
+    return Database(config.database_url)
+
+
+@click.group("departments")
+def departments() -> None:
+    """The units that have a board on the forum."""
+
+
+@departments.command("list")
+@click.option("--active", is_flag=True, help="only units in service (hide retired ones)")
+@config_option
+def list_command(config: Config, active: bool) -> None:
+    """List the units: code, kind, name, and when retired."""
+    from bridge.departments.service import list_units
+
+    db = _database(config)
+    try:
+        with db.session(readonly=True) as session:
+            units = list_units(session, include_retired=not active)
+            rows = [[u.code, u.kind.value, u.name, local_date(config, u.retired_at)] for u in units]
+    finally:
+        db.dispose()
+    click.echo(render_table(["code", "kind", "name", "retired"], rows))
+    retired = sum(1 for r in rows if r[3])
+    click.echo(f"{len(rows)} unit(s), {retired} retired")
+
+
+@departments.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="check the file and show what would change; store nothing")
+@config_option
+def import_command(config: Config, file: str, dry_run: bool) -> None:
+    """Import an edited units file (CSV: code,name,kind,keywords).
+
+    Units missing from the file are retired, never deleted; a retired unit
+    listed again is reinstated.  A file with any problem stores nothing.
+    """
+    from bridge.departments.service import UnitsFileError, import_units, load_units_file
+
+    try:
+        rows = load_units_file(file)
+    except UnitsFileError as exc:
+        fail(exc.render())
+    db = _database(config)
+    try:
+        with db.session() as session:
+            report = import_units(session, rows, utcnow())
+            if dry_run:
+                session.rollback()
+    finally:
+        db.dispose()
+    for label, codes in (("added", report.added), ("updated", report.updated),
+                         ("reinstated", report.reinstated), ("retired", report.retired)):
+        if codes:
+            click.echo(f"{label}: {' '.join(codes)}")
+    prefix = "dry run, nothing stored: " if dry_run else "imported: "
+    click.echo(prefix + report.summary())

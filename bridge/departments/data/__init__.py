@@ -1,0 +1,1 @@
+"""The shipped units file (a package only so that wheels include it)."""

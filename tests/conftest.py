@@ -1,0 +1,48 @@
+"""Shared fixtures: databases on SQLite and PostgreSQL (tests/conftest_db.py), cheap password
+hashing, and a site configuration whose database is migrated."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
+
+from bridge.accounts import passwords
+from bridge.db import migrate
+from bridge.db.engine import Database
+
+pytest_plugins = ["tests.conftest_db"]
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch):
+    # argon2's production parameters cost ~50 ms and 64 MiB per hash; tests need not pay that.
+    monkeypatch.setattr(passwords, "hasher", PasswordHasher.from_parameters(CHEAPEST))
+
+
+@pytest.fixture
+def session(db):
+    with db.session() as s:
+        yield s
+
+
+@pytest.fixture
+def config_path(tmp_path, monkeypatch) -> Path:
+    """A valid config.toml whose SQLite database (db.sqlite3 beside it) is migrated."""
+    monkeypatch.setenv("HOTLINE_BRIDGE_SESSION_SECRET", "test-session-secret")
+    monkeypatch.setenv("HOTLINE_BRIDGE_AMI_SECRET", "test-ami-secret")
+    monkeypatch.delenv("HOTLINE_BRIDGE_CONFIG", raising=False)
+    path = tmp_path / "config.toml"
+    path.write_text('[database]\nurl = "sqlite:///db.sqlite3"\n\n[logging]\nformat = "json"\nlevel = "warning"\n',
+                    encoding="utf-8")
+    migrate.upgrade(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    return path
+
+
+@pytest.fixture
+def cli_db(config_path):
+    """The database the commands of ``config_path`` use, for checking what they stored."""
+    database = Database(f"sqlite:///{config_path.parent / 'db.sqlite3'}")
+    yield database
+    database.dispose()
