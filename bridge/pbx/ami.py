@@ -1,0 +1,618 @@
+"""The AMI link: one robust connection to Asterisk's Manager Interface.
+
+Why not panoramisk's ``Manager`` / ``AMIProtocol``
+-------------------------------------------------
+panoramisk 1.4 is pinned and small, and we read all of it.  Its problems are in the
+connection and dispatch layer, i.e. exactly the part we would have to subclass:
+
+* ``AMIProtocol.data_received`` decodes every TCP read on its own with
+  ``errors='ignore'``: a UTF-8 character split across two reads (a Chinese caller name)
+  is silently dropped.  Fixing it means replacing ``data_received`` entirely.
+* ``Manager.dispatch`` calls handlers inline inside ``data_received``: an exception
+  there propagates into asyncio's protocol machinery, which closes the transport and
+  loses the rest of that read; coroutine handlers are scheduled with
+  ``ensure_future`` and so run in no guaranteed order.
+* ``Manager.ping`` sends a Ping and never looks at the answer: a silent (half-open)
+  link is never detected.
+* ``Manager.login`` ignores a failed login (no error, no state); ``connect`` has no
+  timeout and ``connection_lost`` reconnects after a fixed ``reconnect_timeout`` forever.
+* ``AMIProtocol.close`` moves unanswered actions to ``awaiting_actions`` and
+  ``send_awaiting_actions`` re-sends them after the next ``FullyBooted`` with no age
+  limit: an Originate sent before a network cut can ring a citizen hours later.  The
+  caller's future never resolves if nothing reconnects.
+* Its ``Message.from_line`` strips the message, which drops a last header with an empty
+  value (``Value: ``), and mistakes ``Response: Fail`` lines for a body.
+
+Patching those would override nearly every method of both classes while inheriting
+their state (``awaiting_actions``, the ``FullyBooted`` hook, ``call_later`` timers).
+So this module owns the whole link — ``asyncio`` streams, an incremental UTF-8
+decoder, its own tiny header parser and action writer — and uses from panoramisk only
+``panoramisk.message.Message`` as the case-insensitive container handed back for
+action responses (the same object panoramisk users know).
+
+Behaviour
+---------
+* ``start()`` runs a supervisor task: connect (with a timeout), read the banner, log in,
+  then read until the link drops; then back off exponentially with jitter between
+  ``reconnect_min`` and ``reconnect_max`` and try again, until ``stop()``.
+* The state (``"connecting"``, ``"up"``, ``"down: <reason>"``, e.g.
+  ``"down: authentication failed for user 'hotline-bridge'"``) goes to ``on_state`` and
+  ``client.state``, and every change is a structlog line.  The secret is never logged.
+* Every ``ping_interval`` a Ping is sent; no answer within ``action_timeout`` aborts
+  the transport (and so reconnects).
+* Every event goes through one guarded path into an ordered ``asyncio.Queue`` read by
+  one consumer task that calls ``on_event`` (awaiting it if it is a coroutine) strictly
+  in arrival order; an exception in a handler is logged and the next event is handled.
+  ``on_connected`` is called from that same consumer, in order, after every
+  successful login: events received after the login are handled after it (so the daemon
+  can adopt channels with CoreShowChannels before applying newer events).
+* Every action has a timeout (``AmiActionTimeout``).  When the link drops, every action
+  in flight fails with ``AmiConnectionLost``; **nothing is ever re-sent** — whether to
+  retry an Originate is the caller's decision.  ``send_action`` while the link is not
+  up fails at once with ``AmiNotConnected``.
+* Bytes are decoded with an incremental UTF-8 decoder (invalid bytes become U+FFFD,
+  never silently dropped), so multi-byte characters split across reads survive.
+* Header injection is refused: an action value containing CR or LF raises ValueError.
+"""
+from __future__ import annotations
+
+import asyncio
+import codecs
+import inspect
+import itertools
+import random
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from panoramisk.message import Message
+
+__all__ = [
+    "AmiActionError",
+    "AmiActionTimeout",
+    "AmiClient",
+    "AmiConnectionLost",
+    "AmiError",
+    "AmiNotConnected",
+    "AmiResponse",
+    "parse_message",
+]
+
+log = structlog.get_logger(__name__)
+
+EventHandler = Callable[[dict[str, str]], Awaitable[None] | None]
+StateHandler = Callable[[str], None]
+ConnectedHandler = Callable[[], Awaitable[None] | None]
+
+_BLANK_LINE = re.compile(r"\r?\n\r?\n")
+_MAX_MESSAGE_CHARS = 1_000_000
+_SUCCESS = ("success", "follows", "goodbye")
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class AmiError(Exception):
+    """Base class of the AMI link's errors."""
+
+
+class AmiNotConnected(AmiError):
+    """The link is not up (connecting, down or stopped); the action was not sent."""
+
+
+class AmiConnectionLost(AmiError):
+    """The link dropped before Asterisk answered; the action is not re-sent.
+
+    Asterisk may or may not have carried it out.
+    """
+
+
+class AmiActionTimeout(AmiError):
+    """Asterisk did not answer an action within its timeout."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered ``Response: Error`` (only raised with ``check=True``)."""
+
+    def __init__(self, text: str, response: AmiResponse):
+        super().__init__(text)
+        self.response = response
+
+
+# ---------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class AmiResponse:
+    """Asterisk's answer to an action, plus the list events of a *List action."""
+
+    headers: Message
+    events: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return str(self.headers.get("Response", "")).lower() in _SUCCESS
+
+    @property
+    def message(self) -> str:
+        return str(self.headers.get("Message", ""))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.headers.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.headers[key]
+
+
+def parse_message(text: str) -> list[tuple[str, str]]:
+    """The ``Key: value`` lines of one AMI message, in order (repeated keys kept).
+
+    A value keeps everything after the first ``:`` minus one leading space, so an empty
+    value (``Value: ``) is kept as ``""``.  Lines without a key (a command body) are
+    returned under the key ``""``.
+    """
+    headers: list[tuple[str, str]] = []
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if sep and key and not any(c.isspace() for c in key):
+            headers.append((key, value[1:] if value.startswith(" ") else value))
+        else:
+            headers.append(("", line))
+    return headers
+
+
+def _as_event(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """A plain dict; a header repeated in one message (ChanVariable) joins its values with \\n."""
+    event: dict[str, str] = {}
+    for key, value in headers:
+        if not key:
+            continue
+        event[key] = f"{event[key]}\n{value}" if key in event else value
+    return event
+
+
+def _as_message(headers: list[tuple[str, str]]) -> Message:
+    grouped: dict[str, Any] = {}
+    body: list[str] = []
+    for key, value in headers:
+        if not key:
+            body.append(value)
+        elif key in grouped:
+            prev = grouped[key]
+            grouped[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            grouped[key] = value
+    return Message(grouped, "\n".join(body))
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    name = name.lower()
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _serialise(action: Mapping[str, Any]) -> bytes:
+    lines = []
+    for key, value in action.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            k, v = str(key), "" if v is None else str(v)
+            if any(c in k or c in v for c in "\r\n") or ":" in k or not k.strip():
+                raise ValueError(f"AMI action header {k!r} has an invalid name or a line break in its value")
+            lines.append(f"{k}: {v}\r\n")
+    return ("".join(lines) + "\r\n").encode("utf-8")
+
+
+@dataclass(eq=False)
+class _Pending:
+    name: str
+    future: asyncio.Future
+    expect_list: bool
+    response: list[tuple[str, str]] | None = None
+    events: list[dict[str, str]] = field(default_factory=list)
+    on_response: Callable[[AmiResponse], None] | None = None
+
+
+# ------------------------------------------------------------------------ client
+
+
+class AmiClient:
+    """One supervised AMI connection.  See the module docstring for the behaviour."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        ping_interval: float = 10.0,
+        action_timeout: float = 10.0,
+        connect_timeout: float | None = None,
+        reconnect_min: float = 1.0,
+        reconnect_max: float = 60.0,
+        on_event: EventHandler | None = None,
+        on_state: StateHandler | None = None,
+        on_connected: ConnectedHandler | None = None,
+        events: str = "on",
+        stable_after: float | None = None,
+        rng: random.Random | None = None,
+    ):
+        if reconnect_min <= 0 or reconnect_max < reconnect_min:
+            raise ValueError("need 0 < reconnect_min <= reconnect_max")
+        self.host, self.port, self.username = host, port, username
+        self._secret = secret
+        self.ping_interval = ping_interval
+        self.action_timeout = action_timeout
+        self.connect_timeout = connect_timeout if connect_timeout is not None else action_timeout
+        self.reconnect_min, self.reconnect_max = reconnect_min, reconnect_max
+        # A session that stayed up this long resets the back-off.
+        self.stable_after = stable_after if stable_after is not None else max(reconnect_max, 2 * ping_interval)
+        self._events_filter = events
+        self._on_event = on_event
+        self._on_state = on_state
+        self._on_connected = on_connected
+        self._rng = rng or random.Random()
+        self._ids = itertools.count(1)
+        self._id_prefix = f"hb-{uuid.uuid4().hex[:8]}"
+
+        self.state = "not started"
+        self.version: str | None = None
+        self.connect_attempts = 0
+        self.last_error: str | None = None
+        self._up = False
+        self._stopping = False
+        self._writer: asyncio.StreamWriter | None = None
+        self._drop_reason: str | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._supervisor: asyncio.Task | None = None
+        self._consumer: asyncio.Task | None = None
+        self._up_event = asyncio.Event()
+
+    @classmethod
+    def from_config(cls, ami: Any, secret: str, **kwargs: Any) -> AmiClient:
+        """From ``bridge.config.AmiConfig`` and the secret read from its ``secret_env``."""
+        return cls(ami.host, ami.port, ami.username, secret,
+                   ping_interval=ami.ping_interval_s, action_timeout=ami.action_timeout_s,
+                   reconnect_min=ami.reconnect_min_s, reconnect_max=ami.reconnect_max_s, **kwargs)
+
+    def __repr__(self) -> str:   # never shows the secret
+        return f"<AmiClient {self.username}@{self.host}:{self.port} {self.state}>"
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def is_up(self) -> bool:
+        return self._up
+
+    @property
+    def queued_events(self) -> int:
+        """Events received but not yet handled (a growing figure means a slow handler)."""
+        return self._queue.qsize()
+
+    async def start(self) -> None:
+        """Start connecting in the background; returns at once (see ``wait_up``)."""
+        if self._supervisor is not None:
+            return
+        self._stopping = False
+        self._consumer = asyncio.create_task(self._consume(), name="ami-events")
+        self._supervisor = asyncio.create_task(self._supervise(), name="ami-link")
+
+    async def wait_up(self, timeout: float | None = None) -> bool:
+        """Wait until the link is up (logged in); False on timeout."""
+        try:
+            await asyncio.wait_for(self._up_event.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def stop(self) -> None:
+        """Log off, close the link, fail actions in flight, handle the events already received."""
+        self._stopping = True
+        if self._up:
+            try:
+                await self._send({"Action": "Logoff"}, timeout=min(1.0, self.action_timeout), check=False)
+            except AmiError:
+                pass
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            try:
+                await self._supervisor
+            except asyncio.CancelledError:
+                pass
+            self._supervisor = None
+        if self._consumer is not None:
+            self._queue.put_nowait(("stop", None))
+            try:
+                await asyncio.wait_for(self._consumer, self.action_timeout)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+            self._consumer = None
+        self._set_state("down: stopped")
+
+    async def send_action(self, action: Mapping[str, Any], *, expect_list: bool = False,
+                          timeout: float | None = None, check: bool = True) -> AmiResponse:
+        """Send one action and wait for Asterisk's answer.
+
+        ``expect_list``: a *List action (CoreShowChannels, QueueStatus, ...): also collect
+        the events carrying its ActionID until the ``...Complete`` event, in
+        ``response.events``.  ``timeout`` defaults to ``action_timeout``.  ``check``:
+        raise ``AmiActionError`` on ``Response: Error``.
+
+        Raises ``AmiNotConnected`` (not sent), ``AmiActionTimeout``, ``AmiConnectionLost``
+        (sent, link dropped before the answer; never re-sent), ``AmiActionError``.
+        """
+        if not self._up or self._writer is None:
+            raise AmiNotConnected(f"the AMI link is {self.state}; {action.get('Action', '?')} not sent")
+        return await self._send(action, expect_list=expect_list, timeout=timeout, check=check)
+
+    # -------------------------------------------------------------- sending
+
+    async def _send(self, action: Mapping[str, Any], *, expect_list: bool = False,
+                    timeout: float | None = None, check: bool = True,
+                    on_response: Callable[[AmiResponse], None] | None = None) -> AmiResponse:
+        writer = self._writer
+        if writer is None:
+            raise AmiNotConnected(f"the AMI link is {self.state}")
+        action = dict(action)
+        name = str(action.get("Action", "?"))
+        action_id = str(action.get("ActionID") or f"{self._id_prefix}-{next(self._ids)}")
+        action["ActionID"] = action_id
+        data = _serialise(action)
+        if action_id in self._pending:
+            raise ValueError(f"ActionID {action_id!r} is already in flight")
+        future = asyncio.get_running_loop().create_future()
+        self._pending[action_id] = _Pending(name, future, expect_list, on_response=on_response)
+        timeout = self.action_timeout if timeout is None else timeout
+
+        async def roundtrip() -> AmiResponse:
+            writer.write(data)
+            await writer.drain()
+            return await future
+
+        try:
+            response = await asyncio.wait_for(roundtrip(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("ami.action_timeout", action=name, action_id=action_id, timeout_s=timeout)
+            raise AmiActionTimeout(f"{name} (ActionID {action_id}) got no answer within {timeout:g} s") from None
+        except (ConnectionError, OSError) as exc:
+            raise AmiConnectionLost(f"{name} (ActionID {action_id}) could not be sent: {exc}") from None
+        finally:
+            self._pending.pop(action_id, None)
+        if check and not response.success:
+            raise AmiActionError(f"{name} failed: {response.message or response.get('Response')}", response)
+        return response
+
+    def _fail_pending(self, reason: str) -> None:
+        pending, self._pending = self._pending, {}
+        for action_id, p in pending.items():
+            if not p.future.done():
+                p.future.set_exception(AmiConnectionLost(
+                    f"{p.name} (ActionID {action_id}): the AMI link dropped before Asterisk answered "
+                    f"({reason}); it was not re-sent and Asterisk may or may not have acted on it"))
+                p.future.exception()   # mark retrieved: the waiter may already be gone
+
+    # ------------------------------------------------------------- receiving
+
+    def _route(self, text: str) -> None:
+        """One raw message from the wire: to its pending action, or to the event queue."""
+        headers = parse_message(text)
+        if not headers:
+            return
+        action_id = _header(headers, "ActionID")
+        pending = self._pending.get(action_id) if action_id is not None else None
+        is_response = _header(headers, "Response") is not None
+        event_name = _header(headers, "Event")
+        if pending is not None and not pending.future.done():
+            if is_response and pending.response is None:
+                pending.response = headers
+                response = AmiResponse(_as_message(headers))
+                if not pending.expect_list or not response.success:
+                    self._resolve(pending, response)
+                return
+            if event_name is not None and pending.expect_list:
+                event_list = (_header(headers, "EventList") or "").lower()
+                if event_list == "complete" or event_name.endswith("Complete"):
+                    response = AmiResponse(_as_message(pending.response or headers), pending.events)
+                    self._resolve(pending, response)
+                else:
+                    pending.events.append(_as_event(headers))
+                return
+        if event_name is not None:
+            self._queue.put_nowait(("event", _as_event(headers)))
+        elif is_response:
+            log.debug("ami.late_response", action_id=action_id)
+
+    def _resolve(self, pending: _Pending, response: AmiResponse) -> None:
+        pending.future.set_result(response)
+        if pending.on_response is not None:
+            pending.on_response(response)
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> str:
+        """Read until the link drops; fail the actions in flight at once; return why it dropped."""
+        reason = await self._read(reader)
+        self._fail_pending("client stopped" if self._stopping else reason)
+        return reason
+
+    async def _read(self, reader: asyncio.StreamReader) -> str:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        buffer = ""
+        try:
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return self._drop_reason or "connection closed by Asterisk"
+                buffer += decoder.decode(chunk)
+                if "\n" not in buffer:
+                    continue
+                parts = _BLANK_LINE.split(buffer)
+                buffer = parts.pop()
+                for part in parts:
+                    try:
+                        self._route(part)
+                    except Exception:   # noqa: BLE001 - one bad message never drops the link
+                        log.exception("ami.bad_message", size=len(part))
+                if len(buffer) > _MAX_MESSAGE_CHARS:
+                    return f"a message longer than {_MAX_MESSAGE_CHARS} characters"
+        except (ConnectionError, OSError) as exc:
+            return self._drop_reason or f"connection lost: {exc.__class__.__name__}: {exc}"
+
+    async def _consume(self) -> None:
+        """The one task that handles events, in arrival order."""
+        while True:
+            kind, payload = await self._queue.get()
+            if kind == "stop":
+                return
+            try:
+                if kind == "event":
+                    result = self._on_event(payload) if self._on_event else None
+                else:
+                    result = self._on_connected() if self._on_connected else None
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # noqa: BLE001 - a handler bug never stops the stream
+                try:
+                    if kind == "event":
+                        log.exception("ami.event_handler_failed", ami_event=payload.get("Event"),
+                                      linkedid=payload.get("Linkedid"))
+                    else:
+                        log.exception("ami.on_connected_failed")
+                except Exception:   # noqa: BLE001 - not even a broken log setup
+                    pass
+
+    # ------------------------------------------------------------ the link
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        if self._on_state is not None:
+            try:
+                self._on_state(state)
+            except Exception:   # noqa: BLE001
+                log.exception("ami.state_handler_failed")
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` consecutive failures (>= 1): exponential, jittered."""
+        ceiling = min(self.reconnect_max, self.reconnect_min * 2 ** min(max(failures - 1, 0), 40))
+        return self._rng.uniform(max(self.reconnect_min, ceiling / 2), ceiling)
+
+    async def _supervise(self) -> None:
+        failures = 0
+        self._set_state("connecting")
+        while not self._stopping:
+            self.connect_attempts += 1
+            reason, up_for = await self._session()
+            if self._stopping:
+                return
+            if up_for is not None and up_for >= self.stable_after:
+                failures = 0
+            failures += 1
+            delay = self.backoff(failures)
+            self.last_error = reason
+            self._set_state(f"down: {reason}")
+            log.warning("ami.retry", reason=reason, retry_in_s=round(delay, 2), failures=failures,
+                        host=self.host, port=self.port)
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> tuple[str, float | None]:
+        """One connection: (why it ended, how long it was up or None if never)."""
+        loop = asyncio.get_running_loop()
+        where = f"{self.host}:{self.port}"
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
+                                                    self.connect_timeout)
+        except asyncio.TimeoutError:
+            return f"connecting to {where} timed out after {self.connect_timeout:g} s", None
+        except OSError as exc:
+            return f"cannot connect to {where}: {exc.strerror or exc}", None
+
+        self._writer = writer
+        self._drop_reason = None
+        reader_task: asyncio.Task | None = None
+        pinger: asyncio.Task | None = None
+        reason = "connection closed"
+        up_at: float | None = None
+        try:
+            try:
+                banner = await asyncio.wait_for(reader.readline(), self.connect_timeout)
+            except asyncio.TimeoutError:
+                return f"no AMI banner from {where} within {self.connect_timeout:g} s", None
+            except (ConnectionError, OSError) as exc:
+                return f"connection to {where} lost before the banner: {exc}", None
+            banner_text = banner.decode("utf-8", "replace").strip()
+            if not banner_text.startswith("Asterisk Call Manager/"):
+                return f"{where} is not an Asterisk manager interface (banner {banner_text[:60]!r})", None
+            self.version = banner_text.partition("/")[2]
+
+            reader_task = asyncio.create_task(self._read_loop(reader), name="ami-reader")
+
+            def logged_in(response: AmiResponse) -> None:
+                # Runs inside the reader as the Login answer is routed, so the on_connected
+                # marker is queued before any event that follows the login.
+                if response.success:
+                    self._up = True
+                    self._up_event.set()
+                    self._queue.put_nowait(("connected", None))
+
+            try:
+                login = await self._send({"Action": "Login", "Username": self.username,
+                                          "Secret": self._secret, "Events": self._events_filter},
+                                         check=False, on_response=logged_in)
+            except AmiActionTimeout:
+                return f"no answer to Login from {where} within {self.action_timeout:g} s", None
+            except AmiError as exc:
+                return f"connection to {where} lost during login ({exc.__class__.__name__})", None
+            if not login.success:
+                detail = login.message or "rejected"
+                reason = f"authentication failed for user {self.username!r}"
+                if detail.lower() != "authentication failed":
+                    reason += f" ({detail})"
+                log.error("ami.login_failed", user=self.username, host=self.host, port=self.port,
+                          asterisk_said=detail)
+                return reason, None
+
+            up_at = loop.time()
+            self.last_error = None
+            self._set_state("up")
+            log.info("ami.up", user=self.username, host=self.host, port=self.port, version=self.version)
+            pinger = asyncio.create_task(self._ping_loop(writer), name="ami-ping")
+            reason = await reader_task
+            if not self._stopping:
+                log.warning("ami.link_lost", reason=reason, host=self.host, port=self.port)
+            return reason, loop.time() - up_at
+        finally:
+            self._up = False
+            self._up_event.clear()
+            self._writer = None
+            for task in (pinger, reader_task):
+                if task is not None and not task.done():
+                    task.cancel()
+            writer.transport.abort()
+            self._fail_pending("client stopped" if self._stopping else (self._drop_reason or reason))
+
+    async def _ping_loop(self, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            if self._writer is not writer:
+                return
+            try:
+                await self._send({"Action": "Ping"}, check=False)
+            except AmiActionTimeout:
+                self._drop_reason = f"no answer to Ping within {self.action_timeout:g} s"
+                log.warning("ami.ping_timeout", timeout_s=self.action_timeout, host=self.host, port=self.port)
+                writer.transport.abort()
+                return
+            except AmiError:
+                return
