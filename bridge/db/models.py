@@ -253,7 +253,10 @@ class Case(Base):
     department: Mapped[Department] = relationship()
     call: Mapped[Call | None] = relationship()
     created_by: Mapped[User | None] = relationship()
-    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
+    # passive_deletes="all": the ORM never nulls out the events' case_id (events are never
+    # updated); deleting a case is refused by the database with a clear message instead.
+    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id",
+                                                   passive_deletes="all")
 
 
 class CaseEvent(Base):
@@ -335,7 +338,8 @@ class CallbackTask(Base):
     completed_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship()
-    attempts: Mapped[list[CallbackAttempt]] = relationship(back_populates="task", order_by="CallbackAttempt.id")
+    attempts: Mapped[list[CallbackAttempt]] = relationship(back_populates="task", order_by="CallbackAttempt.id",
+                                                           passive_deletes="all")
 
 
 class CallbackAttempt(Base):

@@ -1,0 +1,134 @@
+"""Migrations: upgrade from empty, idempotence, the migrated schema equals models.py."""
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from bridge.db import guards, migrate
+from bridge.db.engine import make_engine
+from bridge.db.models import NEVER_DELETED, NEVER_UPDATED, Base
+
+
+def _schema_names(connection) -> dict[str, dict[str, list]]:
+    """Every table's named objects (constraints, indexes), to compare two schemas."""
+    ins = inspect(connection)
+    result = {}
+    for table in sorted(ins.get_table_names()):
+        if table == "alembic_version":
+            continue
+        result[table] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in ins.get_columns(table)],
+            "pk": ins.get_pk_constraint(table)["name"],
+            "fks": sorted(fk["name"] for fk in ins.get_foreign_keys(table)),
+            "uniques": sorted(u["name"] for u in ins.get_unique_constraints(table)),
+            "checks": sorted((c["name"], c["sqltext"]) for c in ins.get_check_constraints(table)),
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                              for i in ins.get_indexes(table)),
+        }
+    return result
+
+
+def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
+    head = migrate.head_revision()
+    assert head == "0001_initial"
+    assert migrate.current_revision(empty_db_url) is None
+    assert not migrate.is_up_to_date(empty_db_url)
+
+    assert migrate.upgrade(empty_db_url) == head
+    assert migrate.current_revision(empty_db_url) == head
+    assert migrate.is_up_to_date(empty_db_url)
+
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.connect() as connection:
+            before = _schema_names(connection)
+        # Again: nothing to do, nothing changes.
+        assert migrate.upgrade(engine) == head
+        with engine.connect() as connection:
+            assert _schema_names(connection) == before
+            assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_migrated_schema_matches_models(db_url):
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+            tables = set(inspect(connection).get_table_names())
+        assert tables == set(Base.metadata.tables) | {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_migrated_schema_has_the_same_names_as_create_all(db_url, empty_db_url, db_backend, tmp_path, request):
+    """Constraint and index names (naming convention), checks and types: migration == models."""
+    migrated = make_engine(db_url)
+    if db_backend == "sqlite":
+        reference_url = f"sqlite:///{tmp_path / 'create_all.sqlite3'}"
+    else:
+        reference_url = request.getfixturevalue("pg_schema_factory")()
+    reference = make_engine(reference_url)
+    try:
+        Base.metadata.create_all(reference)
+        with migrated.connect() as a, reference.connect() as b:
+            assert _schema_names(a) == _schema_names(b)
+    finally:
+        migrated.dispose()
+        reference.dispose()
+
+
+def test_guards_are_installed_by_the_migration(db_url, db_backend):
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            assert guards.missing(connection) == []
+            installed = guards.installed(connection)
+        for table in NEVER_DELETED:
+            assert (table, f"{table}_no_delete") in installed
+            if db_backend == "postgresql":
+                assert (table, f"{table}_no_truncate") in installed
+        for table in NEVER_UPDATED:
+            assert (table, f"{table}_no_update") in installed
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_and_back(db_url):
+    assert migrate.downgrade(db_url, "base") is None
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
+            assert guards.installed(connection) == set()
+        assert migrate.upgrade(engine) == migrate.head_revision()
+        with engine.connect() as connection:
+            assert guards.missing(connection) == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_does_not_touch_logging(empty_db_url):
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    alembic_logger = logging.getLogger("alembic")
+    alembic_state = (list(alembic_logger.handlers), alembic_logger.level, alembic_logger.disabled)
+    migrate.upgrade(empty_db_url)
+    assert root.handlers == handlers and root.level == level
+    assert (list(alembic_logger.handlers), alembic_logger.level, alembic_logger.disabled) == alembic_state
+
+
+def test_migrations_ship_inside_the_package():
+    from pathlib import Path
+
+    import bridge
+
+    assert migrate.MIGRATIONS_DIR.is_relative_to(Path(bridge.__file__).resolve().parent)
+    assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
+    assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert (migrate.MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
