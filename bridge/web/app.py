@@ -22,9 +22,12 @@ def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents
     app.state.health = health
     app.state.live = live or LiveEvents()
 
+    from bridge.cases.api import router as cases_router
+    from bridge.departments.api import router as departments_router
     from bridge.pbx.api import router as calls_router
 
-    app.include_router(calls_router)
+    for router in (calls_router, cases_router, departments_router):
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

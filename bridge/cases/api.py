@@ -1,0 +1,280 @@
+"""The cases JSON API (API-token auth; operators, supervisors and admins).
+
+- ``POST /api/v1/cases``: file a case; 201 with the case read back.
+- ``GET /api/v1/cases/{number}``: one case with its ``timeline``.
+- ``GET /api/v1/cases?mine=&state=&department=&q=&overdue=&today=&page=&per_page=``: the list.
+
+A validation error answers 422 with one entry per problem::
+
+    {"detail": [{"field": "caller_phone", "message": "…", "code": "phone_invalid"}]}
+
+in Chinese, or in English when ``Accept-Language`` prefers ``en`` (default: the
+site's ``[site] locale``).  FastAPI's own request-validation errors (wrong JSON
+types, unknown fields, bad query parameters) take the same shape on these
+routes through :class:`FieldErrorRoute`, which any router can use with
+``APIRouter(route_class=FieldErrorRoute)``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+from bridge.cases import service
+from bridge.cases.messages import pick_locale
+from bridge.cases.validation import (
+    BEST_TIME_MAX,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    LOCATION_MAX,
+    TITLE_MAX,
+    CaseValidationError,
+    FieldError,
+)
+from bridge.db.models import CaseState, Role, User
+from bridge.web.auth import require_role
+
+# ------------------------------------------------------------------ error shape
+
+
+def request_locale(request: Request) -> str:
+    """zh_CN or en: the request's Accept-Language, else the site's configured locale."""
+    config = getattr(request.app.state, "config", None)
+    default = config.site.locale if config is not None else "zh_CN"
+    return pick_locale(request.headers.get("accept-language"), default)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    names = [p for p in parts if isinstance(p, str)]
+    return names[-1] if names else "body"
+
+
+def _translate_pydantic(error: dict[str, Any]) -> FieldError:
+    kind = error.get("type", "")
+    loc = tuple(error.get("loc", ()))
+    field = _field_of(loc)
+    ctx = error.get("ctx") or {}
+    if kind == "json_invalid":
+        return FieldError("body", "invalid_json")
+    if kind == "extra_forbidden":
+        return FieldError(field, "unknown_field")
+    if kind == "missing":
+        return FieldError(field, "required")
+    if kind in ("string_type", "string_unicode"):
+        return FieldError(field, "not_text")
+    if kind in ("bool_type", "bool_parsing"):
+        return FieldError(field, "not_bool")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return FieldError(field, "not_integer")
+    if kind in ("greater_than_equal", "greater_than"):
+        return FieldError(field, "too_small", {"min": ctx.get("ge", ctx.get("gt"))})
+    if kind in ("less_than_equal", "less_than"):
+        return FieldError(field, "too_large", {"max": ctx.get("le", ctx.get("lt"))})
+    if kind == "string_too_long":
+        value = error.get("input")
+        return FieldError(field, "too_long", {"max": ctx.get("max_length"),
+                                              "length": len(value) if isinstance(value, str) else "?"})
+    return FieldError(field, "invalid_value")
+
+
+def field_errors_response(errors: list[FieldError], locale: str) -> JSONResponse:
+    return JSONResponse({"detail": [e.as_dict(locale) for e in errors]}, status_code=422)
+
+
+class FieldErrorRoute(APIRoute):
+    """A route whose validation errors (FastAPI's and the case rules') answer 422 as
+    ``{"detail": [{"field", "message", "code"}]}``, in the request's locale."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = [_translate_pydantic(e) for e in exc.errors()]
+                return field_errors_response(errors, request_locale(request))
+            except CaseValidationError as exc:
+                return field_errors_response(exc.errors, request_locale(request))
+
+        return route_handler
+
+
+# ----------------------------------------------------------------------- models
+
+
+class CaseIn(BaseModel):
+    """A case as written by the desk or an API client. Text fields are trimmed."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "call_linkedid": "1764133200.42", "caller_surname": "朱", "caller_honorific": "女士",
+        "caller_full_name": "朱小红", "caller_phone": "139 1234 5678", "department": "CITY-LJQ",
+        "location": "东港三路与百灵路交叉口", "title": "路口垃圾堆积无人清理",
+        "description": "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
+        "callback_wanted": True, "sms_consent": False, "best_time": "工作日下午",
+    }]})
+
+    call_linkedid: str | None = Field(None, description="the call (Asterisk linkedid) this case comes from")
+    channel: str | None = Field(None, description="phone (default), walk_in, message or email")
+    caller_surname: str | None = Field(None, description="1-2 Chinese characters, or a Latin surname (public)")
+    caller_honorific: str | None = Field(None, description="女士 or 先生 (public)")
+    caller_full_name: str | None = Field(None, description="private; must contain the surname")
+    caller_phone: str | None = Field(None, description="private; a Chinese mobile or fixed line with area code; "
+                                                       "stored and read back in E.164 (+8613912345678)")
+    caller_phone_alt: str | None = Field(None, description="private; optional second number")
+    department: str | None = Field(None, description="the unit's code from /api/v1/departments (not retired)")
+    location: str | None = Field(None, description=f"public; at most {LOCATION_MAX} characters")
+    title: str | None = Field(None, description=f"public; at most {TITLE_MAX} characters")
+    description: str | None = Field(None, description=f"public; {DESCRIPTION_MIN}-{DESCRIPTION_MAX} characters")
+    callback_wanted: bool | None = Field(None, description="private; default true")
+    sms_consent: bool | None = Field(None, description="private; default false; needs a mobile number")
+    best_time: str | None = Field(None, description=f"private; at most {BEST_TIME_MAX} characters")
+    operator_notes: str | None = Field(None, description="private")
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class CaseSummary(BaseModel):
+    number: str
+    state: str
+    channel: str
+    department: str
+    department_name: str
+    forum_url: str | None
+    deadline_at: datetime | None
+    overdue: bool
+    call_linkedid: str | None
+    caller_surname: str
+    caller_honorific: str
+    caller_public_name: str
+    caller_full_name: str
+    caller_phone: str
+    caller_phone_alt: str
+    location: str
+    title: str
+    description: str
+    callback_wanted: bool
+    sms_consent: bool
+    best_time: str
+    operator_notes: str
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+
+
+class CaseOut(CaseSummary):
+    timeline: list[TimelineEntry]
+
+
+class CasePage(BaseModel):
+    cases: list[CaseSummary]
+    page: int
+    per_page: int
+    total: int
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+    code: str
+
+
+class FieldErrors(BaseModel):
+    detail: list[FieldErrorOut]
+
+
+# ----------------------------------------------------------------------- routes
+
+STAFF = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
+staff_user = require_role(*STAFF)
+
+router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=FieldErrorRoute,
+                   responses={422: {"model": FieldErrors, "description": "one entry per invalid field"}})
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@router.post("/cases", status_code=201, response_model=CaseOut, summary="File a case")
+async def create_case(request: Request, body: CaseIn, user: Annotated[User, Depends(staff_user)]) -> dict:
+    db = request.app.state.db
+    zone = request.app.state.config.site.zone
+    data = body.model_dump(exclude_none=True)
+
+    def work() -> dict:
+        with db.session() as session:
+            now = _now()
+            case = service.file_case(session, data, user=user, now=now, zone=zone)
+            return service.case_view(case, zone, now)
+
+    return await db.run(work)
+
+
+@router.get("/cases/{number}", response_model=CaseOut, summary="One case with its timeline")
+async def read_case(request: Request, number: str, _user: Annotated[User, Depends(staff_user)]) -> dict:
+    db = request.app.state.db
+    zone = request.app.state.config.site.zone
+
+    def work() -> dict | None:
+        with db.session(readonly=True) as session:
+            case = service.get_case(session, number)
+            return None if case is None else service.case_view(case, zone, _now())
+
+    view = await db.run(work)
+    if view is None:
+        raise HTTPException(404, f"no case {number}")
+    return view
+
+
+@router.get("/cases", response_model=CasePage, summary="Cases, newest first, filtered and searched")
+async def search_cases(
+    request: Request,
+    user: Annotated[User, Depends(staff_user)],
+    mine: Annotated[bool, Query(description="only cases I filed")] = False,
+    state: Annotated[str | None, Query(description="queued, posted, accepted, forwarded, answered, "
+                                                   "reopened or closed")] = None,
+    department: Annotated[str | None, Query(max_length=32, description="unit code")] = None,
+    q: Annotated[str | None, Query(max_length=64, description="a case number (or part) or a phone number "
+                                                              "(or 4+ of its digits)")] = None,
+    overdue: Annotated[bool, Query(description="only cases past their deadline")] = False,
+    today: Annotated[bool, Query(description="only cases filed today (site time zone)")] = False,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = 50,
+) -> dict:
+    state_value: CaseState | None = None
+    if state:
+        try:
+            state_value = CaseState(state.strip())
+        except ValueError:
+            raise CaseValidationError([FieldError("state", "state_invalid",
+                                                  {"choices": ", ".join(s.value for s in CaseState)})]) from None
+    filters = service.CaseFilter(mine=mine, state=state_value, department=department, q=q,
+                                 overdue=overdue, today=today)
+    db = request.app.state.db
+    zone = request.app.state.config.site.zone
+
+    def work() -> dict:
+        with db.session(readonly=True) as session:
+            now = _now()
+            cases, total = service.list_cases(session, filters, user=user, now=now, zone=zone,
+                                              page=page, per_page=per_page)
+            return {"cases": [service.case_view(c, zone, now, timeline=False) for c in cases],
+                    "page": page, "per_page": per_page, "total": total}
+
+    return await db.run(work)
+
+
+__all__ = ["FieldErrorRoute", "field_errors_response", "request_locale", "router"]
