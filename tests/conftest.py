@@ -12,7 +12,7 @@ from bridge.accounts import passwords
 from bridge.db import migrate
 from bridge.db.engine import Database
 
-pytest_plugins = ["tests.conftest_db"]
+pytest_plugins = ["tests.conftest_db", "tests.asterisk_testbed"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,102 @@
+"""`hotline-bridge sandbox start|stop|status|hours`: the loopback Asterisk test bed.
+
+Each command takes ``-c/--config`` itself (default: $HOTLINE_BRIDGE_CONFIG or config.toml),
+so the group works attached to the root CLI or on its own.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from bridge.config import Config, ConfigError, load_config, resolve_config_path
+from bridge.pbx.sandbox import Sandbox, SandboxError, render_office_hours
+
+config_option = click.option(
+    "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+    help="config.toml (default: $HOTLINE_BRIDGE_CONFIG or ./config.toml)")
+
+
+def _load(ctx: click.Context, config_path: str | None) -> Config:
+    if config_path is None and isinstance(ctx.obj, Config):
+        return ctx.obj
+    try:
+        return load_config(resolve_config_path(config_path))
+    except ConfigError as exc:
+        click.echo(exc.render(), err=True)
+        ctx.exit(2)
+
+
+def _print_status(state: dict) -> None:
+    for name, (host, port) in state["addresses"].items():
+        click.echo(f"{name}={host}:{port}")
+
+
+@click.group("sandbox")
+def sandbox() -> None:
+    """The loopback Asterisk test bed (real Asterisk 22 with the shipped dialplan)."""
+
+
+@sandbox.command("start")
+@config_option
+@click.pass_context
+def start(ctx: click.Context, config_path: str | None) -> None:
+    """Provision the Asterisk root if needed, render the configuration, start Asterisk."""
+    config = _load(ctx, config_path)
+    box = Sandbox(config)
+    try:
+        state = box.start()
+    except SandboxError as exc:
+        click.echo(f"sandbox: {exc}", err=True)
+        ctx.exit(1)
+    _print_status(state)
+    paths = box.paths()
+    click.echo(f"# recordings: {paths['recordings']}", err=True)
+    click.echo(f"# cdr database: {paths['cdr_db']}", err=True)
+
+
+@sandbox.command("stop")
+@config_option
+@click.pass_context
+def stop(ctx: click.Context, config_path: str | None) -> None:
+    """Stop the sandbox Asterisk (nothing to do when it is not running)."""
+    config = _load(ctx, config_path)
+    try:
+        was_running = Sandbox(config).stop()
+    except SandboxError as exc:
+        click.echo(f"sandbox: {exc}", err=True)
+        ctx.exit(1)
+    if not was_running:
+        click.echo("sandbox: not running", err=True)
+
+
+@sandbox.command("status")
+@config_option
+@click.pass_context
+def status(ctx: click.Context, config_path: str | None) -> None:
+    """One `name=host:port` line per address (trunk, carrier, ami, phone.EXT).
+
+    Whether Asterisk is running goes to standard error ("sandbox: running, pid N" or
+    "sandbox: not running"); the exit status is 0 either way."""
+    config = _load(ctx, config_path)
+    box = Sandbox(config)
+    state = box.status()
+    _print_status(state)
+    click.echo(f"sandbox: running, pid {state['pid']}" if state["running"] else "sandbox: not running",
+               err=True)
+
+
+@sandbox.command("hours")
+@config_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="write extensions_hours.conf here (default: standard output)")
+@click.pass_context
+def hours(ctx: click.Context, config_path: str | None, output: str | None) -> None:
+    """Render the office-hours dialplan include for a real site (extensions_hours.conf)."""
+    config = _load(ctx, config_path)
+    text = render_office_hours(config)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)

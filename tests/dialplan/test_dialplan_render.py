@@ -1,0 +1,100 @@
+"""The rendered Asterisk configuration (no Asterisk needed) and the `sandbox` commands."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bridge.config import validate
+from bridge.pbx.sandbox import DIALPLAN_DIR, Sandbox, Tuning
+from bridge.pbx.sandbox_cli import sandbox
+
+SECRET = "not-in-the-repo-4b1d"
+ENV = {"HOTLINE_BRIDGE_AMI_SECRET": SECRET, "HOTLINE_BRIDGE_SESSION_SECRET": "y"}
+
+
+def _box(tmp_path: Path, **sandbox_section) -> Sandbox:
+    data = {"sandbox": {"state_dir": str(tmp_path / "state"), "asterisk_root": str(tmp_path / "root"),
+                        **sandbox_section},
+            "pbx": {"agi_host": "127.0.0.1", "agi_port": 4599}}
+    config = validate(data, environ=ENV, base_dir=tmp_path)
+    return Sandbox(config, ami_secret=SECRET, tuning=Tuning())
+
+
+def _section(text: str, name: str) -> str:
+    m = re.search(rf"^\[{re.escape(name)}\][^\n]*\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    assert m, f"no [{name}]"
+    return m.group(1)
+
+
+def test_manager_conf_grants_only_what_the_daemon_needs(tmp_path):
+    files = _box(tmp_path, ami_port=5999).render()
+    manager = files["manager.conf"]
+    general = _section(manager, "general")
+    assert "bindaddr = 127.0.0.1" in general and "port = 5999" in general
+    account = _section(manager, "hotline-bridge")
+    assert f"secret = {SECRET}" in account
+    assert re.search(r"^read = call,agent,dialplan,cdr$", account, re.M)
+    assert re.search(r"^write = originate,call,reporting$", account, re.M)
+    assert "permit = 127.0.0.1/255.255.255.255" in account
+
+
+def test_no_secret_is_shipped_in_the_dialplan_folder():
+    for path in DIALPLAN_DIR.rglob("*"):
+        if path.is_file():
+            assert SECRET not in path.read_text(encoding="utf-8")
+            assert not re.search(r"^secret\s*=\s*\S+\s*$", path.read_text(encoding="utf-8"), re.M), path
+
+
+def test_pjsip_has_the_trunk_the_carrier_and_one_endpoint_per_desk_phone(tmp_path):
+    box = _box(tmp_path, trunk_port=5261, carrier_port=5271, phones={"8001": 5281, "8002": 5282, "8003": 5283})
+    pjsip = box.render()["pjsip.conf"]
+    assert "bind = 127.0.0.1:5261" in pjsip
+    assert "contact = sip:127.0.0.1:5271" in pjsip
+    assert "match = 127.0.0.1" in _section(pjsip, "carrier-identify")
+    for ext, port in {"8001": 5281, "8002": 5282, "8003": 5283}.items():
+        assert f"contact = sip:{ext}@127.0.0.1:{port}" in pjsip
+    queues = box.render()["queues.conf"]
+    assert [m for m in re.findall(r"^member => (\S+?),", queues, re.M)] == ["PJSIP/8001", "PJSIP/8002", "PJSIP/8003"]
+
+
+def test_globals_point_agi_at_the_configured_fastagi_server(tmp_path):
+    box = _box(tmp_path)
+    globals_ = box.render()["extensions_globals.conf"]
+    assert "HOTLINE_AGI = agi://127.0.0.1:4599/case-status" in globals_
+    assert "exten => 96811,1,Goto(hotline-inbound,s,1)" in globals_
+    # Paths inside the root; the host sees them under ROOT/.
+    assert f"HOTLINE_RECORDINGS = /var/lib/hotline-bridge-sandbox/{box._p.instance}/recordings" in globals_
+    assert box.paths()["recordings"] == tmp_path / "root" / "var/lib/hotline-bridge-sandbox" / box._p.instance / "recordings"
+    assert box.paths()["cdr_db"].name == "master.db"
+
+
+def test_asterisk_conf_keeps_every_directory_inside_the_instance(tmp_path):
+    box = _box(tmp_path)
+    conf = box.render()["asterisk.conf"]
+    inst = f"/var/lib/hotline-bridge-sandbox/{box._p.instance}"
+    for key in ("astetcdir", "astvarlibdir", "astdbdir", "astspooldir", "astrundir", "astlogdir"):
+        assert re.search(rf"^{key} => {re.escape(inst)}/", conf, re.M), key
+    modules = box.render()["modules.conf"]
+    assert "autoload = no" in modules
+
+
+def test_sandbox_status_prints_one_address_per_line(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[sandbox]\nstate_dir = "state"\nasterisk_root = "%s"\ntrunk_port = 6160\ncarrier_port = 6170\n'
+        'ami_port = 6038\nphones = { "8001" = 6181, "8002" = 6182 }\n' % (tmp_path / "root"), encoding="utf-8")
+    result = CliRunner().invoke(sandbox, ["status", "-c", str(config)], env=ENV)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "=" in line]
+    assert lines == ["trunk=127.0.0.1:6160", "carrier=127.0.0.1:6170", "ami=127.0.0.1:6038",
+                     "phone.8001=127.0.0.1:6181", "phone.8002=127.0.0.1:6182"]
+
+
+def test_sandbox_commands_report_configuration_errors(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[sandbox]\ntrunk_port = "x"\n', encoding="utf-8")
+    result = CliRunner().invoke(sandbox, ["status", "-c", str(config)], env=ENV)
+    assert result.exit_code == 2
+    assert "sandbox.trunk_port" in result.stderr
