@@ -48,7 +48,7 @@ class _QuietSignalsServer(uvicorn.Server):
 
 def prepare_database(config: Config, db: Database) -> tuple[str, str] | None:
     """Bring the schema and the reference data up; return (username, password) of a new admin."""
-    from bridge.accounts.tokens import ensure_admin
+    from bridge.accounts.service import ensure_admin
     from bridge.db import migrate
     from bridge.departments.service import ensure_shipped_units
 

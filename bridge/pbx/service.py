@@ -1,0 +1,160 @@
+"""The PBX link inside the daemon: AMI events -> call tracker -> call log rows and live events.
+
+One AMI connection (``ami.AmiClient``) hands every event, in order, to the pure
+``tracker.CallTracker``.  Each update is published at once to the rest of the
+daemon (the operator desk's call pop) and queued for the call log, which one
+writer task stores in small batches, so a burst of events never waits on the
+database and rows are written in the order their calls changed.
+
+After every (re)login the service lists the channels up now and adopts the
+calls in progress, then recovers calls it missed from Asterisk's CDR file.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import structlog
+
+from bridge.config import Config
+from bridge.db.engine import Database
+from bridge.health import Health
+from bridge.live import LiveEvent, LiveEvents
+from bridge.pbx.agi import CaseStatusServer
+from bridge.pbx.ami import AmiClient, AmiError
+from bridge.pbx.calllog import save_record
+from bridge.pbx.events import CallRecord, CallUpdate
+from bridge.pbx.tracker import CallTracker
+
+log = structlog.get_logger(__name__)
+
+WRITE_BATCH = 200
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class PbxService:
+    def __init__(self, config: Config, db: Database, health: Health, live: LiveEvents, *,
+                 clock=_now) -> None:
+        self.config = config
+        self.db = db
+        self.health = health
+        self.live = live
+        self.clock = clock
+        pbx = config.pbx
+        self.tracker = CallTracker(pbx.hotline_numbers, pbx.queue)
+        self.ami = AmiClient.from_config(
+            pbx.ami, config.secret(pbx.ami.secret_env),
+            on_event=self._on_event, on_state=self._on_state, on_connected=self._on_connected,
+        )
+        self.agi = CaseStatusServer(pbx.agi_host, pbx.agi_port, db)
+        self._writes: asyncio.Queue[tuple[CallRecord, str | None]] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
+        self.recovery = None
+        cdr_path = self._cdr_path()
+        if cdr_path:
+            from bridge.pbx.recovery import CdrRecovery
+
+            self.recovery = CdrRecovery(cdr_path, pbx.hotline_numbers)
+
+    def _cdr_path(self) -> str | None:
+        if self.config.pbx.cdr_path:
+            return str(self.config.path(self.config.pbx.cdr_path))
+        if self.config.sandbox.enabled:
+            from bridge.pbx.sandbox import Sandbox
+
+            return str(Sandbox(self.config).paths()["cdr_db"])
+        return None
+
+    async def start(self) -> None:
+        self.health.set("pbx", "connecting")
+        self._writer = asyncio.create_task(self._write_loop(), name="calllog-writer")
+        await self.agi.start()
+        await self.ami.start()
+
+    async def stop(self) -> None:
+        await self.ami.stop()
+        await self.agi.stop()
+        if self._writer is not None:
+            await self._writes.join()  # every queued row is stored before we go
+            self._writer.cancel()
+
+    # ------------------------------------------------------------------ AMI side
+
+    def _on_state(self, state: str) -> None:
+        self.health.set("pbx", state, host=self.config.pbx.ami.host, port=self.config.pbx.ami.port)
+
+    def _on_event(self, event: dict[str, str]) -> None:
+        for update in self.tracker.feed(event, self.clock()):
+            self._publish(update)
+
+    async def _on_connected(self) -> None:
+        try:
+            response = await self.ami.send_action({"Action": "CoreShowChannels"}, expect_list=True)
+        except AmiError as exc:
+            log.warning("pbx.adoption_failed", error=str(exc))
+        else:
+            for update in self.tracker.adopt(response.events, self.clock()):
+                self._publish(update)
+        if self.recovery is not None:
+            await self.recover_missed_calls()
+
+    async def recover_missed_calls(self) -> int:
+        """Store calls from Asterisk's CDR that the live log lacks; returns how many records."""
+        try:
+            records = await asyncio.to_thread(self.recovery.records)
+        except Exception as exc:  # an unreadable CDR file must not stop live logging
+            log.warning("pbx.recovery_failed", error=repr(exc))
+            return 0
+        open_ids = {r.linkedid for r in self.tracker.open_calls()}
+        fresh = [r for r in records if r.linkedid not in open_ids]
+        for record in fresh:
+            self._writes.put_nowait((record, "recovered"))
+        log.info("pbx.recovery", records=len(fresh))
+        return len(fresh)
+
+    def _publish(self, update: CallUpdate) -> None:
+        record = update.record
+        self.live.publish(LiveEvent("call", update.kind, {
+            "linkedid": update.linkedid, "extension": update.extension,
+            "caller_number": record.caller_number, "caller_name": record.caller_name,
+            "arrived_at": record.arrived_at.isoformat() if record.arrived_at else None,
+        }))
+        self._writes.put_nowait((record, None))
+
+    # -------------------------------------------------------------- call log side
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._writes.get()]
+            while len(batch) < WRITE_BATCH and not self._writes.empty():
+                batch.append(self._writes.get_nowait())
+            try:
+                await self._store(batch)
+            finally:
+                for _ in batch:
+                    self._writes.task_done()
+
+    async def _store(self, batch: list[tuple[CallRecord, str | None]]) -> None:
+        # Only the newest snapshot of each call in a batch matters (per source).
+        latest: dict[tuple[str, str | None], CallRecord] = {}
+        for record, source in batch:
+            latest.pop((record.linkedid, source), None)
+            latest[(record.linkedid, source)] = record
+        delay = 0.5
+        while True:
+            try:
+                await self.db.run(self._store_sync, list(latest.items()))
+                return
+            except Exception as exc:  # the database is away: keep the rows, try again
+                log.error("calllog.write_failed", error=repr(exc), rows=len(latest), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    def _store_sync(self, items) -> None:
+        now = self.clock()
+        with self.db.session() as session:
+            for (_, source), record in items:
+                save_record(session, record, source=source, now=now)
