@@ -10,8 +10,11 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from bridge.db.models import Call, CallDisposition, User
-from bridge.web.auth import api_user
+from bridge.db.models import Call, CallDisposition, Role, User
+from bridge.web.auth import require_role
+
+# Callers' numbers are private to the hotline: units' spokespeople never see them.
+hotline_staff = require_role(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 
 router = APIRouter(prefix="/api/v1", tags=["calls"])
 
@@ -84,7 +87,7 @@ def _query(session: Session, zone, *, since, until, caller, operator, dispositio
 @router.get("/calls", response_model=CallPage, summary="The call log, newest first")
 async def list_calls(
     request: Request,
-    _user: Annotated[User, Depends(api_user)],
+    _user: Annotated[User, Depends(hotline_staff)],
     since: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset: calls that arrived at or after")] = None,
     until: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset: calls that arrived before")] = None,
     caller: Annotated[str | None, Query(max_length=32, description="exact caller number")] = None,
