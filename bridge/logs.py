@@ -45,4 +45,6 @@ def configure_logging(config: LoggingConfig, *, stream=None) -> None:
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(max(level, logging.INFO))
+    root.setLevel(level)
+    # Alembic narrates every plugin it loads at INFO; only its warnings matter in our logs.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))

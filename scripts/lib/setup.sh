@@ -29,7 +29,7 @@ python_env() {
   [ -x "$VENV/bin/python" ] || { say "creating $VENV"; python3 -m venv "$VENV"; }
   stamp="$VENV/.installed-$(sha256sum "$REPO_DIR/pyproject.toml" | cut -c1-16)-${extras:-base}"
   if [ ! -e "$stamp" ]; then
-    say "installing Python packages ($extras)"
+    say "installing Python packages${extras:+ (with $extras extras)}"
     "$VENV/bin/pip" install -q --disable-pip-version-check -e "$REPO_DIR${extras:+[$extras]}"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
