@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -283,6 +284,8 @@ class Config(Section):
 
     # Set by load_config: the folder relative paths are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # The secrets the enabled features need, read from the environment at validation.
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def path(self, value: str) -> Path:
         """A path from the file, resolved against the configuration file's folder."""
@@ -305,7 +308,9 @@ class Config(Section):
         return url.render_as_string(hide_password=False)
 
     def secret(self, env_name: str) -> str:
-        """The secret held in environment variable ``env_name`` (checked at load time)."""
+        """The secret held in environment variable ``env_name``, as read when the file was validated."""
+        if env_name in self._secrets:
+            return self._secrets[env_name]
         return os.environ[env_name]
 
 
@@ -364,6 +369,7 @@ def validate(data: dict, *, path: str = "<config>", base_dir: Path | None = None
             problems.append(f"{key}: environment variable {variable} is not set (it must hold the secret)")
     if problems:
         raise ConfigError(path, problems)
+    config._secrets.update({variable: environ[variable] for _, variable in _required_secrets(config)})
     return config
 
 

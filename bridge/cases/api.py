@@ -37,6 +37,7 @@ from bridge.cases.validation import (
     CaseValidationError,
     FieldError,
 )
+from bridge.live import LiveEvent
 from bridge.db.models import CaseState, Role, User
 from bridge.web.auth import require_role
 
@@ -220,7 +221,10 @@ async def create_case(request: Request, body: CaseIn, user: Annotated[User, Depe
             case = service.file_case(session, data, user=user, now=now, zone=zone)
             return service.case_view(case, zone, now)
 
-    return await db.run(work)
+    view = await db.run(work)
+    # Desks update their case lists at once (the same event the desk's own form sends).
+    request.app.state.live.publish(LiveEvent("case", "filed", {"number": view["number"], "state": view["state"]}))
+    return view
 
 
 @router.get("/cases/{number}", response_model=CaseOut, summary="One case with its timeline")

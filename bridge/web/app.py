@@ -29,6 +29,10 @@ def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents
     for router in (calls_router, cases_router, departments_router):
         app.include_router(router)
 
+    from bridge.desk import mount_desk
+
+    mount_desk(app, config)
+
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
         try:

@@ -18,7 +18,7 @@ def test_json_lines_with_ids_and_masked_secrets():
     with structlog.contextvars.bound_contextvars(linkedid="1700000000.12"):
         log.info("call.ended", case_number="96811-2026-000001", ami_secret="hunter2", password="pw")
     log.debug("hidden at info level")
-    logging.getLogger("uvicorn").info("from the standard library")
+    logging.getLogger("some.library").info("from the standard library")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines[0]["event"] == "call.ended"
     assert lines[0]["linkedid"] == "1700000000.12"

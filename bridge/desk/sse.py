@@ -1,0 +1,117 @@
+"""``GET /desk/events``: the desk's server-sent events (``text/event-stream``).
+
+One stream per open desk page, fed by :class:`bridge.live.LiveEvents`:
+
+- ``event: ready``: sent once the stream is subscribed (pages mark ``<body data-live="ready">``);
+- ``event: call``: ``{"linkedid", "kind", "html"?}``.  A call that rings at, connects to or
+  is adopted by *the signed-in user's extension* (chosen at sign-in) carries ``html``:
+  the call pop, rendered here with the number's earlier calls and cases.  ``ring_stopped``
+  at that extension and every ``ended`` carry no html (the page closes or marks its pop);
+- ``event: calls``: the shared "to call back / to file" list may have changed (a call ended);
+- ``event: case``: a case was filed or changed (``{"number", "kind", "state"}``); pages
+  reload their case rows.  As a safety net for writers that do not publish (the JSON API,
+  another process), the stream also looks at the cases table every
+  ``app.state.desk_case_check_s`` seconds (default 10) and sends ``case`` on a change.
+
+A comment line every ``HEARTBEAT_S`` keeps proxies from closing an idle stream and
+finds a client that went away; the subscription ends with the response (``finally``),
+whether the client closed it or the server is stopping.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from bridge.db.models import Case
+from bridge.desk import queries
+from bridge.desk.queries import DeskUser
+from bridge.desk.routes import ENV, context, current_user
+from bridge.live import LiveEvent
+
+HEARTBEAT_S = 15.0
+DEFAULT_CASE_CHECK_S = 10.0
+POP_KINDS = ("ringing", "connected", "adopted")
+
+router = APIRouter(prefix="/desk", include_in_schema=False)
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+def _cases_marker(session) -> tuple:
+    return tuple(session.execute(select(func.count(Case.id), func.max(Case.updated_at))).one())
+
+
+async def render_pop(request: Request, user: DeskUser, event: LiveEvent) -> str:
+    data = event.data
+    db = request.app.state.db
+    history = await db.run(db.in_session, queries.caller_history, data.get("caller_number"),
+                           exclude_linkedid=data.get("linkedid"), readonly=True)
+    return ENV.get_template("_pop.html").render(context(request, user=user, call=data, kind=event.kind,
+                                                        history=history))
+
+
+async def translate(request: Request, user: DeskUser, event: LiveEvent, pops: dict[str, str]) -> str | None:
+    """The SSE text for one live event, for this user's page (None: nothing to send)."""
+    data = event.data
+    if event.topic == "call":
+        linkedid = str(data.get("linkedid") or "")
+        mine = bool(user.extension) and str(data.get("extension") or "") == user.extension
+        if event.kind in POP_KINDS and mine and linkedid:
+            if linkedid not in pops or event.kind != "ringing":
+                pops[linkedid] = await render_pop(request, user, event)
+            return sse("call", {"linkedid": linkedid, "kind": event.kind, "html": pops[linkedid]})
+        if event.kind == "ring_stopped" and mine:
+            return sse("call", {"linkedid": linkedid, "kind": event.kind})
+        if event.kind == "ended":
+            pops.pop(linkedid, None)
+            return sse("call", {"linkedid": linkedid, "kind": "ended"}) + sse("calls", {"linkedid": linkedid})
+        return None
+    if event.topic == "case":
+        return sse("case", {"number": data.get("number"), "kind": event.kind, "state": data.get("state")})
+    return None
+
+
+@router.get("/events")
+async def events(request: Request, user: DeskUser = Depends(current_user)) -> StreamingResponse:
+    live = request.app.state.live
+    db = request.app.state.db
+    check_s = float(getattr(request.app.state, "desk_case_check_s", DEFAULT_CASE_CHECK_S))
+
+    async def stream():
+        pops: dict[str, str] = {}
+        async with live.subscribe() as queue:
+            marker = await db.run(db.in_session, _cases_marker, readonly=True)
+            yield "retry: 3000\n" + sse("ready", {"extension": user.extension})
+            next_check = time.monotonic() + check_s
+            while True:
+                timeout = max(0.05, min(HEARTBEAT_S, next_check - time.monotonic()))
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    event = None
+                if event is not None:
+                    text = await translate(request, user, event, pops)
+                    if text:
+                        yield text
+                    continue
+                if await request.is_disconnected():
+                    break
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + check_s
+                    now_marker = await db.run(db.in_session, _cases_marker, readonly=True)
+                    if now_marker != marker:
+                        marker = now_marker
+                        yield sse("case", {"number": None, "kind": "changed", "state": None})
+                        continue
+                yield ": ping\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,219 @@
+"""The desk in Debian's Chromium through Playwright, against the app under uvicorn on loopback.
+
+SQLite only (the HTTP tests cover PostgreSQL).  Screenshots go to /tmp/desk-*.png.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bridge.cases.service import file_case
+from bridge.db import migrate
+from bridge.db.engine import Database
+from bridge.db.models import Call, CallDisposition, User
+from bridge.live import LiveEvent
+from tests.desk.conftest import CALLER_NUMBER, LINKEDID, PASSWORD, valid_form
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def db(tmp_path):
+    """SQLite only for the browser tests (overrides the two-backend fixture)."""
+    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Module scope: Playwright's sync API keeps an event loop marked running in this thread while it
+    # is open, which other tests' asyncio.run() would trip over.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def sign_in(page, live, username="operator", password=PASSWORD, extension=""):
+    page.goto(f"{live.url}/desk/login")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', password)
+    if extension:
+        page.fill('input[name="extension"]', extension)
+    page.click('#login-form button[type="submit"]')
+
+
+def file_in_background(db, **changes) -> str:
+    with db.session() as session:
+        user = session.scalar(select(User).where(User.username == "supervisor"))
+        case = file_case(session, valid_form(**changes), user=user, now=datetime.now(timezone.utc),
+                         zone=ZoneInfo("Asia/Shanghai"))
+        return case.number
+
+
+def test_sign_in_and_throttling(page, live, clock):
+    for _ in range(4):
+        sign_in(page, live, password="wrong password!")
+        assert page.locator("#login-error").inner_text() == "用户名或密码不正确。"
+    sign_in(page, live, password="wrong password!")
+    message = page.locator("#login-error").inner_text()
+    assert message.startswith("登录失败次数过多，请在 ") and message.endswith("之后再试（60 秒后）。")
+    sign_in(page, live)
+    assert "登录失败次数过多" in page.locator("#login-error").inner_text()
+    clock.now += 61
+    sign_in(page, live, extension="8005")
+    page.wait_for_url(f"{live.url}/desk/")
+    assert "分机 8005" in page.locator("header .who").inner_text()
+    page.locator("form.logout button").click()
+    page.wait_for_url(f"{live.url}/desk/login?bye=1")
+    page.goto(f"{live.url}/desk/cases")
+    assert page.url.startswith(f"{live.url}/desk/login?next=")
+
+
+def test_case_form_validation_privacy_draft_and_filing(page, live, db):
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    form_url = f"{live.url}/desk/cases/new?call={LINKEDID}"
+    page.goto(form_url)
+    assert page.input_value('input[name="caller_phone"]') == "139 1234 5678"
+    page.fill('input[name="title"]', "路口垃圾堆积")
+    page.click("#file-case")
+    assert page.locator("#error-caller_surname").inner_text() == "请填写姓。"
+    assert page.locator("#error-description").inner_text() == "请填写问题描述。"
+    assert page.locator("#error-department").inner_text() == "请填写责任单位。"
+    assert page.input_value('input[name="title"]') == "路口垃圾堆积"
+
+    # the privacy guard
+    page.fill('input[name="caller_surname"]', "朱")
+    page.check('input[name="caller_honorific"][value="女士"]')
+    page.fill('input[name="caller_full_name"]', "朱小红")
+    page.fill('textarea[name="description"]', "东港三路的垃圾堆了三天，气味很大，请打 13912345678 找朱小红。")
+    page.fill("#unit-search", "gaj")
+    assert page.locator("#department").input_value() == "CITY-GAJ"
+    page.click("#file-case")
+    assert page.locator("#privacy-alert").is_visible()
+    description_error = page.locator("#error-description").inner_text()
+    assert "电话号码“13912345678”" in description_error and "来电人的姓名“朱小红”" in description_error
+    page.screenshot(path="/tmp/desk-case-form.png", full_page=True)
+
+    # a half-written form survives a reload (localStorage, keyed by the call)
+    page.goto(form_url)
+    page.fill('textarea[name="description"]', "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。")
+    page.fill('input[name="location"]', "东港三路与百灵路交叉口")
+    page.reload()
+    assert page.locator("#draft-note").is_visible()
+    assert page.input_value('input[name="location"]') == "东港三路与百灵路交叉口"
+    assert page.input_value('input[name="caller_surname"]') == "朱"
+    assert page.locator('input[name="caller_honorific"][value="女士"]').is_checked()
+    # words of the description suggest units
+    suggestion = page.locator('.from-words .suggest[data-code="CITY-LJQ"]')
+    assert suggestion.count() == 1
+    suggestion.click()
+    assert page.locator("#department").input_value() == "CITY-LJQ"
+    page.click("#file-case")
+    page.wait_for_selector("#filed-message")
+    assert "已登记" in page.locator("#filed-message").inner_text()
+    assert page.evaluate("localStorage.getItem('hotline-desk:draft:1764133200.42')") is None
+    assert page.locator("#case-state").inner_text() == "排队待发"
+
+
+def test_case_list_updates_without_reload(page, live, db):
+    live.app.state.desk_case_check_s = 1.0
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.goto(f"{live.url}/desk/cases")
+    page.wait_for_selector('body[data-live="ready"]')
+    live.wait_subscribers()
+    assert page.locator("tr.case-row").count() == 0
+    marker = page.evaluate("window.__marker = Math.random()")
+    # filed elsewhere, announced on the live events (as the desk and the forum bridge do)
+    number = file_in_background(db)
+    live.publish(LiveEvent("case", "filed", {"number": number, "state": "queued"}))
+    row = page.locator(f'tr.case-row[data-number="{number}"]')
+    row.wait_for(timeout=5000)
+    assert "blue" in row.get_attribute("class")
+    # filed by a writer that announces nothing (e.g. the JSON API): the stream's check finds it
+    second = file_in_background(db, call_linkedid="", title="噪音扰民")
+    page.locator(f'tr.case-row[data-number="{second}"]').wait_for(timeout=8000)
+    assert page.evaluate("window.__marker") == marker  # no reload happened
+    page.screenshot(path="/tmp/desk-case-list.png", full_page=True)
+    # filters and search reload the rows in place (htmx)
+    page.fill("#q", number)
+    page.locator(f'tr.case-row[data-number="{second}"]').wait_for(state="detached")
+    assert page.locator("tr.case-row").count() == 1
+    page.fill("#q", "")
+    page.select_option('select[name="state"]', "accepted")
+    page.locator("tr.case-row").first.wait_for(state="detached")
+    assert "没有符合条件的案件" in page.locator("#case-rows").inner_text()
+    assert page.evaluate("window.__marker") == marker
+
+
+def test_call_pop(page, live, db):
+    earlier = file_in_background(db)
+    with db.session() as session:
+        session.add(Call(linkedid="1764140000.7", caller_number=CALLER_NUMBER, arrived_at=datetime.now(timezone.utc),
+                         disposition=CallDisposition.IN_PROGRESS))
+    sign_in(page, live)  # operator, extension 8001 from the account
+    page.wait_for_url(f"{live.url}/desk/")
+    page.wait_for_selector('body[data-live="ready"]')
+    live.wait_subscribers()
+    arrived = datetime.now(timezone.utc).isoformat()
+    data = {"linkedid": "1764140000.7", "extension": "8002", "caller_number": CALLER_NUMBER, "caller_name": "",
+            "arrived_at": arrived}
+    live.publish(LiveEvent("call", "ringing", data))  # another operator's phone: no pop here
+    live.publish(LiveEvent("call", "ringing", {**data, "extension": "8001"}))
+    pop = page.locator('#call-pops .call-pop[data-linkedid="1764140000.7"]')
+    pop.wait_for(timeout=5000)
+    assert page.locator("#call-pops .call-pop").count() == 1
+    assert pop.locator(".pop-number").inner_text() == "139 1234 5678"
+    assert pop.locator(".pop-state").inner_text() == "振铃中"
+    assert earlier in pop.locator(".pop-history").inner_text()
+    live.publish(LiveEvent("call", "connected", {**data, "extension": "8001"}))
+    page.wait_for_selector('#call-pops .call-pop[data-linkedid="1764140000.7"][data-kind="connected"]')
+    assert pop.locator(".pop-state").inner_text() == "通话中"
+    page.wait_for_timeout(1100)
+    page.screenshot(path="/tmp/desk-call-pop.png", full_page=True)
+    pop.locator(".pop-file").click()
+    page.wait_for_url("**/desk/cases/new?call=1764140000.7*")
+    assert page.input_value('input[name="call_linkedid"]') == "1764140000.7"
+    assert page.input_value('input[name="caller_phone"]') == "139 1234 5678"
+    assert page.locator('.from-history .suggest[data-code="CITY-LJQ"]').count() == 1
+
+
+def test_pop_closes_when_the_ringing_stops_and_marks_the_end(page, live):
+    sign_in(page, live, extension="8009")
+    page.wait_for_url(f"{live.url}/desk/")
+    page.wait_for_selector('body[data-live="ready"]')
+    live.wait_subscribers()
+    data = {"linkedid": "9.1", "extension": "8009", "caller_number": "", "caller_name": "", "arrived_at": None}
+    live.publish(LiveEvent("call", "ringing", data))
+    page.locator('.call-pop[data-linkedid="9.1"]').wait_for()
+    assert "未知号码" in page.locator('.call-pop[data-linkedid="9.1"] .pop-number').inner_text()
+    live.publish(LiveEvent("call", "ring_stopped", data))
+    page.locator('.call-pop[data-linkedid="9.1"]').wait_for(state="detached")
+    live.publish(LiveEvent("call", "connected", {**data, "linkedid": "9.2"}))
+    page.locator('.call-pop[data-linkedid="9.2"]').wait_for()
+    live.publish(LiveEvent("call", "ended", {**data, "linkedid": "9.2", "extension": None}))
+    page.wait_for_selector('.call-pop.ended[data-linkedid="9.2"]')
+    assert page.locator('.call-pop[data-linkedid="9.2"] .pop-state').inner_text() == "通话已结束"
