@@ -21,7 +21,7 @@ call's first channel).  The tracker keeps one state per Linkedid:
 
 Disposition of an ended call: ``answered`` if an operator answered (``AgentConnect``,
 ``DialEnd`` ANSWER to an extension, or the caller bridged with an operator channel);
-else the dialplan's ``HOTLINE_DISPOSITION`` if it is ``after_hours_message`` or
+else the dialplan's last ``HOTLINE_DISPOSITION`` if it is ``after_hours_message`` or
 ``status_line``; else ``abandoned`` if the caller joined the queue; else ``failed``
 (hung up in the greeting / menu, or never got anywhere).
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.pbx.events import DISPOSITIONS, CallRecord, CallUpdate
+from bridge.pbx.events import CallRecord, CallUpdate
 
 __all__ = ["CallRecord", "CallTracker", "CallUpdate", "extension_of"]
 
@@ -451,8 +451,10 @@ class CallTracker:
         if call is None:
             return
         if name == "HOTLINE_DISPOSITION":
-            if value.lower() in DISPOSITIONS:
-                call.hint = value.lower()
+            # The dialplan's latest label wins, whatever it is: "status_line" then "operator"
+            # (the FastAGI server was down, or the caller asked for an operator after the
+            # status) is an operator call, not a status-line one.
+            call.hint = value.lower()
         elif name == "HOTLINE_RECORDING":
             call.recording, call.recording_explicit = value, True
         elif name == "MIXMONITOR_FILENAME":
