@@ -1,5 +1,5 @@
 """Fixtures for the cases tests: the shipped units, one user and API token per role, a test
-client on the app with the cases and departments routers, and a valid case form."""
+client on the daemon's app, and a valid case form."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -9,10 +9,8 @@ from fastapi.testclient import TestClient
 
 from bridge.accounts.service import add_user
 from bridge.accounts.tokens import create_token
-from bridge.cases.api import router as cases_router
 from bridge.config import validate
 from bridge.db.models import Call, CallDisposition, Role
-from bridge.departments.api import router as departments_router
 from bridge.departments.service import ensure_shipped_units
 from bridge.health import Health
 from bridge.web.app import create_app
@@ -76,8 +74,6 @@ def staff(db) -> dict[str, str]:
 @pytest.fixture
 def client(db, site_config, staff):
     app = create_app(site_config, db, Health())
-    app.include_router(cases_router)
-    app.include_router(departments_router)
     with TestClient(app) as test_client:
         yield test_client
 

@@ -12,7 +12,6 @@ from bridge.accounts.service import add_user
 from bridge.config import validate
 from bridge.db.models import Call, CallDisposition, Role
 from bridge.departments.service import ensure_shipped_units
-from bridge.desk import mount_desk
 from bridge.desk.security import SignInThrottle
 from bridge.health import Health
 from bridge.web.app import create_app
@@ -82,7 +81,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def desk_app(db, desk_config, people, clock):
     app = create_app(desk_config, db, Health())
-    mount_desk(app, desk_config, throttle=SignInThrottle(clock=clock))
+    app.state.desk_throttle = SignInThrottle(clock=clock)  # the tests' clock decides lock-outs
     return app
 
 

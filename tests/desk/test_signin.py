@@ -1,7 +1,6 @@
 """Sign-in, sessions, CSRF, throttling, roles and languages of the desk (HTTP level, SQLite and PostgreSQL)."""
 from __future__ import annotations
 
-from bridge.desk import mount_desk
 from bridge.desk.security import SESSION_COOKIE, SignInThrottle
 from bridge.config import validate
 from bridge.health import Health
@@ -63,7 +62,6 @@ def test_secure_cookie_follows_config(db, people, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     config = validate({"web": {"secure_cookies": True}}, environ=SECRETS, base_dir=tmp_path)
     app = create_app(config, db, Health())
-    mount_desk(app, config)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         response = sign_in(client, "operator")
         assert response.status_code == 303
