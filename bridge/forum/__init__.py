@@ -1,0 +1,1 @@
+"""The forum bridge: adapter, backends, the China working calendar and the platform's deadlines."""
