@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+from datetime import datetime
 from typing import Awaitable, Callable, Protocol
 
 import structlog
@@ -105,6 +106,8 @@ class Daemon:
 
         self.scheduler.start()
         self.health.set("scheduler", UP)
+        self.check_calendar()
+        self.scheduler.add_job(self.check_calendar, "cron", hour=0, minute=5, id="calendar-coverage")
 
         self.links = self._build_links()
         for name, link in self.links.items():
@@ -130,6 +133,16 @@ class Daemon:
         self.health.set("scheduler", down("stopped"))
         await self.db.run(self.db.dispose)
         log.info("daemon.shutdown.done")
+
+    def check_calendar(self) -> None:
+        """Say loudly (health and log) when deadlines will soon need a year the calendar lacks."""
+        from bridge.forum.calendar import ChinaWorkingCalendar
+
+        today = datetime.now(self.config.site.zone).date()
+        problem = ChinaWorkingCalendar().coverage_problem(today)
+        self.health.warn("calendar", problem)
+        if problem:
+            log.warning("calendar.not_covered", problem=problem)
 
     def _build_links(self) -> dict[str, Link]:
         links: dict[str, Link] = {}

@@ -31,6 +31,15 @@ class Health:
     def __init__(self) -> None:
         now = datetime.now(timezone.utc)
         self._states = {name: ComponentState(NOT_CONFIGURED, now) for name in self.COMPONENTS}
+        # Problems that stop nothing now but need a person (e.g. next year's calendar is missing).
+        self._warnings: dict[str, str] = {}
+
+    def warn(self, key: str, message: str | None) -> None:
+        """Set (or, with None, clear) the warning ``key``."""
+        if message:
+            self._warnings[key] = message
+        else:
+            self._warnings.pop(key, None)
 
     def set(self, component: str, state: str, **detail) -> None:
         current = self._states.get(component)
@@ -54,4 +63,5 @@ class Health:
                 name: {"state": s.state, "since": s.since.isoformat(), **s.detail}
                 for name, s in self._states.items()
             },
+            "warnings": dict(self._warnings),
         }

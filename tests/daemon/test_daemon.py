@@ -142,3 +142,21 @@ def test_bad_config_exits_2_before_starting(tmp_path):
                             capture_output=True, text=True, env=ENV, timeout=60)
     assert result.returncode == 2
     assert "web.port: Input should be greater than or equal to 1" in result.stderr
+
+
+def test_calendar_gap_is_a_health_warning(monkeypatch, tmp_path):
+    from bridge.config import validate
+    from bridge.daemon import Daemon
+    from bridge.forum.calendar import ChinaWorkingCalendar
+
+    config = validate({"database": {"url": f"sqlite:///{tmp_path}/d.sqlite3"},
+                       "pbx": {"backend": "none"}, "callbacks": {"dialler": "twilio"},
+                       "twilio": {"enabled": True, "account_sid": "AC" + "0" * 32}},
+                      environ={"HOTLINE_BRIDGE_SESSION_SECRET": "s", "HOTLINE_BRIDGE_TWILIO_AUTH_TOKEN": "t"})
+    daemon = Daemon(config)
+    monkeypatch.setattr(ChinaWorkingCalendar, "coverage_problem", lambda self, today: "no 2027 arrangement yet")
+    daemon.check_calendar()
+    assert daemon.health.snapshot()["warnings"] == {"calendar": "no 2027 arrangement yet"}
+    monkeypatch.setattr(ChinaWorkingCalendar, "coverage_problem", lambda self, today: None)
+    daemon.check_calendar()
+    assert daemon.health.snapshot()["warnings"] == {}
