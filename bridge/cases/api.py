@@ -27,7 +27,6 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.cases import service
-from bridge.cases.messages import pick_locale
 from bridge.cases.validation import (
     BEST_TIME_MAX,
     DESCRIPTION_MAX,
@@ -37,6 +36,7 @@ from bridge.cases.validation import (
     CaseValidationError,
     FieldError,
 )
+from bridge.i18n import header_locale
 from bridge.live import LiveEvent
 from bridge.db.models import CaseState, Role, User
 from bridge.web.auth import require_role
@@ -44,11 +44,8 @@ from bridge.web.auth import require_role
 # ------------------------------------------------------------------ error shape
 
 
-def request_locale(request: Request) -> str:
-    """zh_CN or en: the request's Accept-Language, else the site's configured locale."""
-    config = getattr(request.app.state, "config", None)
-    default = config.site.locale if config is not None else "zh_CN"
-    return pick_locale(request.headers.get("accept-language"), default)
+# zh_CN or en: the request's Accept-Language, else the site's configured locale.
+request_locale = header_locale
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:

@@ -29,7 +29,6 @@ from bridge.cases.validation import FIELDS, CaseValidationError, display_phone, 
 from bridge.config import Config
 from bridge.db.models import CaseState, Role, User
 from bridge.desk import queries
-from bridge.desk.i18n import HTML_LANG, request_locale, translations
 from bridge.desk.queries import DESK_ROLES, DeskUser
 from bridge.desk.security import (
     CSRF_FIELD,
@@ -41,15 +40,12 @@ from bridge.desk.security import (
     client_ip,
     csrf_token,
 )
+from bridge.i18n import HTML_LANG, N_, request_locale, translations
 from bridge.live import LiveEvent
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
-
-
-def N_(text: str) -> str:  # marks a message id for extraction; translated when shown
-    return text
 
 
 STATE_LABELS = {

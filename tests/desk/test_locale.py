@@ -6,7 +6,7 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bridge.desk.i18n import LOCALE_DIR, translations
+from bridge.i18n import LOCALE_DIR, translations
 from tests.desk.conftest import csrf_of, valid_form
 
 DESK = Path(__file__).resolve().parents[2] / "bridge" / "desk"
