@@ -11,7 +11,6 @@ from sqlalchemy import select
 from bridge.db.models import Call
 from bridge.health import Health
 from bridge.pbx.service import PbxService
-from tests.asterisk_testbed import AMI_SECRET_ENV
 from tests.desk.test_browser import browser, db, page, sign_in  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk, pytest.mark.timeout(180)]
@@ -20,9 +19,8 @@ CALLER = "13905701234"
 
 
 @pytest.fixture
-def pbx(asterisk, live, db, monkeypatch, sipp_cleanup):
+def pbx(asterisk, live, db, sipp_cleanup):
     """The daemon's PBX link running in the desk server's loop, publishing into its live events."""
-    monkeypatch.setenv(AMI_SECRET_ENV, asterisk.ami_secret)
     service = PbxService(asterisk.config, db, Health(), live.app.state.live)
     asyncio.run_coroutine_threadsafe(service.start(), live.loop).result(20)
     assert asyncio.run_coroutine_threadsafe(service.ami.wait_up(20), live.loop).result(25)

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from bridge.accounts.service import add_user
+from bridge.config import validate
 from bridge.cases.service import file_case
 from bridge.db import migrate
 from bridge.db.engine import Database
@@ -80,8 +81,7 @@ class Bridge:
 
 
 @pytest.fixture
-async def bridge(asterisk, tmp_path, monkeypatch, sipp_cleanup):
-    monkeypatch.setenv(AMI_SECRET_ENV, asterisk.ami_secret)
+async def bridge(asterisk, tmp_path, sipp_cleanup):
     url = f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
     migrate.upgrade(url)
     db = Database(url)
@@ -280,13 +280,14 @@ async def test_calls_made_while_the_daemon_is_down_are_recovered_once(asterisk, 
     assert len(bridge.calls(*callers)) == 3
 
 
-async def test_wrong_ami_password_is_reported_and_backed_off(asterisk, tmp_path, monkeypatch):
-    monkeypatch.setenv(AMI_SECRET_ENV, "not-the-secret")
+async def test_wrong_ami_password_is_reported_and_backed_off(asterisk, tmp_path):
     url = f"sqlite:///{tmp_path / 'wrong.sqlite3'}"
     migrate.upgrade(url)
     db = Database(url)
-    ami = asterisk.config.pbx.ami.model_copy(update={"reconnect_min_s": 0.5, "reconnect_max_s": 2.0})
-    config = asterisk.config.model_copy(update={"pbx": asterisk.config.pbx.model_copy(update={"ami": ami})})
+    data = asterisk.config.model_dump()
+    data["pbx"]["ami"].update(reconnect_min_s=0.5, reconnect_max_s=2.0)
+    config = validate(data, base_dir=asterisk.config.base_dir,
+                      environ={AMI_SECRET_ENV: "not-the-secret", "HOTLINE_BRIDGE_SESSION_SECRET": "s"})
     bridge = Bridge(asterisk, db, config)
     await bridge.start(wait_up=False)
     try:
