@@ -110,8 +110,18 @@ class Daemon:
         self.scheduler.add_job(self.check_calendar, "cron", hour=0, minute=5, id="calendar-coverage")
 
         self.links = self._build_links()
-        for name, link in self.links.items():
-            await link.start()
+        started: list[Link] = []
+        try:
+            for name, link in self.links.items():
+                await link.start()
+                started.append(link)
+        except OSError as exc:  # a port taken, a folder missing: say what to fix, leave nothing running
+            for link in reversed(started):
+                await _quietly(link.stop())
+            self.scheduler.shutdown(wait=True)
+            listener.close()
+            await self.db.run(self.db.dispose)
+            raise DaemonError(exc.strerror or str(exc)) from None
 
         server = self._web_server()
         web_task = asyncio.create_task(server.serve(sockets=[listener]), name="web")
@@ -152,8 +162,18 @@ class Daemon:
             from bridge.pbx.service import PbxService
 
             links["pbx"] = PbxService(self.config, self.db, self.health, self.live)
-        self.health.set("forum", NOT_CONFIGURED)
+        from bridge.forum.link import ForumLink
+
+        links["forum"] = ForumLink(self.config, self.db, self.health, self.live, forum=self._discourse())
         return links
+
+    def _discourse(self):
+        """The Discourse backend when configured; None lets the forum link serve the builtin board."""
+        if self.config.forum.backend != "discourse":
+            return None
+        from bridge.forum.discourse import DiscourseForum
+
+        return DiscourseForum.from_config(self.config)
 
     def _listen(self) -> socket.socket:
         """Bind the web port here, so a taken port is a clear error before anything else runs."""
@@ -175,6 +195,12 @@ class Daemon:
         from bridge.web.app import create_app
 
         app = create_app(self.config, self.db, self.health, live=self.live)
+        forum = self.links.get("forum")
+        if self.config.forum.backend == "discourse" and forum is not None:
+            from bridge.forum.discourse.webhook import router_from_config
+
+            # Discourse's webhooks feed the same event path as polling (applied once by event id).
+            app.include_router(router_from_config(self.config, forum=forum.forum, sink=forum.apply_events))
         web = self.config.web
         server_config = uvicorn.Config(app, host=web.host, port=web.port, log_config=None,
                                        access_log=False, lifespan="off", timeout_graceful_shutdown=5)

@@ -361,10 +361,93 @@ class CallbackAttempt(Base):
     task: Mapped[CallbackTask] = relationship(back_populates="attempts")
 
 
+# ------------------------------------------------- builtin forum board (issue 5)
+
+
+class BoardPostState(str, enum.Enum):
+    OPEN = "open"  # waiting for the current unit to accept it (blue, 未受理)
+    ACCEPTED = "accepted"  # accepted by the current unit, answer owed (green, 已受理)
+    ANSWERED = "answered"  # the unit answered; nothing owed
+    FOLLOW_UP = "follow_up"  # a follow-up question waits for the unit's answer
+
+
+class BoardPost(Base):
+    """A thread on the builtin board (one per case number). Never deleted."""
+
+    __tablename__ = "board_posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The idempotency key: one thread per case number.
+    case_number: Mapped[str] = mapped_column(String(32), unique=True)
+    # The unit whose board shows the thread now (changes on forward).
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    origin_department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    state: Mapped[BoardPostState] = mapped_column(_enum(BoardPostState), default=BoardPostState.OPEN, index=True)
+    author: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department] = relationship(foreign_keys=[department_id])
+    origin_department: Mapped[Department] = relationship(foreign_keys=[origin_department_id])
+    replies: Mapped[list[BoardReply]] = relationship(back_populates="post", order_by="BoardReply.id",
+                                                     passive_deletes="all")
+
+
+class BoardReply(Base):
+    """A post in a thread: an answer, a forwarding note, a follow-up. Never updated or deleted."""
+
+    __tablename__ = "board_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("board_posts.id"), index=True)
+    # "accepted", "forwarded", "answer", "follow_up", "follow_up_answer"
+    kind: Mapped[str] = mapped_column(String(32))
+    author: Mapped[str] = mapped_column(String(120))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    # A write from the hotline carries its idempotency key (follow-ups).
+    idempotency_key: Mapped[str | None] = mapped_column(String(96), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    post: Mapped[BoardPost] = relationship(back_populates="replies")
+    department: Mapped[Department | None] = relationship()
+
+
+class BoardEvent(Base):
+    """A thread event of the builtin board; its id is the polling cursor. Never updated or deleted."""
+
+    __tablename__ = "board_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("board_posts.id"), index=True)
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("board_replies.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # a ThreadEventKind value
+    case_number: Mapped[str] = mapped_column(String(32))
+    unit_code: Mapped[str] = mapped_column(String(32))
+    to_unit_code: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(120), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ForumCursor(Base):
+    """Where event polling stopped, per forum backend ("builtin", "discourse")."""
+
+    __tablename__ = "forum_cursors"
+
+    backend: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # Tables whose rows the application never deletes (enforced by triggers).
 NEVER_DELETED = (
     "departments", "users", "calls", "cases", "case_events",
     "forum_outbox", "callback_tasks", "callback_attempts",
+    "board_posts", "board_replies", "board_events",
 )
 # Tables whose rows are never updated either.
-NEVER_UPDATED = ("case_events",)
+NEVER_UPDATED = ("case_events", "board_replies", "board_events")

@@ -107,7 +107,11 @@ class CaseStatusServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        try:
+            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        except OSError as exc:
+            raise OSError(exc.errno, f"pbx.agi_port: cannot listen on {self.host}:{self.port}: {exc.strerror}; "
+                                     "choose a free port in [pbx]") from None
         log.info("agi.listening", host=self.host, port=self.port)
 
     async def stop(self) -> None:

@@ -24,14 +24,15 @@ def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents
 
     from bridge.cases.api import router as cases_router
     from bridge.departments.api import router as departments_router
+    from bridge.desk import mount_desk
+    from bridge.forum.builtin.api import router as board_router
+    from bridge.forum.builtin.pages import mount_board
     from bridge.pbx.api import router as calls_router
 
-    for router in (calls_router, cases_router, departments_router):
+    for router in (calls_router, cases_router, departments_router, board_router):
         app.include_router(router)
-
-    from bridge.desk import mount_desk
-
     mount_desk(app, config)
+    mount_board(app)  # after the desk: spokespeople's pages share its session
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -28,13 +28,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(folder: Path, web_port: int, ami_port: int) -> Path:
+def write_config(folder: Path, web_port: int, ami_port: int, agi_port: int | None = None) -> Path:
     path = folder / "config.toml"
     path.write_text(f"""
 [database]
 url = "sqlite:///state/bridge.sqlite3"
 [web]
 port = {web_port}
+[pbx]
+agi_port = {agi_port or free_port()}
 [pbx.ami]
 port = {ami_port}
 reconnect_min_s = 0.2
@@ -48,10 +50,10 @@ format = "json"
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, port: int):
+    def __init__(self, config: Path, port: int, env: dict[str, str] | None = None):
         self.port = port
         self.proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "-c", str(config)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or ENV)
 
     def health(self, timeout: float = 40.0) -> httpx.Response:
         deadline = time.monotonic() + timeout
@@ -82,6 +84,10 @@ def test_first_start_creates_admin_reports_health_and_stops_on_sigterm(site, tmp
     daemon = DaemonProcess(config, port)
     try:
         response = daemon.health()
+        deadline = time.monotonic() + 15
+        while response.json()["components"]["forum"]["state"] == "connecting" and time.monotonic() < deadline:
+            time.sleep(0.2)  # the forum link's first cycle (outbox, events) is under way
+            response = daemon.health()
     except BaseException:
         daemon.proc.kill()
         raise
@@ -90,7 +96,7 @@ def test_first_start_creates_admin_reports_health_and_stops_on_sigterm(site, tmp
     components = body["components"]
     assert components["database"]["state"] == "up"
     assert components["scheduler"]["state"] == "up"
-    assert components["forum"]["state"] == "not configured"
+    assert components["forum"]["state"] == "up" and components["forum"]["backend"] == "builtin"
     # Nothing listens on the AMI port: the PBX link must not claim to be up.
     assert components["pbx"]["state"] == "connecting" or components["pbx"]["state"].startswith("down: ")
     assert body["status"] == "degraded"
@@ -118,8 +124,10 @@ def test_first_start_creates_admin_reports_health_and_stops_on_sigterm(site, tmp
 
     # A second start prints no password: the admin exists already.
     again = DaemonProcess(config, port)
-    again.health()
-    status, _, out, _ = again.terminate()
+    try:
+        again.health()
+    finally:
+        status, _, out, _ = again.terminate()
     assert status == 0
     assert "first admin account" not in out
 
@@ -160,3 +168,16 @@ def test_calendar_gap_is_a_health_warning(monkeypatch, tmp_path):
     monkeypatch.setattr(ChinaWorkingCalendar, "coverage_problem", lambda self, today: None)
     daemon.check_calendar()
     assert daemon.health.snapshot()["warnings"] == {}
+
+
+def test_taken_agi_port_is_a_clear_error(tmp_path):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        agi_port = blocker.getsockname()[1]
+        config = write_config(tmp_path, free_port(), free_port(), agi_port)
+        result = subprocess.run([sys.executable, "-m", "bridge", "run", "-c", str(config)],
+                                capture_output=True, text=True, env=ENV, timeout=60)
+    assert result.returncode == 1
+    assert f"error: pbx.agi_port: cannot listen on 127.0.0.1:{agi_port}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -10,6 +10,9 @@ from sqlalchemy.exc import DBAPIError
 from bridge.db import migrate
 from bridge.db.engine import Database
 from bridge.db.models import (
+    BoardEvent,
+    BoardPost,
+    BoardReply,
     NEVER_DELETED,
     Call,
     CallbackAttempt,
@@ -45,11 +48,21 @@ def seed(db) -> dict[str, int]:
         s.add_all([event, outbox, task])
         s.flush()
         attempt = CallbackAttempt(task_id=task.id, idempotency_key="cb-1-1", dialler="asterisk")
-        s.add(attempt)
+        post = BoardPost(case_number=case.number, department_id=dept.id, origin_department_id=dept.id,
+                         author="96811", title=case.title, body=case.description)
+        s.add_all([attempt, post])
+        s.flush()
+        reply = BoardReply(post_id=post.id, kind="answer", author="spokesperson", department_id=dept.id, text="已处理")
+        s.add(reply)
+        s.flush()
+        board_event = BoardEvent(post_id=post.id, reply_id=reply.id, kind="answered", case_number=case.number,
+                                 unit_code=dept.code)
+        s.add(board_event)
         s.flush()
         return {"departments": dept.id, "users": user.id, "calls": call.id, "cases": case.id,
                 "case_events": event.id, "forum_outbox": outbox.id, "callback_tasks": task.id,
-                "callback_attempts": attempt.id}
+                "callback_attempts": attempt.id, "board_posts": post.id, "board_replies": reply.id,
+                "board_events": board_event.id}
 
 
 @pytest.mark.parametrize("table", NEVER_DELETED)

@@ -1,0 +1,268 @@
+"""Cases follow their forum thread: thread events applied to cases, once each.
+
+Plain synchronous functions in the caller's session (``db.session()`` /
+``db.run_in_session``), the time passed in:
+
+- :func:`mark_posted` — the outbox's post is up: ``posted``, ``forum_url``,
+  ``forum_post_id``, the acceptance deadline; timeline entry ``posted`` (once per case).
+- :func:`record_post_failure` — a failed attempt: timeline entry ``forum_post_failed``
+  with the error (each failure is its own entry, visible on the case).
+- :func:`apply_event` — one :class:`ThreadEvent`: a timeline entry whose
+  ``source_event_id`` is the event's id (a second delivery changes nothing), the
+  case's state, unit (on forward) and deadline.
+- :func:`flag_overdue` — cases past their deadline get one ``overdue`` entry per
+  deadline (naming the unit that owes the step); the caller pushes them live.
+
+=====================  ==============  ======================================
+thread event           case state      deadline_at
+=====================  ==============  ======================================
+(posted)               posted          acceptance due (from the posting time)
+accepted               accepted        answer due (from the acceptance)
+forwarded              forwarded       acceptance due at the new unit; unit changes
+answered               answered        none
+follow_up_asked        reopened        answer due (from the follow-up)
+follow_up_answered     answered        none
+=====================  ==============  ======================================
+
+Deadlines come from :mod:`bridge.forum.deadlines` through :class:`Deadlines`;
+for a year the China calendar does not cover, the deadline is left empty
+("unknown") and :attr:`Deadlines.problem` says why (the link puts it in health).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from bridge.cases.service import OPEN_STATES
+from bridge.db.models import Case, CaseEvent, CaseState, Department
+from bridge.forum.adapter import PostRef, ThreadEvent, ThreadEventKind
+
+log = structlog.get_logger(__name__)
+
+FORUM_ACTOR = "forum"
+POSTED = "posted"
+POST_FAILED = "forum_post_failed"
+OVERDUE = "overdue"
+
+STATE_AFTER = {
+    ThreadEventKind.ACCEPTED: CaseState.ACCEPTED,
+    ThreadEventKind.FORWARDED: CaseState.FORWARDED,
+    ThreadEventKind.ANSWERED: CaseState.ANSWERED,
+    ThreadEventKind.FOLLOW_UP_ASKED: CaseState.REOPENED,
+    ThreadEventKind.FOLLOW_UP_ANSWERED: CaseState.ANSWERED,
+}
+# The step a unit owes in each open state (for overdue flags).
+STEP_OWED = {CaseState.QUEUED: "post", CaseState.POSTED: "accept", CaseState.FORWARDED: "accept",
+             CaseState.ACCEPTED: "answer", CaseState.REOPENED: "answer"}
+
+
+# ------------------------------------------------------------------- deadlines
+
+
+class DeadlinePolicy(Protocol):
+    def acceptance_due(self, at: datetime) -> datetime | None: ...
+
+    def answer_due(self, at: datetime) -> datetime | None: ...
+
+
+class Deadlines:
+    """The platform's deadlines for this site (office hours, China calendar, time zone).
+
+    Wraps :mod:`bridge.forum.deadlines`; a calendar gap gives ``None`` (deadline
+    unknown) and sets :attr:`problem`, never a guessed deadline.
+    """
+
+    def __init__(self, *, office_periods: list[str] | tuple[str, ...], zone: ZoneInfo, calendar: Any = None) -> None:
+        if calendar is None:
+            from bridge.forum.calendar import ChinaWorkingCalendar
+
+            calendar = ChinaWorkingCalendar()
+        self.calendar = calendar
+        self.office_periods = tuple(office_periods)  # "08:30-12:00" strings, as in [office_hours]
+        self.zone = zone
+        self.problem: str | None = None
+
+    @classmethod
+    def from_config(cls, config) -> Deadlines:
+        return cls(office_periods=tuple(config.office_hours.periods), zone=config.site.zone)
+
+    def _guard(self, fn, *args, **kwargs) -> datetime | None:
+        from bridge.forum.calendar import CalendarNotCovered
+
+        try:
+            due = fn(*args, **kwargs)
+        except CalendarNotCovered as exc:
+            self.problem = str(exc)
+            log.error("forum.deadline_unknown", error=str(exc))
+            return None
+        return due
+
+    def acceptance_due(self, at: datetime) -> datetime | None:
+        from bridge.forum import deadlines
+
+        return self._guard(deadlines.acceptance_due, at, calendar=self.calendar,
+                           office_periods=self.office_periods, zone=self.zone)
+
+    def answer_due(self, at: datetime) -> datetime | None:
+        from bridge.forum import deadlines
+
+        return self._guard(deadlines.answer_due, at)
+
+
+# ---------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """What changed on a case (for the live event ``case`` / ``state_changed``)."""
+
+    number: str
+    state: str
+    department: str
+    kind: str
+    deadline_at: datetime | None
+    forum_url: str | None
+
+    def live_data(self) -> dict[str, Any]:
+        return {"number": self.number, "state": self.state, "department": self.department, "kind": self.kind,
+                "deadline_at": self.deadline_at.isoformat() if self.deadline_at else None,
+                "forum_url": self.forum_url}
+
+
+def _change(case: Case, kind: str) -> CaseChange:
+    return CaseChange(number=case.number, state=case.state.value, department=case.department.code, kind=kind,
+                      deadline_at=case.deadline_at, forum_url=case.forum_url)
+
+
+def _case(session: Session, number: str) -> Case | None:
+    return session.scalar(select(Case).options(joinedload(Case.department)).where(Case.number == number)
+                          .with_for_update(of=Case).execution_options(populate_existing=True))
+
+
+def _seen(session: Session, source_event_id: str) -> bool:
+    return session.scalar(select(CaseEvent.id).where(CaseEvent.source_event_id == source_event_id)) is not None
+
+
+# ---------------------------------------------------------------------- posting
+
+
+def mark_posted(session: Session, number: str, ref: PostRef, now: datetime, deadlines: DeadlinePolicy,
+                *, attempts: int = 1) -> CaseChange | None:
+    """The case's post is up: record it once; the state moves only from ``queued``.
+
+    (A thread event may have been applied before the outbox saw its own success.)
+    """
+    source = f"posted:{number}"
+    case = _case(session, number)
+    if case is None or _seen(session, source):
+        return None
+    case.forum_post_id = ref.remote_id
+    case.forum_url = ref.url
+    if case.state is CaseState.QUEUED:
+        case.state = CaseState.POSTED
+        case.deadline_at = deadlines.acceptance_due(now)
+    case.updated_at = now
+    session.add(CaseEvent(case_id=case.id, at=now, kind=POSTED, actor=FORUM_ACTOR, source_event_id=source,
+                          detail={"url": ref.url, "remote_id": ref.remote_id, "attempts": attempts,
+                                  "department": case.department.code}))
+    session.flush()
+    return _change(case, POSTED)
+
+
+def record_post_failure(session: Session, case_id: int, *, error: str, attempt: int, now: datetime,
+                        next_attempt_at: datetime | None, gave_up: bool, operation: str = "create_post") -> None:
+    """One failed attempt, on the case's timeline (each failure its own entry)."""
+    session.add(CaseEvent(case_id=case_id, at=now, kind=POST_FAILED, actor=FORUM_ACTOR, detail={
+        "operation": operation, "error": error[:500], "attempt": attempt, "gave_up": gave_up,
+        "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None}))
+    session.flush()
+
+
+# ----------------------------------------------------------------------- events
+
+
+def apply_event(session: Session, event: ThreadEvent, deadlines: DeadlinePolicy) -> CaseChange | None:
+    """Apply one thread event to its case; ``None`` when already applied (or no such case)."""
+    if _seen(session, event.event_id):
+        return None
+    case = _case(session, event.case_number)
+    if case is None:
+        log.warning("forum.event_for_unknown_case", case_number=event.case_number, event_id=event.event_id)
+        return None
+    detail: dict[str, Any] = {"unit": event.unit_code, "actor": event.actor, "forum_event": event.kind.value}
+    if event.text:
+        detail["text"] = event.text
+    try:
+        with session.begin_nested():
+            if event.kind is ThreadEventKind.FORWARDED:
+                detail["to_unit"] = event.to_unit_code
+                target = session.scalar(select(Department).where(Department.code == event.to_unit_code))
+                if target is None:
+                    log.warning("forum.forward_to_unknown_unit", case_number=case.number, unit=event.to_unit_code)
+                else:
+                    case.department_id = target.id
+                    case.department = target
+                case.deadline_at = deadlines.acceptance_due(event.at)
+            elif event.kind in (ThreadEventKind.ACCEPTED, ThreadEventKind.FOLLOW_UP_ASKED):
+                case.deadline_at = deadlines.answer_due(event.at)
+            else:  # answered, follow-up answered: nothing owed
+                case.deadline_at = None
+            case.state = STATE_AFTER[event.kind]
+            case.updated_at = event.at
+            session.add(CaseEvent(case_id=case.id, at=event.at, kind=event.kind.value, actor=FORUM_ACTOR,
+                                  detail=detail, source_event_id=event.event_id))
+            session.flush()
+    except IntegrityError:  # applied meanwhile by another worker (the unique source_event_id)
+        session.expire(case)
+        return None
+    log.info("forum.event_applied", case_number=case.number, kind=event.kind.value, event_id=event.event_id,
+             state=case.state.value)
+    return _change(case, event.kind.value)
+
+
+def apply_events(session: Session, events: list[ThreadEvent], deadlines: DeadlinePolicy) -> list[CaseChange]:
+    changes = []
+    for event in events:
+        change = apply_event(session, event, deadlines)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+# ---------------------------------------------------------------------- overdue
+
+
+def flag_overdue(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Open cases past their deadline, flagged once per deadline; returns the new flags."""
+    cases = session.scalars(select(Case).options(joinedload(Case.department))
+                            .where(Case.deadline_at.is_not(None), Case.deadline_at < now,
+                                   Case.state.in_(OPEN_STATES))).unique().all()
+    flags = []
+    for case in cases:
+        assert case.deadline_at is not None
+        source = f"overdue:{case.number}:{case.deadline_at.isoformat()}"
+        if _seen(session, source):
+            continue
+        flag = {"number": case.number, "state": case.state.value, "unit": case.department.code,
+                "unit_name": case.department.name, "step": STEP_OWED.get(case.state, ""),
+                "deadline_at": case.deadline_at.isoformat()}
+        try:
+            with session.begin_nested():
+                session.add(CaseEvent(case_id=case.id, at=now, kind=OVERDUE, actor="scheduler", detail=flag,
+                                      source_event_id=source))
+                session.flush()
+        except IntegrityError:
+            continue
+        flags.append(flag)
+    return flags
+
+
+__all__ = ["CaseChange", "DeadlinePolicy", "Deadlines", "apply_event", "apply_events", "flag_overdue",
+           "mark_posted", "record_post_failure"]
