@@ -192,7 +192,8 @@ class PbxConfig(Section):
     # The daemon's FastAGI server (case status line), where the dialplan's AGI() points.
     agi_host: str = "127.0.0.1"
     agi_port: Port = 4573
-    # Where Asterisk's CDR/CEL records (sqlite3) can be read to recover calls missed while down.
+    # Asterisk's CDR sqlite3 file (master.db; or its folder), read to recover calls missed while
+    # down; CEL is read from cel.db beside it (bridge.pbx.recovery.cel_path_for).
     cdr_path: str | None = None
     # Folder holding recordings and messages (as the daemon sees it).
     recordings_dir: str | None = None

@@ -138,7 +138,8 @@ class AsteriskTestbed:
     ami_secret: str
     workdir: Path
     recordings_dir: Path
-    cdr_db: Path
+    cdr_db: Path          # CDR rows (table cdr): log/master.db
+    cel_db: Path          # CEL rows (table cel): log/cel.db, beside it
     full_log: Path
     hotline_number: str
     _taken: set[int] = field(default_factory=set)
@@ -323,7 +324,8 @@ def asterisk(tmp_path_factory) -> AsteriskTestbed:
         sandbox=box, config=config, host="127.0.0.1", trunk_port=ports["trunk"],
         carrier_port=ports["carrier"], ami_port=ports["ami"], phones=dict(ports["phones"]),
         ami_username=config.pbx.ami.username, ami_secret=secret, workdir=workdir,
-        recordings_dir=paths["recordings"], cdr_db=paths["cdr_db"], full_log=paths["instance"] / "log" / "full.log",
+        recordings_dir=paths["recordings"], cdr_db=paths["cdr_db"], cel_db=paths["cel_db"],
+        full_log=paths["instance"] / "log" / "full.log",
         hotline_number=config.pbx.hotline_numbers[0], _taken=taken)
     bed.open_now()
     bed.sync_queue()

@@ -1,8 +1,13 @@
 """Recover calls the daemon missed (it was down, or the AMI link was) from Asterisk's own records.
 
-The shipped dialplan has Asterisk write CEL (channel event logging) and CDR rows
-into one SQLite file (``dialplan/templates/cel_sqlite3_custom.conf.j2`` and
-``cdr_sqlite3_custom.conf.j2``).  CEL is a per-channel event stream much like
+The shipped dialplan has Asterisk write CDR rows into ``<astlogdir>/master.db`` (table
+``cdr``) and CEL (channel event logging) rows into ``cel.db`` beside it (table ``cel``;
+``dialplan/templates/cdr_sqlite3_custom.conf.j2`` and ``cel_sqlite3_custom.conf.j2``).
+Two files, because the CDR and CEL writers are separate Asterisk threads: sharing one
+SQLite file they locked each other out under load and CDR rows were lost.  ``[pbx]
+cdr_path`` names the CDR file; the CEL file is found beside it (:func:`cel_path_for`),
+or, when there is no ``cel.db`` (an older layout or Asterisk writing both tables to
+``master.db``), the ``cel`` table is read from the CDR file itself.  CEL is a per-channel event stream much like
 AMI's, so each missed call is replayed through the same pure ``CallTracker``
 that handles live events: one set of rules decides what a call was, whether
 its events came live or from the file.  The CDR row of the call's first
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,6 +33,23 @@ from bridge.pbx.tracker import CallTracker
 DEFAULT_LOOKBACK = timedelta(days=7)
 
 MESSAGE_DISPOSITIONS = ("after_hours_message", "queue_timeout")
+
+CDR_FILE = "master.db"   # cdr_sqlite3_custom.conf [master]
+CEL_FILE = "cel.db"      # cel_sqlite3_custom.conf [cel], beside the CDR file
+
+
+def cdr_path_for(path: str | Path) -> Path:
+    """The CDR file: ``path`` itself, or ``path/master.db`` when ``path`` is Asterisk's log folder."""
+    path = Path(path)
+    return path / CDR_FILE if path.is_dir() else path
+
+
+def cel_path_for(path: str | Path) -> Path:
+    """The CEL file for the CDR file (or log folder) ``path``: ``cel.db`` beside it when that
+    exists, else the CDR file itself (both tables in one file, the older layout)."""
+    cdr = cdr_path_for(path)
+    beside = cdr.with_name(CEL_FILE)
+    return beside if beside.exists() else cdr
 
 
 def parse_cel_time(value: str) -> datetime | None:
@@ -109,29 +132,35 @@ def _cdr_hints(cdr: dict) -> Iterator[dict[str, str]]:
 
 
 class CdrRecovery:
-    """Reads the CEL/CDR SQLite file Asterisk writes (read-only; Asterisk keeps writing)."""
+    """Reads the CEL and CDR SQLite files Asterisk writes (read-only; Asterisk keeps writing).
+
+    ``path`` is the CDR file (or the folder holding ``master.db``); ``cel_path`` defaults to
+    :func:`cel_path_for`, looked up at each :meth:`records` call.
+    """
 
     def __init__(self, path: str | Path, hotline_numbers, queue: str = "hotline", *,
-                 lookback: timedelta = DEFAULT_LOOKBACK) -> None:
+                 cel_path: str | Path | None = None, lookback: timedelta = DEFAULT_LOOKBACK) -> None:
         self.path = Path(path)
+        self.cel_path = Path(cel_path) if cel_path is not None else None
         self.hotline_numbers = list(hotline_numbers)
         self.queue = queue
         self.lookback = lookback
 
     def records(self, now: datetime | None = None) -> list[CallRecord]:
-        if not self.path.exists():
+        cdr_path = cdr_path_for(self.path)
+        cel_path = self.cel_path or cel_path_for(self.path)
+        if not cel_path.exists():
             return []
         since = (now or datetime.now(timezone.utc)) - self.lookback
-        connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
-        connection.row_factory = sqlite3.Row
-        try:
+        with _read_only(cel_path) as connection:
             ended = self._ended_linkedids(connection, since)
             if not ended:
                 return []
             cel = self._cel_rows(connection, ended)
-            cdr = self._first_legs(connection, ended)
-        finally:
-            connection.close()
+        cdr: dict[str, dict] = {}
+        if cdr_path.exists():
+            with _read_only(cdr_path) as connection:
+                cdr = self._first_legs(connection, ended)
         return replay(cel, cdr, self.hotline_numbers, self.queue)
 
     @staticmethod
@@ -165,6 +194,17 @@ class CdrRecovery:
                 # A channel can leave several CDR rows; the last says where the call ended up.
                 legs[row["linkedid"]] = row
         return legs
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A short read-only connection: it never writes, and waits (busy timeout) rather than fail."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    connection.row_factory = sqlite3.Row
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -9,7 +9,7 @@ see anything outside it::
         etc/         rendered configuration (asterisk.conf, pjsip.conf, manager.conf 0600, ...)
         sounds/      voice prompts (espeak-ng, or the site's recordings), moh/
         recordings/  MixMonitor conversations and Record() messages
-        log/         messages.log and master.db (sqlite3: tables cdr and cel)
+        log/         messages.log, master.db (sqlite3: table cdr) and cel.db (table cel)
         run/ lib/ spool/
 
 The state dir (``[sandbox] state_dir``, outside the root) holds ``asterisk.pid``,
@@ -211,7 +211,7 @@ class Sandbox:
         return self.state_dir / "asterisk.pid"
 
     def paths(self) -> dict[str, Path]:
-        """Host paths the daemon reads: recordings, the CDR/CEL database, logs, config."""
+        """Host paths the daemon reads: recordings, the CDR and CEL databases, logs, config."""
         h = self._p.host
         return {
             "instance": h,
@@ -219,6 +219,7 @@ class Sandbox:
             "sounds": h / "sounds",
             "recordings": h / "recordings",
             "cdr_db": h / "log" / "master.db",
+            "cel_db": h / "log" / "cel.db",
             "log": h / "log" / "messages.log",
             "console": self.state_dir / "asterisk.out",
         }

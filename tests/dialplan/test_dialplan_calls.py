@@ -33,7 +33,9 @@ async def _wait_exit(run, timeout: float = 60) -> int:
 
 
 def _cdr_rows(asterisk, linkedid: str, table: str = "cdr") -> list[dict]:
-    db = sqlite3.connect(f"file:{asterisk.cdr_db}?mode=ro", uri=True)
+    # CDR rows are in log/master.db, CEL rows in their own log/cel.db beside it.
+    path = asterisk.cel_db if table == "cel" else asterisk.cdr_db
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in db.execute(f"select * from {table} where linkedid = ?", (linkedid,))]

@@ -236,7 +236,7 @@ async def record(bed, name: str, scenario: Scenario, prefix: str, version: str) 
             lids = _linkedids(blocks, placed.callers)
             uids = {b["Uniqueid"] for b in blocks if b.get("Event") == "Newchannel" and b.get("Linkedid") in lids}
             dead = {b["Uniqueid"] for b in blocks if b.get("Event") == "Hangup" and b.get("Linkedid") in lids}
-            ended = {r["linkedid"] for r in _rows(bed.cdr_db, "cel", lids) if r["eventtype"] == "LINKEDID_END"} \
+            ended = {r["linkedid"] for r in _rows(bed.cel_db, "cel", lids) if r["eventtype"] == "LINKEDID_END"} \
                 if lids else set()
             if len(lids) == len(placed.callers) and uids <= dead and ended == set(lids):
                 break
@@ -260,7 +260,7 @@ async def record(bed, name: str, scenario: Scenario, prefix: str, version: str) 
                if _fields(b).get("Event") == "Newchannel" and _fields(b).get("Uniqueid") in lids}
     if placed.same_second and len(seconds) != 1:
         return {"scenario": name, "retry": f"arrivals in seconds {sorted(seconds)}"}
-    cel = _rows(bed.cdr_db, "cel", lids)
+    cel = _rows(bed.cel_db, "cel", lids)
     cdr = _rows(bed.cdr_db, "cdr", lids)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = [f"# RECORDED (not hand-written) from the real Asterisk test bed ({version}) on {stamp}",
