@@ -181,8 +181,15 @@ class Call(Base):
     # How the row was learnt: "live" (AMI events), "adopted" (up at reconnect), "recovered" (CDR).
     source: Mapped[str] = mapped_column(String(16), default="live")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The shared "to call back / to file" list: who took the call (at most one operator), and when it
+    # was dealt with without a case (a note says how).  A case filed from the call also ends it.
+    taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    taken_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
+    handled_note: Mapped[str | None] = mapped_column(Text)
 
-    operator: Mapped[User | None] = relationship()
+    operator: Mapped[User | None] = relationship(foreign_keys=[operator_id])
+    taken_by: Mapped[User | None] = relationship(foreign_keys=[taken_by_id])
 
 
 # ------------------------------------------------------------------------ cases

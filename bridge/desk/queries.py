@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge.cases.validation import normalise_phone
@@ -89,16 +89,82 @@ def call_by_linkedid(session: Session, linkedid: str) -> dict | None:
             "disposition": call.disposition.value}
 
 
-def callback_list(session: Session, now: datetime, days: int = CALLBACK_LIST_DAYS) -> list[dict]:
-    """Calls that ended unanswered and after-hours messages with no case filed from them yet."""
+CALLBACK_DISPOSITIONS = (CallDisposition.ABANDONED, CallDisposition.AFTER_HOURS_MESSAGE)
+NOTE_MAX = 2000
+
+
+def _on_the_list():
+    """The conditions for a call on the shared list: unanswered or a message, no case, not done."""
     has_case = exists().where(Case.call_id == Call.id)
-    rows = session.scalars(
-        select(Call).where(Call.disposition.in_((CallDisposition.ABANDONED, CallDisposition.AFTER_HOURS_MESSAGE)),
-                           Call.arrived_at >= now - timedelta(days=days), ~has_case)
+    return (Call.disposition.in_(CALLBACK_DISPOSITIONS), Call.handled_at.is_(None), ~has_case)
+
+
+def callback_list(session: Session, now: datetime, days: int = CALLBACK_LIST_DAYS) -> list[dict]:
+    """Calls that ended unanswered and after-hours messages with no case filed from them yet and not
+    done without a case; with who took each (``taken_by_id`` / ``taken_by_name``, None when free)."""
+    rows = session.execute(
+        select(Call, User).outerjoin(User, User.id == Call.taken_by_id)
+        .where(*_on_the_list(), Call.arrived_at >= now - timedelta(days=days))
         .order_by(Call.arrived_at.desc()).limit(200))
     return [{"linkedid": c.linkedid, "caller_number": c.caller_number, "caller_name": c.caller_name,
              "arrived_at": c.arrived_at, "disposition": c.disposition.value, "queue_wait_s": c.queue_wait_s,
-             "has_audio": bool(c.message_file or c.recording)} for c in rows]
+             "has_audio": bool(c.message_file or c.recording), "taken_by_id": c.taken_by_id,
+             "taken_by_name": (u.display_name or u.username) if u is not None else None, "taken_at": c.taken_at}
+            for c, u in rows]
+
+
+def _taker_name(session: Session, linkedid: str) -> str | None:
+    user = session.scalar(select(User).join(Call, Call.taken_by_id == User.id).where(Call.linkedid == linkedid))
+    return None if user is None else (user.display_name or user.username)
+
+
+def take_call(session: Session, linkedid: str, user_id: int, now: datetime) -> tuple[str, str | None]:
+    """Take a call off the shared list for ``user_id``, atomically (one conditional UPDATE).
+
+    Returns ``("taken", None)``, ``("mine", None)`` (already taken by this user), ``("taken_by_other",
+    name)`` (someone was first) or ``("missing", None)`` (not on the list: unknown, filed or done).
+    """
+    result = session.execute(
+        update(Call).where(Call.linkedid == linkedid, Call.taken_by_id.is_(None), *_on_the_list())
+        .values(taken_by_id=user_id, taken_at=now, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount == 1:
+        return "taken", None
+    call = session.scalar(select(Call).where(Call.linkedid == linkedid, *_on_the_list()))
+    if call is None or call.taken_by_id is None:
+        return "missing", None
+    if call.taken_by_id == user_id:
+        return "mine", None
+    return "taken_by_other", _taker_name(session, linkedid)
+
+
+def done_call(session: Session, linkedid: str, user_id: int, note: str, now: datetime) -> tuple[str, str | None]:
+    """Mark a call the user took as dealt with without a case (``note`` says how; required).
+
+    Returns ``("done", None)``, ``("note_missing", None)``, ``("not_yours", name or None)`` or ``("missing", None)``.
+    """
+    note = note.strip()[:NOTE_MAX]
+    if not note:
+        return "note_missing", None
+    result = session.execute(
+        update(Call).where(Call.linkedid == linkedid, Call.taken_by_id == user_id, *_on_the_list())
+        .values(handled_at=now, handled_note=note, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount == 1:
+        return "done", None
+    call = session.scalar(select(Call).where(Call.linkedid == linkedid, *_on_the_list()))
+    if call is None:
+        return "missing", None
+    return "not_yours", _taker_name(session, linkedid)
+
+
+def release_call(session: Session, linkedid: str, now: datetime) -> str:
+    """Put a taken call back on the shared list for anyone (supervisors): ``"released"`` or ``"missing"``."""
+    result = session.execute(
+        update(Call).where(Call.linkedid == linkedid, Call.taken_by_id.is_not(None), *_on_the_list())
+        .values(taken_by_id=None, taken_at=None, updated_at=now)
+        .execution_options(synchronize_session=False))
+    return "released" if result.rowcount == 1 else "missing"
 
 
 def open_calls_at(session: Session, extension: str | None, now: datetime, hours: int = 4) -> list[dict]:

@@ -5,7 +5,8 @@ middleware, the static files, the error handlers and these routes to the
 FastAPI app made by :func:`bridge.web.app.create_app`.
 
 Pages (all under ``/desk``): ``login`` / ``logout``; ``/desk/`` the desk (live
-call pop, the shared "to call back / to file" list); ``cases`` (list, filters,
+call pop, the shared "to call back / to file" list; ``calls/{linkedid}/take``, ``/done``
+and ``/release`` act on its rows); ``cases`` (list, filters,
 search, live rows); ``cases/new`` (the case form, optionally ``?call=LINKEDID``);
 ``cases/{number}``; ``recordings/{linkedid}``; ``events`` (SSE, see
 :mod:`bridge.desk.sse`); ``admin/users`` and ``admin/units`` for admins.
@@ -276,6 +277,91 @@ async def callbacks_fragment(request: Request, user: DeskUser = Depends(current_
     db = request.app.state.db
     items = await db.run(db.in_session, queries.callback_list, _now(), readonly=True)
     return render(request, "_callbacks.html", user=user, callbacks=items)
+
+
+# The shared list's "take" / "done" / "release": each answers an htmx request with the list again
+# (and a message), a plain form post with a redirect to the desk or an error page.
+
+
+async def _callbacks_answer(request: Request, user: DeskUser, linkedid: str, kind: str | None,
+                            message: str | None = None, status_code: int = 200) -> Response:
+    if kind is not None:
+        request.app.state.live.publish(LiveEvent("callbacks", "changed", {
+            "linkedid": linkedid, "kind": kind, "by": user.display_name}))
+    if request.headers.get("hx-request") == "true":
+        db = request.app.state.db
+        items = await db.run(db.in_session, queries.callback_list, _now(), readonly=True)
+        # htmx swaps 2xx answers only; the refusal is told in the list's message
+        return render(request, "_callbacks.html", user=user, callbacks=items, message=message,
+                      message_linkedid=linkedid)
+    if message is None:
+        return RedirectResponse("/desk/", status_code=303)
+    return render(request, "error.html", status_code=status_code, user=user, message=message)
+
+
+@router.post("/calls/{linkedid}/take", dependencies=[Depends(check_csrf)])
+async def take_call(request: Request, linkedid: str, user: DeskUser = Depends(current_user)) -> Response:
+    db = request.app.state.db
+    _ = translations(request_locale(request)).gettext
+
+    def work() -> tuple[str, str | None]:
+        with db.session() as session:
+            return queries.take_call(session, linkedid, user.id, _now())
+
+    outcome, name = await db.run(work)
+    if outcome == "taken":
+        return await _callbacks_answer(request, user, linkedid, "taken")
+    if outcome == "mine":
+        return await _callbacks_answer(request, user, linkedid, None)
+    if outcome == "taken_by_other":
+        return await _callbacks_answer(request, user, linkedid, None, _("%(name)s took this call first.")
+                                       % {"name": name}, 409)
+    return await _callbacks_answer(request, user, linkedid, None,
+                                   _("This call is no longer on the list."), 404)
+
+
+@router.post("/calls/{linkedid}/done", dependencies=[Depends(check_csrf)])
+async def done_call(request: Request, linkedid: str, user: DeskUser = Depends(current_user)) -> Response:
+    form = await request.form()
+    note = form.get("note")
+    note = note if isinstance(note, str) else ""
+    db = request.app.state.db
+    _ = translations(request_locale(request)).gettext
+
+    def work() -> tuple[str, str | None]:
+        with db.session() as session:
+            return queries.done_call(session, linkedid, user.id, note, _now())
+
+    outcome, name = await db.run(work)
+    if outcome == "done":
+        return await _callbacks_answer(request, user, linkedid, "done")
+    if outcome == "note_missing":
+        return await _callbacks_answer(request, user, linkedid, None,
+                                       _("Say how the call was handled: the note is required."), 422)
+    if outcome == "not_yours":
+        message = (_("%(name)s took this call: only they can mark it done.") % {"name": name} if name
+                   else _("Take the call first."))
+        return await _callbacks_answer(request, user, linkedid, None, message, 409)
+    return await _callbacks_answer(request, user, linkedid, None,
+                                   _("This call is no longer on the list."), 404)
+
+
+@router.post("/calls/{linkedid}/release", dependencies=[Depends(check_csrf)])
+async def release_call(request: Request, linkedid: str, user: DeskUser = Depends(current_user)) -> Response:
+    _ = translations(request_locale(request)).gettext
+    if user.role not in (Role.SUPERVISOR, Role.ADMIN):
+        return await _callbacks_answer(request, user, linkedid, None,
+                                       _("Only a supervisor can put a taken call back on the list."), 403)
+    db = request.app.state.db
+
+    def work() -> str:
+        with db.session() as session:
+            return queries.release_call(session, linkedid, _now())
+
+    if await db.run(work) == "released":
+        return await _callbacks_answer(request, user, linkedid, "released")
+    return await _callbacks_answer(request, user, linkedid, None,
+                                   _("This call is not taken or no longer on the list."), 404)
 
 
 def _recordings_dir(config: Config) -> Path | None:

@@ -8,6 +8,8 @@ One stream per open desk page, fed by :class:`bridge.live.LiveEvents`:
   the call pop, rendered here with the number's earlier calls and cases.  ``ring_stopped``
   at that extension and every ``ended`` carry no html (the page closes or marks its pop);
 - ``event: calls``: the shared "to call back / to file" list may have changed (a call ended);
+- ``event: callbacks``: a row of that list was taken, done or released (``{"linkedid", "kind"}``);
+  pages reload the list at once;
 - ``event: case``: a case was filed or changed (``{"number", "kind", "state"}``); pages
   reload their case rows.  As a safety net for writers that do not publish (the JSON API,
   another process), the stream also looks at the cases table every
@@ -74,6 +76,8 @@ async def translate(request: Request, user: DeskUser, event: LiveEvent, pops: di
             pops.pop(linkedid, None)
             return sse("call", {"linkedid": linkedid, "kind": "ended"}) + sse("calls", {"linkedid": linkedid})
         return None
+    if event.topic == "callbacks":
+        return sse("callbacks", {"linkedid": data.get("linkedid"), "kind": data.get("kind")})
     if event.topic == "case":
         return sse("case", {"number": data.get("number"), "kind": event.kind, "state": data.get("state")})
     return None

@@ -41,6 +41,9 @@
     source.addEventListener("calls", function (e) {
       body.dispatchEvent(new CustomEvent("hb:calls", { detail: JSON.parse(e.data) }));
     });
+    source.addEventListener("callbacks", function (e) {
+      body.dispatchEvent(new CustomEvent("hb:callbacks", { detail: JSON.parse(e.data) }));
+    });
     source.addEventListener("case", function (e) {
       body.dispatchEvent(new CustomEvent("hb:case", { detail: JSON.parse(e.data) }));
     });
