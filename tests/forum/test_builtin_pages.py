@@ -89,3 +89,50 @@ def test_operators_cannot_sign_in_as_spokespeople(pages, people):
     response = pages.post("/desk/board/login", data={"username": "operator", "password": "correct horse battery",
                                                       "csrf_token": csrf(page.text)})
     assert response.status_code == 403
+
+
+def test_board_pages_follow_the_language_choice(pages, people, worker):
+    """The texts come from the catalogues: zh_CN by default, English by ?lang= or Accept-Language."""
+    file_case(pages, people)
+    run(worker.run_once())
+    chinese = pages.get("/board/").text
+    assert 'lang="zh-CN"' in chinese and "网络问政公开版块" in chinese and "发帖时间" in chinese
+    assert "未受理" in chinese and "Public board" not in chinese
+    english = pages.get("/board/?lang=en")
+    assert english.status_code == 200 and '<html lang="en">' in english.text
+    assert "Public board" in english.text and "Posted at" in english.text and "not accepted" in english.text
+    assert "网络问政公开版块" not in english.text and "未受理" not in english.text
+    post_id = re.search(r'href="/board/threads/(\d+)\?lang=en"', english.text).group(1)  # links keep ?lang=
+    thread = pages.get(f"/board/threads/{post_id}?lang=en").text
+    assert "Back to the board" in thread and "Replies" in thread
+    assert "Public board" in pages.get("/board/", headers={"Accept-Language": "en"}).text
+    missing = pages.get("/board/threads/9999?lang=en")
+    assert missing.status_code == 404 and "There is no post 9999." in missing.text
+    assert "没有编号为 9999 的帖子。" in pages.get("/board/threads/9999").text
+
+    page = pages.get("/desk/board/login?lang=en")
+    assert "Spokesperson sign-in" in page.text
+    response = pages.post("/desk/board/login", data={"username": "operator", "password": "correct horse battery",
+                                                      "csrf_token": csrf(page.text)})
+    assert response.status_code == 403 and "This account is not a unit&#39;s spokesperson." in response.text
+    page = pages.get("/desk/board/login?lang=zh_CN")
+    response = pages.post("/desk/board/login", data={"username": "operator", "password": "correct horse battery",
+                                                      "csrf_token": csrf(page.text)})
+    assert response.status_code == 403 and "该账号不是单位网络发言人。" in response.text
+
+
+def test_spokesperson_pages_in_english(pages, people, worker):
+    file_case(pages, people)
+    run(worker.run_once())
+    pages.get("/desk/board/login?lang=en")  # remembered in the desk's session
+    sign_in(pages, "fyr-jcy")
+    board = pages.get("/desk/board/")
+    assert "Board of " in board.text and "Accept" in board.text and "Forward to unit" in board.text
+    post_id = re.search(r'id="post-(\d+)"', board.text).group(1)
+    token = csrf(board.text)
+    response = pages.post(f"/desk/board/posts/{post_id}/forward",
+                          data={"csrf_token": token, "to_department": "CITY-ZJJ", "note": ""})
+    assert response.status_code == 422 and "The note to the poster is required." in response.text
+    pages.post(f"/desk/board/posts/{post_id}/accept", data={"csrf_token": token})
+    board = pages.get("/desk/board/?done=accept").text
+    assert "Done." in board and 'data-kind="accepted"' in board and "· Accepted ·" in board

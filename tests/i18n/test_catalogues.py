@@ -1,7 +1,7 @@
 """The catalogues (bridge/locale) are the one home of the user-facing texts.
 
 Every message the code marks (the desk's pages and code, the case rules' messages, field
-labels and names of private data), extracted with the project's own extraction config
+labels and names of private data, the builtin forum board's pages and messages), extracted with the project's own extraction config
 (bridge/desk/babel.cfg), has a Chinese translation in zh_CN and an entry in en; the two
 catalogues hold the same ids; placeholders agree; nothing is fuzzy or left over.
 """
@@ -18,6 +18,8 @@ from babel.messages.pofile import read_po
 
 from bridge.cases.messages import FIELD_LABELS, FINDING_NAMES, MESSAGES, finding_name, label, translate
 from bridge.cases.validation import FIELDS
+from bridge.forum.builtin import board
+from bridge.forum.builtin.pages import REPLY_KINDS
 from bridge.i18n import LOCALES, catalogue_path, translations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +50,12 @@ def _entries(locale: str) -> dict[tuple[str | None, str], object]:
 
 def _code_ids() -> set[tuple[str | None, str]]:
     return ({(None, msgid) for msgid in MESSAGES.values()} | set(FIELD_LABELS.values())
-            | set(FINDING_NAMES.values()))
+            | set(FINDING_NAMES.values()) | _board_ids())
+
+
+def _board_ids() -> set[tuple[str | None, str]]:
+    return ({(None, msgid) for msgid in board.MESSAGES.values()} | set(board.LABELS.values())
+            | set(board.STATUS_LABEL.values()) | {(None, msgid) for msgid in REPLY_KINDS.values()})
 
 
 def test_extraction_covers_the_desk_and_the_case_rules():
@@ -56,6 +63,8 @@ def test_extraction_covers_the_desk_and_the_case_rules():
     assert _code_ids() <= extracted, sorted(_code_ids() - extracted)
     assert (None, "Sign in") in extracted  # a desk template
     assert (None, "Queued") in extracted  # desk code
+    assert _board_ids() <= extracted, sorted(_board_ids() - extracted)
+    assert (None, "Spokesperson sign-in") in extracted and (None, "Public board") in extracted  # board templates
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -125,3 +134,18 @@ def test_labels_and_private_data_names():
     assert translations("zh_CN").gettext("overdue") == "超期"
     assert label("overdue") == "只看超期"
     assert label("unknown_field_name") == "unknown_field_name"
+
+
+def test_board_messages_render_in_both_locales():
+    """The board's messages, labels and statuses come from the catalogues, placeholders filled."""
+    params = {"id": 7, "unit": "City", "mine": "Court", "min": 2, "max": 2000, "value": "CITY-ZJJ"}
+    for code in board.MESSAGES:
+        error = board.BoardError(422, code, "note", params)
+        chinese, english = error.message("zh_CN"), error.message("en")
+        assert "%(" not in chinese and "%(" not in english, (code, chinese, english)
+        assert CJK.search(chinese), (code, chinese)
+        assert english == board.MESSAGES[code] % {**params, "label": "note to the poster"}
+    assert board.BoardError(422, "required", "note").message("fr") == "请填写给发帖人的转办说明。"
+    assert board.BoardError(422, "required", "note").message("en") == "The note to the poster is required."
+    assert [board.status_label(s) for s in ("open", "accepted")] == ["未受理", "已受理"]
+    assert board.status_label("follow_up", "en") == "accepted (follow-up to answer)"

@@ -1,10 +1,11 @@
-"""No Chinese text in the Python code of bridge/cases and bridge/desk: user-facing texts are
-message ids whose Chinese lives in the catalogues (bridge/locale).
+"""No Chinese text in the Python code of bridge/cases, bridge/desk and bridge/forum: user-facing
+texts are message ids whose Chinese lives in the catalogues (bridge/locale).
 
 Comments and docstrings may hold Chinese (examples, explanations); templates are not Python
 and go through gettext already.  The few string literals below are not texts shown to a
-user in one language: they are values the code accepts or recognises in what people type,
-sample data, or (bridge/cases/service.py) the forum post, which is Chinese by design.  Each
+user in one language: they are values the code accepts or recognises in what people type (or
+what units post on the forum), sample data or stored data, the platform's Chinese terms named in
+the API's documentation, or (bridge/cases/service.py) the forum post, which is Chinese by design.  Each
 is listed by file and by its exact Chinese runs, so any new Chinese string fails this test.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("bridge/cases", "bridge/desk")
+PACKAGES = ("bridge/cases", "bridge/desk", "bridge/forum")
 # Ideographs, CJK symbols and punctuation, CJK compatibility (㎡), full-width forms.
 CJK_RUN = re.compile("[\u3000-\u303f\u3300-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ebef]+")
 
@@ -32,6 +33,14 @@ ALLOWED: dict[str, set[str]] = {
                             "先生"},
     # The forum post's fixed lines (the public forum is Chinese-only; not a desk or API message).
     "bridge/cases/service.py": {"本帖由", "热线代来电群众发布。", "地点：", "反映人：", "热线编号：", "热线"},
+    # The platform's Chinese terms for the statuses, named in the board API's OpenAPI descriptions.
+    "bridge/forum/builtin/api.py": {"未受理", "已受理", "受理"},
+    # The hotline account's name on the builtin board (stored with each thread: data, not a message).
+    "bridge/forum/builtin/board.py": {"热线"},
+    # The platform's standard wordings that mark a unit's Discourse post as an acceptance or a forward notice.
+    "bridge/forum/discourse/mapping.py": {"已受理", "【已受理】", "转办", "已转", "转交", "【转办】", "【转交】"},
+    # Full-width separators stripped from a phone number in the text (matched, not shown).
+    "bridge/forum/outbox.py": {"（）", "－"},
 }
 
 
@@ -81,6 +90,7 @@ def test_the_scanner_sees_strings_but_not_comments_or_docstrings():
 def test_no_chinese_text_in_python_code():
     files = list(_python_files())
     assert any(p.name == "messages.py" for p in files) and any(p.name == "routes.py" for p in files)
+    assert any(p.name == "pages.py" and p.parent.name == "builtin" for p in files)  # the forum board
     problems = []
     for path in files:
         relative = path.relative_to(ROOT).as_posix()

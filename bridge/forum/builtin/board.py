@@ -31,7 +31,9 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from bridge.db.models import BoardEvent, BoardPost, BoardPostState, BoardReply, Department, Role, User
 from bridge.forum.adapter import NewPost, ThreadEvent, ThreadEventKind
+from bridge.i18n import DEFAULT_LOCALE, LOCALES, NC_, N_, translations
 
+# The hotline account's name on the board: stored with each thread (data, the same in every language).
 HOTLINE_AUTHOR = "96811热线"
 EVENT_ID_PREFIX = "builtin:"
 NOTE_MAX = 2000
@@ -41,37 +43,49 @@ TEXT_MIN = 2
 # Status shown to the public: the platform's colours.
 COLOUR = {BoardPostState.OPEN: "blue", BoardPostState.ACCEPTED: "green",
           BoardPostState.ANSWERED: "green", BoardPostState.FOLLOW_UP: "green"}
-STATUS_LABEL = {
-    "zh_CN": {BoardPostState.OPEN: "未受理", BoardPostState.ACCEPTED: "已受理",
-              BoardPostState.ANSWERED: "已答复", BoardPostState.FOLLOW_UP: "已受理（追问待答复）"},
-    "en": {BoardPostState.OPEN: "not accepted", BoardPostState.ACCEPTED: "accepted",
-           BoardPostState.ANSWERED: "answered", BoardPostState.FOLLOW_UP: "accepted (follow-up to answer)"},
+# The status's words (the catalogues, bridge/locale; blue = 未受理, green = 已受理): state -> (context, msgid).
+STATUS_LABEL: dict[BoardPostState, tuple[str, str]] = {
+    BoardPostState.OPEN: NC_("board status", "not accepted"),
+    BoardPostState.ACCEPTED: NC_("board status", "accepted"),
+    BoardPostState.ANSWERED: NC_("board status", "answered"),
+    BoardPostState.FOLLOW_UP: NC_("board status", "accepted (follow-up to answer)"),
 }
 
-# Messages of BoardError, by code: {locale: text}; ``{...}`` placeholders from ``params``.
-MESSAGES = {
-    "post_unknown": {"zh_CN": "没有编号为 {id} 的帖子。", "en": "There is no post {id}."},
-    "not_your_unit": {"zh_CN": "该帖子在{unit}的版块，您只能处理本单位（{mine}）的帖子。",
-                      "en": "This post is on the board of {unit}; you may act only on your own unit's ({mine}) posts."},
-    "not_spokesperson": {"zh_CN": "只有单位的网络发言人可以处理帖子。",
-                         "en": "Only a unit's network spokesperson may act on posts."},
-    "no_unit": {"zh_CN": "您的账号没有所属单位。", "en": "Your account belongs to no unit."},
-    "already_accepted": {"zh_CN": "该帖子已经受理。", "en": "This post is already accepted."},
-    "already_answered": {"zh_CN": "该帖子已经答复，没有待答复的问题。",
-                         "en": "This post is already answered; no question waits for an answer."},
-    "accept_first": {"zh_CN": "请先受理该帖子再答复。", "en": "Accept the post before answering it."},
-    "required": {"zh_CN": "请填写{label}。", "en": "The {label} is required."},
-    "too_short": {"zh_CN": "{label}至少需要 {min} 个字。", "en": "The {label} needs at least {min} characters."},
-    "too_long": {"zh_CN": "{label}最多 {max} 个字。", "en": "The {label} may have at most {max} characters."},
-    "department_unknown": {"zh_CN": "没有代码为 {value} 的单位。", "en": "There is no unit with the code {value}."},
-    "department_retired": {"zh_CN": "单位 {value} 已撤销。", "en": "The unit {value} is retired."},
-    "same_department": {"zh_CN": "不能转给本单位。", "en": "A post cannot be forwarded to its own unit."},
-    "not_posted": {"zh_CN": "该案件还没有发帖。", "en": "This case has no post yet."},
+# Messages of BoardError, by code: the msgid (English; translated by the catalogues), with
+# ``%(name)s`` placeholders from ``params`` (``%(label)s`` is the field's label).
+MESSAGES: dict[str, str] = {
+    "post_unknown": N_("There is no post %(id)s."),
+    "not_your_unit": N_("This post is on the board of %(unit)s; you may act only on your own unit's (%(mine)s) "
+                        "posts."),
+    "not_spokesperson": N_("Only a unit's network spokesperson may act on posts."),
+    "no_unit": N_("Your account belongs to no unit."),
+    "already_accepted": N_("This post is already accepted."),
+    "already_answered": N_("This post is already answered; no question waits for an answer."),
+    "accept_first": N_("Accept the post before answering it."),
+    "required": N_("The %(label)s is required."),
+    "too_short": N_("The %(label)s needs at least %(min)s characters."),
+    "too_long": N_("The %(label)s may have at most %(max)s characters."),
+    "department_unknown": N_("There is no unit with the code %(value)s."),
+    "department_retired": N_("The unit %(value)s is retired."),
+    "same_department": N_("A post cannot be forwarded to its own unit."),
+    "not_posted": N_("This case has no post yet."),
 }
-LABELS = {
-    "zh_CN": {"note": "给发帖人的转办说明", "text": "答复内容", "to_department": "转办单位", "unit": "单位"},
-    "en": {"note": "note to the poster", "text": "answer", "to_department": "unit to forward to", "unit": "unit"},
+# The fields' labels inside messages (%(label)s): field -> (context, msgid).
+LABELS: dict[str, tuple[str, str]] = {
+    "note": NC_("board field", "note to the poster"),
+    "text": NC_("board field", "answer"),
+    "to_department": NC_("board field", "unit to forward to"),
+    "unit": NC_("board field", "unit"),
 }
+
+
+def _locale(locale: str | None) -> str:
+    return locale if locale in LOCALES else DEFAULT_LOCALE
+
+
+def status_label(state: BoardPostState | str, locale: str = DEFAULT_LOCALE) -> str:
+    """The public status of a thread in ``state``, in ``locale`` (zh_CN when unknown)."""
+    return translations(_locale(locale)).pgettext(*STATUS_LABEL[BoardPostState(state)])
 
 
 class BoardError(Exception):
@@ -84,12 +98,18 @@ class BoardError(Exception):
         self.params = params or {}
         super().__init__(code)
 
-    def message(self, locale: str = "zh_CN") -> str:
-        locale = locale if locale in ("zh_CN", "en") else "zh_CN"
+    def message(self, locale: str = DEFAULT_LOCALE) -> str:
+        """The message in ``locale`` (zh_CN when unknown), from the catalogues."""
+        tr = translations(_locale(locale))
         params = dict(self.params)
         if self.field:
-            params.setdefault("label", LABELS[locale].get(self.field, self.field))
-        return MESSAGES[self.code][locale].format(**params)
+            entry = LABELS.get(self.field)
+            params.setdefault("label", tr.pgettext(*entry) if entry else self.field)
+        template = tr.gettext(MESSAGES[self.code])
+        try:
+            return template % params
+        except (KeyError, ValueError, TypeError):  # a catalogue mistake must not hide the error itself
+            return template
 
     def __str__(self) -> str:
         return f"{self.field + ': ' if self.field else ''}{self.message('en')}"
@@ -308,10 +328,9 @@ def follow_up(session: Session, case_number: str, text: str, idempotency_key: st
 # ------------------------------------------------------------------- viewing
 
 
-def post_view(post: BoardPost, *, public_url: str, zone, locale: str = "zh_CN", replies: bool = True) -> dict:
+def post_view(post: BoardPost, *, public_url: str, zone, locale: str = DEFAULT_LOCALE, replies: bool = True) -> dict:
     """A thread as the API and the pages show it (public: no private data is stored on the board)."""
     local = lambda t: t.astimezone(zone) if t else None  # noqa: E731
-    labels = STATUS_LABEL.get(locale, STATUS_LABEL["zh_CN"])
     view = {
         "id": post.id,
         "case_number": post.case_number,
@@ -320,7 +339,7 @@ def post_view(post: BoardPost, *, public_url: str, zone, locale: str = "zh_CN", 
         "origin_unit": post.origin_department.code,
         "state": post.state.value,
         "colour": COLOUR[post.state],
-        "status": labels[post.state],
+        "status": status_label(post.state, locale),
         "author": post.author,
         "title": post.title,
         "body": post.body,

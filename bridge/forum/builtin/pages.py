@@ -15,6 +15,10 @@ Spokespeople (role ``spokesperson``; their own unit's board only):
 - ``GET /desk/board/``                the unit's board, each thread with what can be done now
 - ``POST /desk/board/posts/{id}/accept`` | ``forward`` (``to_department``, ``note``) | ``answer`` (``text``)
 
+The texts are message ids in the catalogues (``bridge/locale``, see :mod:`bridge.i18n`): English
+ids, Chinese translations.  A page's language is :func:`bridge.i18n.request_locale`'s (``?lang=``,
+the session's, ``Accept-Language``, the site's); the public pages' links keep an explicit ``?lang=``.
+
 The actions are the JSON API's (:func:`bridge.forum.builtin.api.act`): the same rules,
 the same events, the case updated at once.  There is no delete anywhere.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -32,33 +36,19 @@ from sqlalchemy import select
 
 from bridge.accounts.service import authenticate
 from bridge.db.models import BoardPostState, Department, Role, User
-from bridge.i18n import HTML_LANG, request_locale
+from bridge.i18n import HTML_LANG, LOCALES, N_, request_locale, translations
 from bridge.desk.security import CSRF_FIELD, check_csrf, client_ip, csrf_token
 from bridge.forum.builtin import board
 from bridge.forum.builtin.api import act
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
-                  trim_blocks=True, lstrip_blocks=True)
+                  extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
 PER_PAGE = 50
 
-# The pages' texts: English message id -> Chinese.  English pages show the id itself.
-ZH = {
-    "Public board": "网络问政公开版块", "All units": "全部单位", "Unit": "单位", "Status": "状态",
-    "Title": "标题", "Posted": "发帖时间", "Updated": "更新时间", "No threads yet.": "暂无帖子。",
-    "Case number": "热线编号", "Posted by": "发帖人", "Replies": "回复", "Back to the board": "返回版块",
-    "Spokesperson sign-in": "网络发言人登录", "Username": "用户名", "Password": "密码", "Sign in": "登录",
-    "Sign out": "退出", "Wrong username or password.": "用户名或密码错误。",
-    "Enter your username and password.": "请输入用户名和密码。",
-    "This account is not a unit's spokesperson.": "该账号不是单位网络发言人。",
-    "Too many failed sign-ins. Try again later.": "登录失败次数过多，请稍后再试。",
-    "Board of %(unit)s": "%(unit)s版块", "Accept": "受理", "Forward": "转办", "Answer": "答复",
-    "Forward to unit": "转办单位", "Note to the poster (required): which unit handles it": "给发帖人的转办说明（必填）：由哪个单位办理",
-    "Answer text": "答复内容", "Done.": "操作成功。", "Nothing waits on this board.": "本版块暂无帖子。",
-    "accepted": "已受理", "forwarded": "转办", "answer": "答复", "follow_up": "追问", "follow_up_answer": "追问答复",
-    "The post was forwarded to %(unit)s.": "已转至%(unit)s。", "Every post is kept; nothing is deleted.":
-        "所有帖子永久保留，不删除。", "Legend": "图例", "Thread": "帖子", "to": "转至",
-}
+# What each kind of reply is called in a thread (the catalogues translate the msgids).
+REPLY_KINDS = {"accepted": N_("Accepted"), "forwarded": N_("Forwarded"), "answer": N_("Answer"),
+               "follow_up": N_("Follow-up question"), "follow_up_answer": N_("Answer to the follow-up")}
 STATUS_OPTIONS = [s.value for s in BoardPostState]
 
 
@@ -69,16 +59,28 @@ def _now() -> datetime:
 def render(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     config = request.app.state.config
     locale = request_locale(request)
-
-    def _(text: str) -> str:
-        return ZH.get(text, text) if locale == "zh_CN" else text
+    tr = translations(locale)
+    _ = tr.gettext
 
     def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return value.astimezone(config.site.zone).strftime(fmt) if value else ""
 
-    base = {"request": request, "_": _, "locale": locale, "html_lang": HTML_LANG.get(locale, "zh-CN"),
-            "site_name": config.site.name, "localtime": localtime, "csrf": csrf_token(request),
-            "csrf_field": CSRF_FIELD, "user": None, "path": request.url.path}
+    asked = request.query_params.get("lang")
+
+    def href(path: str) -> str:
+        """A board link that keeps an explicit ``?lang=`` (the session cookie is the desk's, not sent to /board)."""
+        return f"{path}{'&' if '?' in path else '?'}{urlencode({'lang': asked})}" if asked in LOCALES else path
+
+    def lang_url(lang: str) -> str:
+        params = dict(request.query_params)
+        params["lang"] = lang
+        return f"{request.url.path}?{urlencode(params)}"
+
+    base = {"request": request, "_": _, "gettext": _, "ngettext": tr.ngettext, "locale": locale,
+            "html_lang": HTML_LANG.get(locale, "zh-CN"), "site_name": config.site.name, "localtime": localtime,
+            "lang_url": lang_url, "href": href, "lang": asked if asked in LOCALES else None, "csrf": csrf_token(request), "csrf_field": CSRF_FIELD, "user": None,
+            "path": request.url.path, "status_label": lambda state: board.status_label(state, locale),
+            "reply_kind": lambda kind: _(REPLY_KINDS[kind]) if kind in REPLY_KINDS else kind}
     base.update(values)
     return HTMLResponse(ENV.get_template(name).render(base), status_code=status_code,
                         headers={"Cache-Control": "no-store"})
@@ -128,7 +130,9 @@ async def thread_page(request: Request, post_id: int) -> Response:
 
     view = await db.run(work)
     if view is None:
-        return render(request, "board_error.html", status_code=404, message=f"404: {post_id}")
+        return render(request, "board_error.html", status_code=404,
+                      message=board.BoardError(404, "post_unknown", None, {"id": post_id}).message(
+                          request_locale(request)))
     return render(request, "board_thread.html", thread=view)
 
 
@@ -167,8 +171,7 @@ async def login(request: Request) -> Response:
     form = await request.form()
     username = str(form.get("username") or "").strip().lower()
     password = str(form.get("password") or "")
-    locale = request_locale(request)
-    _ = (lambda t: ZH.get(t, t)) if locale == "zh_CN" else (lambda t: t)
+    _ = translations(request_locale(request)).gettext
     throttle = getattr(request.app.state, "desk_throttle", None)
     keys = throttle.keys(username, client_ip(request)) if throttle else []
     if throttle and throttle.locked_until(keys) is not None:
@@ -236,8 +239,7 @@ async def _unit_page(request: Request, user: User, *, status_code: int = 200, er
 @spokes.get("/")
 async def unit_board(request: Request, user: User = Depends(spokesperson)) -> Response:
     done = request.query_params.get("done")
-    locale = request_locale(request)
-    message = (ZH["Done."] if locale == "zh_CN" else "Done.") if done else None
+    message = translations(request_locale(request)).gettext("Done.") if done else None
     return await _unit_page(request, user, message=message)
 
 
