@@ -53,6 +53,12 @@ Behaviour
 * Bytes are decoded with an incremental UTF-8 decoder (invalid bytes become U+FFFD,
   never silently dropped), so multi-byte characters split across reads survive.
 * Header injection is refused: an action value containing CR or LF raises ValueError.
+* Optional client-side event filter (``wanted_events``, ``varset_prefixes``): an event
+  whose name is not wanted, or a VarSet whose ``Variable`` (leading ``_`` ignored) starts
+  with none of the prefixes, is dropped from its first line / ``Variable:`` line without a
+  full parse and counted in ``dropped_events``.  Responses, and list events carrying the
+  ActionID of a *List action in flight, are always parsed.  Without ``wanted_events`` every
+  event is delivered (the AMI account and ``manager.conf`` are not changed by the filter).
 """
 from __future__ import annotations
 
@@ -63,7 +69,7 @@ import itertools
 import random
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,24 +153,29 @@ class AmiResponse:
         return self.headers[key]
 
 
+# One AMI line: ``Key: value`` (a key has no whitespace and no colon; one leading space of
+# the value is dropped) or else a body line.  Trailing CRs are dropped; only "\n" ends a
+# line (a caller name may hold U+2028 or other characters str.splitlines() would split on).
+_LINE = re.compile(r"^(?:([^\s:]+): ?(.*?)|(.*?))\r*$", re.M)
+# Headers looked up in the raw text before (or instead of) a full parse.
+_ACTION_ID = re.compile(r"^ActionID: ?(.*?)\r*$", re.M | re.I)
+_VARIABLE = re.compile(r"^Variable: ?(.*?)\r*$", re.M | re.I)
+# The first line of an event message (Asterisk always sends Event first).
+_EVENT_LINE = re.compile(r"Event: ?([^\r\n]*)", re.I)
+# The client-side filter's verdict for an event name.
+_DROP, _KEEP, _CHECK_VARIABLE = 0, 1, 2
+
+
 def parse_message(text: str) -> list[tuple[str, str]]:
     """The ``Key: value`` lines of one AMI message, in order (repeated keys kept).
 
     A value keeps everything after the first ``:`` minus one leading space, so an empty
     value (``Value: ``) is kept as ``""``.  Lines without a key (a command body) are
-    returned under the key ``""``.
+    returned under the key ``""``; blank lines are skipped.  One regex pass, no
+    per-character Python loop (this runs for every AMI message).
     """
-    headers: list[tuple[str, str]] = []
-    for line in text.split("\n"):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        key, sep, value = line.partition(":")
-        if sep and key and not any(c.isspace() for c in key):
-            headers.append((key, value[1:] if value.startswith(" ") else value))
-        else:
-            headers.append(("", line))
-    return headers
+    return [(key, value) if key else ("", body)
+            for key, value, body in _LINE.findall(text) if key or not body.isspace() and body]
 
 
 def _as_event(headers: list[tuple[str, str]]) -> dict[str, str]:
@@ -189,14 +200,6 @@ def _as_message(headers: list[tuple[str, str]]) -> Message:
         else:
             grouped[key] = value
     return Message(grouped, "\n".join(body))
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    name = name.lower()
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _serialise(action: Mapping[str, Any]) -> bytes:
@@ -243,6 +246,8 @@ class AmiClient:
         on_state: StateHandler | None = None,
         on_connected: ConnectedHandler | None = None,
         events: str = "on",
+        wanted_events: Iterable[str] | None = None,
+        varset_prefixes: Iterable[str] | None = None,
         stable_after: float | None = None,
         rng: random.Random | None = None,
     ):
@@ -257,6 +262,15 @@ class AmiClient:
         # A session that stayed up this long resets the back-off.
         self.stable_after = stable_after if stable_after is not None else max(reconnect_max, 2 * ping_interval)
         self._events_filter = events
+        # Client-side event filter (None: every event goes to on_event).  Names are
+        # compared case-insensitively; VarSet also needs its (normalised) Variable to start
+        # with one of varset_prefixes.  Unwanted events are dropped before being parsed.
+        self._wanted = (frozenset(n.strip().lower() for n in wanted_events)
+                        if wanted_events is not None else None)
+        self._varset_prefixes = (tuple(p.strip().lstrip("_").upper() for p in varset_prefixes)
+                                 if varset_prefixes is not None else None)
+        self._verdicts: dict[str, int] = {}
+        self.dropped_events = 0
         self._on_event = on_event
         self._on_state = on_state
         self._on_connected = on_connected
@@ -403,15 +417,71 @@ class AmiClient:
 
     # ------------------------------------------------------------- receiving
 
+    def wants(self, event_name: str, text: str) -> bool:
+        """Whether an event (its name, its raw text) goes to ``on_event`` under the filter."""
+        if self._wanted is None:
+            return True
+        verdict = self._verdicts.get(event_name)
+        if verdict is None:
+            verdict = self._verdict(event_name)
+        return verdict == _KEEP or verdict == _CHECK_VARIABLE and self._varset_wanted(text)
+
+    def _verdict(self, event_name: str) -> int:
+        """_KEEP, _DROP or _CHECK_VARIABLE for an event name as sent (cached per spelling)."""
+        name = event_name.strip().lower()
+        if self._wanted is None or name not in self._wanted:
+            verdict = _DROP if self._wanted is not None else _KEEP
+        elif name == "varset" and self._varset_prefixes is not None:
+            verdict = _CHECK_VARIABLE
+        else:
+            verdict = _KEEP
+        if len(self._verdicts) < 1024:
+            self._verdicts[event_name] = verdict
+        return verdict
+
+    def _varset_wanted(self, text: str) -> bool:
+        match = _VARIABLE.search(text)
+        variable = match.group(1).strip().lstrip("_").upper() if match else ""
+        return bool(variable) and variable.startswith(self._varset_prefixes)
+
+    def _for_pending_list(self, text: str) -> bool:
+        """Whether this message may carry the ActionID of a *List action in flight."""
+        if not any(p.expect_list and not p.future.done() for p in self._pending.values()):
+            return False
+        match = _ACTION_ID.search(text)
+        return match is not None and match.group(1) in self._pending
+
     def _route(self, text: str) -> None:
         """One raw message from the wire: to its pending action, or to the event queue."""
+        if self._wanted is not None:
+            # Fast path: an event message starts with its Event line.  Unwanted events
+            # (most of them: VarSet, Newexten, ...) are dropped without being parsed,
+            # unless they belong to a list action in flight.
+            match = _EVENT_LINE.match(text)
+            if match is not None:
+                name = match.group(1)
+                verdict = self._verdicts.get(name)
+                if verdict is None:
+                    verdict = self._verdict(name)
+                if (verdict == _DROP or verdict == _CHECK_VARIABLE and not self._varset_wanted(text)) \
+                        and not (self._pending and self._for_pending_list(text)):
+                    self.dropped_events += 1
+                    return
         headers = parse_message(text)
         if not headers:
             return
-        action_id = _header(headers, "ActionID")
+        action_id = is_response = event_name = event_list = None
+        for key, value in headers:
+            lower = key.lower()
+            if lower == "actionid":
+                action_id = value if action_id is None else action_id
+            elif lower == "response":
+                is_response = True
+            elif lower == "event":
+                event_name = value if event_name is None else event_name
+            elif lower == "eventlist":
+                event_list = value if event_list is None else event_list
         pending = self._pending.get(action_id) if action_id is not None else None
-        is_response = _header(headers, "Response") is not None
-        event_name = _header(headers, "Event")
         if pending is not None and not pending.future.done():
             if is_response and pending.response is None:
                 pending.response = headers
@@ -420,14 +490,16 @@ class AmiClient:
                     self._resolve(pending, response)
                 return
             if event_name is not None and pending.expect_list:
-                event_list = (_header(headers, "EventList") or "").lower()
-                if event_list == "complete" or event_name.endswith("Complete"):
+                if (event_list or "").lower() == "complete" or event_name.endswith("Complete"):
                     response = AmiResponse(_as_message(pending.response or headers), pending.events)
                     self._resolve(pending, response)
                 else:
                     pending.events.append(_as_event(headers))
                 return
         if event_name is not None:
+            if self._wanted is not None and not self.wants(event_name, text):
+                self.dropped_events += 1   # an event whose first line was not its Event line
+                return
             self._queue.put_nowait(("event", _as_event(headers)))
         elif is_response:
             log.debug("ami.late_response", action_id=action_id)

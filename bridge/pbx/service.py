@@ -29,6 +29,12 @@ from bridge.pbx.tracker import CallTracker
 log = structlog.get_logger(__name__)
 
 WRITE_BATCH = 200
+# VarSet events the tracker reads (CallTracker._on_varset: HOTLINE_DISPOSITION,
+# HOTLINE_RECORDING, HOTLINE_MESSAGE, MIXMONITOR_FILENAME), as prefixes of the variable
+# name (leading "_" of inherited forms ignored).  The AMI client drops every other VarSet
+# and every event the tracker has no handler for before parsing it: most AMI traffic is
+# VarSet and Newexten, and parsing it used most of the daemon's CPU (docs/performance.md).
+TRACKER_VARSET_PREFIXES = ("HOTLINE_", "MIXMONITOR_FILENAME")
 
 
 def _now() -> datetime:
@@ -48,6 +54,7 @@ class PbxService:
         self.ami = AmiClient.from_config(
             pbx.ami, config.secret(pbx.ami.secret_env),
             on_event=self._on_event, on_state=self._on_state, on_connected=self._on_connected,
+            wanted_events=self.tracker.event_names, varset_prefixes=TRACKER_VARSET_PREFIXES,
         )
         self.agi = CaseStatusServer(pbx.agi_host, pbx.agi_port, db)
         self._writes: asyncio.Queue[tuple[CallRecord, str | None]] = asyncio.Queue()

@@ -215,6 +215,11 @@ class CallTracker:
 
     # ------------------------------------------------------------------ public API
 
+    @property
+    def event_names(self) -> frozenset[str]:
+        """The AMI event names (lower case) that ``feed`` acts on; every other event is ignored."""
+        return frozenset(self._handlers)
+
     def feed(self, event: Mapping[str, Any], now: datetime) -> list[CallUpdate]:
         """Apply one AMI event received at ``now``; return the live updates it causes."""
         try:

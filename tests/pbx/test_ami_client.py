@@ -369,3 +369,87 @@ async def test_garbage_on_the_wire_does_not_drop_the_link(server):
         assert (await client.send_action({"Action": "Ping"})).success
     finally:
         await client.stop()
+
+
+# ------------------------------------------------------- client-side event filter
+
+
+def test_wants_matches_names_case_insensitively_and_varset_by_prefix():
+    open_client = AmiClient("127.0.0.1", 1, "u", "p")
+    assert open_client.wants("Newexten", "Event: Newexten\r\n")      # no filter: everything
+    client = AmiClient("127.0.0.1", 1, "u", "p", wanted_events={"Newchannel", "varset"},
+                       varset_prefixes=("HOTLINE_", "MIXMONITOR_FILENAME"))
+    assert client.wants("NEWCHANNEL", "") and client.wants(" Newchannel\r", "")
+    assert not client.wants("Newexten", "Event: Newexten\r\n")
+    assert client.wants("VarSet", "Event: VarSet\r\nVariable: __HOTLINE_DISPOSITION\r\nValue: x")
+    assert client.wants("VarSet", "Event: VarSet\r\nvariable: mixmonitor_filename\r\nValue: /r.wav")
+    assert not client.wants("VarSet", "Event: VarSet\r\nVariable: BRIDGEPEER\r\nValue: x")
+    assert not client.wants("VarSet", "Event: VarSet\r\nValue: no variable header")
+
+
+async def test_unwanted_events_are_dropped_unparsed_and_wanted_ones_arrive_intact(server, monkeypatch):
+    import bridge.pbx.ami as ami
+
+    parsed: list[str] = []
+    real_parse = ami.parse_message
+    monkeypatch.setattr(ami, "parse_message", lambda text: parsed.append(text) or real_parse(text))
+    client, rec = make_client(server, wanted_events={"newchannel", "varset", "hangup"},
+                              varset_prefixes=("HOTLINE_", "MIXMONITOR_FILENAME"))
+    await client.start()
+    try:
+        assert await client.wait_up(2)
+        await eventually(lambda: client.dropped_events == 1)           # FullyBooted after login
+        await server.send_event({"Event": "Newexten", "Channel": "PJSIP/carrier-00000001",
+                                 "Application": "Set", "AppData": "X=1", "Linkedid": "1.1"})
+        await server.send_event({"Event": "VarSet", "Variable": "BRIDGEPEER", "Value": "PJSIP/8001",
+                                 "Linkedid": "1.1"})
+        await server.send_event({"Event": "VarSet", "Variable": "__HOTLINE_DISPOSITION",
+                                 "Value": "status_line", "Linkedid": "1.1"})
+        data = encode({"Event": "Newchannel", "Channel": "PJSIP/carrier-00000007", "CallerIDNum": "13912345678",
+                       "CallerIDName": "王小明", "Uniqueid": "7.7", "Linkedid": "7.7", "Exten": "96811"})
+        start = data.index("王".encode())
+        await server.send_split(data, [start + 1, start + 5])          # a UTF-8 name cut mid-character
+        await server.send_event({"Event": "Hangup", "Uniqueid": "7.7", "Linkedid": "7.7", "Cause": "16"})
+        await eventually(lambda: rec.named("Hangup"))
+        assert [e["Event"] for e in rec.events] == ["VarSet", "Newchannel", "Hangup"]
+        assert rec.events[0] == {"Event": "VarSet", "Variable": "__HOTLINE_DISPOSITION",
+                                 "Value": "status_line", "Linkedid": "1.1"}
+        assert rec.named("Newchannel")[0]["CallerIDName"] == "王小明"
+        assert client.dropped_events == 3
+        assert not [t for t in parsed if "Newexten" in t or "BRIDGEPEER" in t or "FullyBooted" in t]
+        response = await client.send_action({"Action": "Ping"})      # responses are always parsed
+        assert response.success and response["Ping"] == "Pong"
+    finally:
+        await client.stop()
+
+
+async def test_filter_keeps_list_events_of_an_action_in_flight(server):
+    server.channels = [
+        {"Channel": "PJSIP/carrier-00000001", "Uniqueid": "1.1", "Linkedid": "1.1", "Exten": "96811",
+         "CallerIDName": "王小明"},
+        {"Channel": "PJSIP/8001-00000002", "Uniqueid": "1.2", "Linkedid": "1.1", "Exten": "s"},
+    ]
+    client, rec = make_client(server, wanted_events={"newchannel"}, varset_prefixes=())
+    await client.start()
+    try:
+        assert await client.wait_up(2)
+        response = await client.send_action({"Action": "CoreShowChannels"}, expect_list=True)
+        assert response.success and response["Message"] == "Channels will follow"
+        assert [e["Uniqueid"] for e in response.events] == ["1.1", "1.2"]
+        assert response.events[0]["CallerIDName"] == "王小明"
+        # Without an action waiting for them, the same list events are unwanted and dropped.
+        dropped = client.dropped_events
+        await server.send_event({"Event": "CoreShowChannel", "ActionID": "gone", **server.channels[1]})
+        await server.send_event({"Event": "Newchannel", "Uniqueid": "2.1", "Linkedid": "2.1"})
+        await eventually(lambda: rec.named("Newchannel"))
+        assert client.dropped_events == dropped + 1 and not rec.named("CoreShowChannel")
+    finally:
+        await client.stop()
+
+
+def test_parse_message_matches_a_line_by_line_reading():
+    text = ("Response: Follows\r\nActionID: a-1\r\nno colon here\r\n  \r\nKey With Space: x\r\n"
+            "Tab:\tv\r\nName: 王 \u2028 小\r\nEmpty:\r\nValue: ")
+    assert parse_message(text) == [
+        ("Response", "Follows"), ("ActionID", "a-1"), ("", "no colon here"), ("", "Key With Space: x"),
+        ("Tab", "\tv"), ("Name", "王 \u2028 小"), ("Empty", ""), ("Value", "")]
