@@ -1,6 +1,7 @@
 """The `hotline-bridge` command. Each capability brings its own command group."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -25,6 +26,18 @@ def run(config) -> None:
     except DaemonError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    finally:
+        _forget_closed_streams()
+
+
+def _forget_closed_streams() -> None:
+    """A clean stop exits 0 even if whoever read our output has gone (the final flush would fail)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
 
 
 @main.command("check-config")

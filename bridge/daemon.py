@@ -77,8 +77,8 @@ class Daemon:
 
     def request_stop(self, reason: str = "requested") -> None:
         if not self._stop.is_set():
+            self._stop.set()  # first: nothing (not even a failing log write) may keep us from stopping
             log.info("daemon.stopping", reason=reason)
-            self._stop.set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

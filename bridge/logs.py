@@ -23,8 +23,30 @@ def _mask_secrets(_logger, _name, event_dict: dict) -> dict:
     return event_dict
 
 
+class _SturdyStream:
+    """A log stream whose reader may go away (a closed pipe): logging must never stop the daemon."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (BrokenPipeError, ValueError):  # reader gone / stream closed: drop the line
+            return 0
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+
 def configure_logging(config: LoggingConfig, *, stream=None) -> None:
-    stream = stream or sys.stderr
+    stream = _SturdyStream(stream or sys.stderr)
     as_json = config.format == "json" or (config.format == "auto" and not stream.isatty())
     level = getattr(logging, config.level.upper())
     shared = [

@@ -181,3 +181,17 @@ def test_taken_agi_port_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert f"error: pbx.agi_port: cannot listen on 127.0.0.1:{agi_port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_stops_the_daemon_even_when_nobody_reads_its_logs(site):
+    config, port = site
+    daemon = DaemonProcess(config, port)
+    try:
+        daemon.health()
+        daemon.proc.stdout.close()  # the reader goes away, as when a supervising shell dies
+        daemon.proc.stderr.close()
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=15) == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
