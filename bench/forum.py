@@ -88,34 +88,9 @@ def case_number(i: int) -> str:
 
 
 def write_config(folder: Path, port: int, base_url: str, poll_interval: float) -> Path:
-    from tests.forum.discourse_server import CATEGORIES
+    from tests.forum.discourse_server import daemon_config
 
-    categories = "\n".join(f'"{unit}" = {cid}' for unit, cid in CATEGORIES.items())
-    config = folder / f"config-{port}.toml"
-    config.write_text(f"""
-[database]
-url = "sqlite:///{folder / 'bridge.sqlite3'}"
-[web]
-port = {port}
-[pbx]
-backend = "none"
-[callbacks]
-dialler = "twilio"
-[twilio]
-enabled = true
-account_sid = "AC{'0' * 32}"
-[forum]
-backend = "discourse"
-[forum.discourse]
-base_url = "{base_url}"
-poll_interval_s = {poll_interval}
-[forum.discourse.categories]
-{categories}
-[logging]
-format = "json"
-level = "info"
-""", encoding="utf-8")
-    return config
+    return daemon_config(folder, port, base_url, poll_interval)
 
 
 def cli(config: Path, *args: str) -> str:

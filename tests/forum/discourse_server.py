@@ -753,3 +753,34 @@ def discourse_site():
     finally:
         site.stop()
     assert not site.violations, "contract violations:\n" + "\n".join(site.violations)
+
+
+def daemon_config(folder: Path, port: int, base_url: str, poll_interval_s: float = 5) -> Path:
+    """A config.toml for the daemon on the Discourse backend pointing at ``base_url`` (no PBX;
+    SQLite beside the file), for end-to-end tests and benchmarks."""
+    categories = "\n".join(f'"{unit}" = {cid}' for unit, cid in CATEGORIES.items())
+    config = Path(folder) / f"config-{port}.toml"
+    config.write_text(f"""
+[database]
+url = "sqlite:///{Path(folder) / 'bridge.sqlite3'}"
+[web]
+port = {port}
+[pbx]
+backend = "none"
+[callbacks]
+dialler = "twilio"
+[twilio]
+enabled = true
+account_sid = "AC{'0' * 32}"
+[forum]
+backend = "discourse"
+[forum.discourse]
+base_url = "{base_url}"
+poll_interval_s = {poll_interval_s}
+[forum.discourse.categories]
+{categories}
+[logging]
+format = "json"
+level = "info"
+""", encoding="utf-8")
+    return config

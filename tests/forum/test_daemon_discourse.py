@@ -12,7 +12,7 @@ import time
 import httpx
 
 from tests.daemon.test_daemon import DaemonProcess, free_port
-from tests.forum.discourse_server import CATEGORIES, discourse_site  # noqa: F401 - fixture
+from tests.forum.discourse_server import daemon_config, discourse_site  # noqa: F401 - fixture
 
 SECRETS = {
     "HOTLINE_BRIDGE_SESSION_SECRET": "session-secret-0123456789",
@@ -38,30 +38,7 @@ def cli(config, *args, stdin: str | None = None) -> str:
 
 def test_case_posted_once_and_accepted_by_webhook(discourse_site, tmp_path):
     port = free_port()
-    categories = "\n".join(f'"{unit}" = {cid}' for unit, cid in CATEGORIES.items())
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[database]
-url = "sqlite:///bridge.sqlite3"
-[web]
-port = {port}
-[pbx]
-backend = "none"
-[callbacks]
-dialler = "twilio"
-[twilio]
-enabled = true
-account_sid = "AC{'0' * 32}"
-[forum]
-backend = "discourse"
-[forum.discourse]
-base_url = "{discourse_site.base_url}"
-poll_interval_s = 5
-[forum.discourse.categories]
-{categories}
-[logging]
-format = "json"
-""", encoding="utf-8")
+    config = daemon_config(tmp_path, port, discourse_site.base_url)
     cli(config, "db", "upgrade")
     cli(config, "user", "add", "wangfang", "--role", "operator", "--password-stdin",
         stdin="a long enough password\n")
