@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import sys
+import unicodedata
+from datetime import datetime
 from typing import Callable
 
 import click
@@ -38,3 +40,31 @@ def fail(message: str, status: int = 1) -> None:
     """Print a message that says what to fix, and exit."""
     click.echo(f"error: {message}", err=True)
     sys.exit(status)
+
+
+def open_database(config: Config):
+    """The database of ``config`` for one command (the caller disposes of it)."""
+    from bridge.db.engine import Database
+
+    return Database(config.database_url)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns taken by ``text`` (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def render_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A plain text table aligned for terminals, CJK-aware."""
+    widths = [display_width(h) for h in headers]
+    for row in rows:
+        widths = [max(w, display_width(cell)) for w, cell in zip(widths, row)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell + " " * (w - display_width(cell)) for cell, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def local_date(config: Config, moment: datetime | None) -> str:
+    return moment.astimezone(config.site.zone).strftime("%Y-%m-%d") if moment else ""

@@ -5,18 +5,11 @@ import sys
 
 import click
 
-from bridge.cli_options import config_option, fail
+from bridge.cli_options import config_option, fail, local_date, open_database, render_table
 from bridge.config import Config
 from bridge.db.models import Role, utcnow
-from bridge.departments.cli import local_date, render_table
 
 ROLES = [r.value for r in Role]
-
-
-def _database(config: Config):
-    from bridge.db.engine import Database
-
-    return Database(config.database_url)
 
 
 def _read_password_stdin() -> str:
@@ -46,7 +39,7 @@ def add_command(config: Config, name: str, role: str, extension: str | None, dep
     """Add a user NAME.  The password is asked twice, or read with --password-stdin."""
     from bridge.accounts.service import AccountError, add_user, check_new_user, check_password
 
-    db = _database(config)
+    db = open_database(config)
     try:
         # Check the other fields first, so a typo is not reported after the password is typed twice.
         try:
@@ -78,7 +71,7 @@ def list_command(config: Config, active: bool) -> None:
     """List the users."""
     from bridge.accounts.service import list_users
 
-    db = _database(config)
+    db = open_database(config)
     try:
         with db.session(readonly=True) as session:
             rows = [[u.username, u.role.value, u.extension or "", u.department.code if u.department else "",
@@ -96,7 +89,7 @@ def disable_command(config: Config, name: str) -> None:
     """Disable user NAME: sign-in and API tokens are refused; the user's records stay."""
     from bridge.accounts.service import AccountError, disable_user
 
-    db = _database(config)
+    db = open_database(config)
     try:
         with db.session() as session:
             disabled = disable_user(session, name)
@@ -124,7 +117,7 @@ def create_command(config: Config, username: str) -> None:
     from bridge.accounts.service import AccountError, get_user
     from bridge.accounts.tokens import create_token
 
-    db = _database(config)
+    db = open_database(config)
     try:
         with db.session() as session:
             owner = get_user(session, username)
@@ -147,7 +140,7 @@ def token_list_command(config: Config, username: str | None) -> None:
     from bridge.accounts.service import get_user
     from bridge.accounts.tokens import list_tokens
 
-    db = _database(config)
+    db = open_database(config)
     try:
         with db.session(readonly=True) as session:
             owner = None
@@ -171,7 +164,7 @@ def revoke_command(config: Config, ref: str) -> None:
     from bridge.accounts.service import AccountError
     from bridge.accounts.tokens import revoke
 
-    db = _database(config)
+    db = open_database(config)
     try:
         with db.session() as session:
             row = revoke(session, ref, utcnow())

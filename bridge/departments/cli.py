@@ -1,41 +1,11 @@
 """`hotline-bridge departments list|import FILE`."""
 from __future__ import annotations
 
-import unicodedata
-from datetime import datetime
-
 import click
 
-from bridge.cli_options import config_option, fail
+from bridge.cli_options import config_option, fail, local_date, open_database, render_table
 from bridge.config import Config
 from bridge.db.models import utcnow
-
-
-def display_width(text: str) -> int:
-    """Terminal columns taken by ``text`` (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
-
-
-def render_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A plain text table aligned for terminals, CJK-aware."""
-    widths = [display_width(h) for h in headers]
-    for row in rows:
-        widths = [max(w, display_width(cell)) for w, cell in zip(widths, row)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(cell + " " * (w - display_width(cell)) for cell, w in zip(cells, widths)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
-def local_date(config: Config, moment: datetime | None) -> str:
-    return moment.astimezone(config.site.zone).strftime("%Y-%m-%d") if moment else ""
-
-
-def _database(config: Config):
-    from bridge.db.engine import Database
-
-    return Database(config.database_url)
 
 
 @click.group("departments")
@@ -50,7 +20,7 @@ def list_command(config: Config, active: bool) -> None:
     """List the units: code, kind, name, and when retired."""
     from bridge.departments.service import list_units
 
-    db = _database(config)
+    db = open_database(config)
     try:
         with db.session(readonly=True) as session:
             units = list_units(session, include_retired=not active)
@@ -78,7 +48,7 @@ def import_command(config: Config, file: str, dry_run: bool) -> None:
         rows = load_units_file(file)
     except UnitsFileError as exc:
         fail(exc.render())
-    db = _database(config)
+    db = open_database(config)
     try:
         with db.session() as session:
             report = import_units(session, rows, utcnow())

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from bridge.departments.cli import departments, display_width, render_table
+from bridge.cli_options import display_width, render_table
+from bridge.departments.cli import departments
 from bridge.departments.service import SHIPPED_UNITS_FILE, list_units
 
 
