@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge.db.engine import Database
+from bridge.cases.privacy import fold
 from bridge.db.models import Case, ForumOutbox, OutboxState
 from bridge.forum import service
 from bridge.forum.adapter import Forum, ForumRejected, NewPost, PostRef
@@ -64,8 +65,7 @@ class PrivateDataInPost(ForumRejected):
 
 def check_public(case: Case, text: str) -> None:
     """Refuse ``text`` if it holds the caller's phone numbers or full name (beyond the surname)."""
-    folded = text.translate({0xFF10 + i: ord("0") + i for i in range(10)})
-    digits = re.sub(r"[\s\-－()（）+]", "", folded)
+    digits = re.sub(r"[\s\-()（）+]", "", fold(text))  # the privacy guard's folding of full-width forms
     for phone in (case.caller_phone, case.caller_phone_alt):
         national = "".join(ch for ch in (phone or "") if ch.isdigit())
         if national.startswith("86") and len(national) > 11:

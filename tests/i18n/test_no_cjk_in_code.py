@@ -40,7 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     # The platform's standard wordings that mark a unit's Discourse post as an acceptance or a forward notice.
     "bridge/forum/discourse/mapping.py": {"已受理", "【已受理】", "转办", "已转", "转交", "【转办】", "【转交】"},
     # Full-width separators stripped from a phone number in the text (matched, not shown).
-    "bridge/forum/outbox.py": {"（）", "－"},
+    "bridge/forum/outbox.py": {"（）"},
 }
 
 
