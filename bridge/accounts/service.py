@@ -152,6 +152,16 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+def sign_in(db, username: str, password: str) -> User | None:
+    """:func:`authenticate` in a transaction of its own (it may upgrade an old hash); the user
+    comes back detached, for a page or a session to keep."""
+    with db.session() as session:
+        user = authenticate(session, username, password)
+        if user is not None:
+            session.expunge(user)
+        return user
+
+
 def ensure_admin(session: Session) -> tuple[str, str] | None:
     """If no active admin exists, create one with a random password and return (username, password).
 

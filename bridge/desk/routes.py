@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.middleware.sessions import SessionMiddleware
 
-from bridge.accounts.service import EXTENSION_PATTERN, authenticate
+from bridge.accounts.service import EXTENSION_PATTERN, sign_in
 from bridge.cases import service as cases
 from bridge.cases.validation import FIELDS, CaseValidationError, display_phone, normalise_phone
 from bridge.config import Config
@@ -221,15 +221,7 @@ async def login(request: Request) -> Response:
         return again(_("Enter your username and password."), 422)
 
     db = request.app.state.db
-
-    def check() -> User | None:
-        with db.session() as session:  # authenticate may upgrade an old hash
-            user = authenticate(session, username, password)
-            if user is not None:
-                session.expunge(user)
-            return user
-
-    user = await db.run(check)
+    user = await db.run(sign_in, db, username, password)
     if user is None:
         locked = throttle.failure(keys)
         if locked is not None:

@@ -1,8 +1,6 @@
 """The case-status phone line's decisions (the FastAGI exchange itself is tested on the real Asterisk)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from bridge.db.models import CaseState

@@ -34,7 +34,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
-from bridge.accounts.service import authenticate
+from bridge.accounts.service import sign_in
 from bridge.db.models import BoardPostState, Department, Role, User
 from bridge.i18n import HTML_LANG, LOCALES, N_, request_locale, translations
 from bridge.desk.security import CSRF_FIELD, check_csrf, client_ip, csrf_token
@@ -181,15 +181,7 @@ async def login(request: Request) -> Response:
         return render(request, "board_login.html", 422, error=_("Enter your username and password."),
                       username=username)
     db = request.app.state.db
-
-    def check() -> User | None:
-        with db.session() as session:
-            found = authenticate(session, username, password)
-            if found is not None:
-                session.expunge(found)
-            return found
-
-    user = await db.run(check)
+    user = await db.run(sign_in, db, username, password)
     if user is None:
         if throttle:
             throttle.failure(keys)
