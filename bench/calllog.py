@@ -52,10 +52,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bridge.pbx.sandbox import Sandbox, SandboxError, Tuning
+from bridge.pbx.sandbox import Sandbox, SandboxError
 from tests import sipp
-from tests.asterisk_testbed import (AMI_SECRET_ENV, ROOT_ENV, SESSION_SECRET_ENV, TEST_TUNING,
-                                    AsteriskTestbed, _build_config)
+from tests.asterisk_testbed import AMI_SECRET_ENV, AsteriskTestbed, start_testbed
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "HOTLINE_BRIDGE_TEST_PG_URL"
@@ -369,37 +368,15 @@ class Bench:
 
     # ------------------------------------------------------------------ set-up
     def start(self) -> None:
-        taken: set[int] = set()
-        fp = lambda **kw: sipp.free_port("127.0.0.1", taken=taken, **kw)  # noqa: E731
-        ports = {"trunk": fp(), "carrier": fp(), "ami": fp(), "agi": fp(),
-                 "phones": {"8001": fp(), "8002": fp()}}
-        secret = secrets.token_urlsafe(24)
-        environ = {AMI_SECRET_ENV: secret, SESSION_SECRET_ENV: secrets.token_urlsafe(24)}
-        self.environ = environ
-        root = os.environ.get(ROOT_ENV, "/var/cache/hotline-bridge/asterisk-root")
-        config = _build_config(self.base / "sandbox", ports, root, environ)
-        today = datetime.now(config.site.zone).date()
-        tuning = Tuning(**{**TEST_TUNING.__dict__, "extra_working_days": (today,)})
-        self.box = Sandbox(config, ami_secret=secret, tuning=tuning)
         print(f"starting the sandbox Asterisk in {self.base} ...", flush=True)
-        self.box.provision()
-        self.box.start()
-        paths = self.box.paths()
-        workdir = self.base / "sipp"
-        workdir.mkdir()
-        self.bed = AsteriskTestbed(
-            sandbox=self.box, config=config, host="127.0.0.1", trunk_port=ports["trunk"],
-            carrier_port=ports["carrier"], ami_port=ports["ami"], phones=dict(ports["phones"]),
-            ami_username=config.pbx.ami.username, ami_secret=secret, workdir=workdir,
-            recordings_dir=paths["recordings"], cdr_db=paths["cdr_db"], cel_db=paths["cel_db"],
-            full_log=paths["instance"] / "log" / "full.log",
-            hotline_number=config.pbx.hotline_numbers[0], _taken=taken)
-        self.bed.open_now()
+        self.bed = start_testbed(self.base)
+        self.box = self.bed.sandbox
+        self.environ = self.bed.environ
         for ext in ("8001", "8002"):
             self.phones.append(self.bed.desk_phone(ext, "answer"))
         self.bed.sync_queue()
         self.db = Database.create(self.args.database, self.base)
-        self.daemon = DaemonProcess(self.base, self.bed, self.db, environ, self.args.log_level,
+        self.daemon = DaemonProcess(self.base, self.bed, self.db, self.environ, self.args.log_level,
                                     self.args.profile.resolve() if self.args.profile else None)
         print(f"starting the daemon (database {self.args.database}) ...", flush=True)
         self.daemon.start()

@@ -142,6 +142,8 @@ class AsteriskTestbed:
     cel_db: Path          # CEL rows (table cel): log/cel.db, beside it
     full_log: Path
     hotline_number: str
+    # The environment the test bed's config was validated with (AMI and session secrets).
+    environ: dict[str, str] = field(default_factory=dict)
     _taken: set[int] = field(default_factory=set)
     _runs: list[sipp.SippRun] = field(default_factory=list)
     _live: dict[str, int] = field(default_factory=dict)
@@ -297,10 +299,9 @@ def _build_config(state: Path, ports: dict[str, Any], root: str, environ: dict[s
     return validate(data, path="<asterisk test bed>", base_dir=state.parent, environ=environ)
 
 
-@pytest.fixture(scope="session")
-def asterisk(tmp_path_factory) -> AsteriskTestbed:
-    """A real Asterisk 22 loaded with the shipped dialplan, on free loopback ports."""
-    base = tmp_path_factory.mktemp("asterisk")
+def start_testbed(base: Path) -> AsteriskTestbed:
+    """Start a real Asterisk 22 with the shipped dialplan on free loopback ports, its files under
+    ``base``; office open now.  Raises SandboxError (leaving nothing running) if it cannot."""
     taken: set[int] = set()
     fp = lambda **kw: sipp.free_port("127.0.0.1", taken=taken, **kw)  # noqa: E731
     ports = {"trunk": fp(), "carrier": fp(), "ami": fp(), "agi": fp(),
@@ -315,8 +316,11 @@ def asterisk(tmp_path_factory) -> AsteriskTestbed:
     try:
         box.provision()
         box.start()
-    except SandboxError as exc:
-        pytest.fail(f"the Asterisk test bed could not start: {exc}", pytrace=False)
+    except BaseException:
+        box.stop()
+        if not os.environ.get(KEEP_ENV):
+            shutil.rmtree(box.instance_dir, ignore_errors=True)
+        raise
     paths = box.paths()
     workdir = base / "sipp"
     workdir.mkdir()
@@ -326,16 +330,26 @@ def asterisk(tmp_path_factory) -> AsteriskTestbed:
         ami_username=config.pbx.ami.username, ami_secret=secret, workdir=workdir,
         recordings_dir=paths["recordings"], cdr_db=paths["cdr_db"], cel_db=paths["cel_db"],
         full_log=paths["instance"] / "log" / "full.log",
-        hotline_number=config.pbx.hotline_numbers[0], _taken=taken)
+        hotline_number=config.pbx.hotline_numbers[0], environ=environ, _taken=taken)
     bed.open_now()
+    return bed
+
+
+@pytest.fixture(scope="session")
+def asterisk(tmp_path_factory) -> AsteriskTestbed:
+    """A real Asterisk 22 loaded with the shipped dialplan, on free loopback ports."""
+    try:
+        bed = start_testbed(tmp_path_factory.mktemp("asterisk"))
+    except SandboxError as exc:
+        pytest.fail(f"the Asterisk test bed could not start: {exc}", pytrace=False)
     bed.sync_queue()
     try:
         yield bed
     finally:
         bed.stop_sipp()
-        box.stop()
+        bed.sandbox.stop()
         if not os.environ.get(KEEP_ENV):
-            shutil.rmtree(paths["instance"], ignore_errors=True)
+            shutil.rmtree(bed.sandbox.instance_dir, ignore_errors=True)
 
 
 @pytest.fixture
