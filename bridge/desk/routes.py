@@ -40,6 +40,7 @@ from bridge.desk.security import (
     check_csrf,
     client_ip,
     csrf_token,
+    end_session,
 )
 from bridge.i18n import HTML_LANG, N_, request_locale, translations
 from bridge.live import LiveEvent
@@ -241,10 +242,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout", dependencies=[Depends(check_csrf)])
 async def logout(request: Request) -> Response:
-    lang = request.session.get("lang")
-    request.session.clear()
-    if lang:
-        request.session["lang"] = lang
+    end_session(request)
     return RedirectResponse("/desk/login?bye=1", status_code=303)
 
 

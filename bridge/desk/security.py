@@ -118,3 +118,11 @@ class SignInThrottle:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def end_session(request: Request) -> None:
+    """Sign out: forget everything in the session but the page language."""
+    lang = request.session.get("lang")
+    request.session.clear()
+    if lang:
+        request.session["lang"] = lang

@@ -37,7 +37,7 @@ from sqlalchemy import select
 from bridge.accounts.service import sign_in
 from bridge.db.models import BoardPostState, Department, Role, User
 from bridge.i18n import HTML_LANG, LOCALES, N_, request_locale, translations
-from bridge.desk.security import CSRF_FIELD, check_csrf, client_ip, csrf_token
+from bridge.desk.security import CSRF_FIELD, check_csrf, client_ip, csrf_token, end_session
 from bridge.forum.builtin import board
 from bridge.forum.builtin.api import act
 
@@ -201,10 +201,7 @@ async def login(request: Request) -> Response:
 
 @spokes.post("/logout", dependencies=[Depends(check_csrf)])
 async def logout(request: Request) -> Response:
-    lang = request.session.get("lang")
-    request.session.clear()
-    if lang:
-        request.session["lang"] = lang
+    end_session(request)
     return RedirectResponse("/desk/board/login", status_code=303)
 
 
