@@ -11,7 +11,7 @@ and yields an :class:`AsteriskTestbed`::
             assert run.wait() == 0, run.report()
 
     async def test_events(asterisk):
-        async with asterisk.ami_events() as ami:          # panoramisk, the daemon's account
+        async with asterisk.ami_events() as ami:          # panoramisk, account "observer"
             ...
             event = await ami.wait_for("AgentConnect", timeout=15)
 
@@ -136,6 +136,7 @@ class AsteriskTestbed:
     phones: dict[str, int]
     ami_username: str
     ami_secret: str
+    ami_observer_secret: str  # account "observer": every event (the daemon's sees a filtered set)
     workdir: Path
     recordings_dir: Path
     cdr_db: Path          # CDR rows (table cdr): log/master.db
@@ -257,13 +258,16 @@ class AsteriskTestbed:
 
     # ------------------------------------------------------------------- AMI
     @contextlib.asynccontextmanager
-    async def ami_events(self, pattern: str = "*"):
-        """Log in with the daemon's AMI account (panoramisk) and collect events."""
+    async def ami_events(self, pattern: str = "*", *, daemon_account: bool = False):
+        """Log in (panoramisk) and collect events: as the test bed's observer, which reads
+        every event, or with ``daemon_account`` as the daemon (only its filtered events)."""
         from panoramisk import Manager
 
         loop = asyncio.get_running_loop()
-        manager = Manager(loop=loop, host=self.host, port=self.ami_port, username=self.ami_username,
-                          secret=self.ami_secret, ping_delay=3600, ping_interval=3600,
+        username, secret = ((self.ami_username, self.ami_secret) if daemon_account
+                            else ("observer", self.ami_observer_secret))
+        manager = Manager(loop=loop, host=self.host, port=self.ami_port, username=username,
+                          secret=secret, ping_delay=3600, ping_interval=3600,
                           reconnect_timeout=3600, protocol_factory=_utf8_protocol())
         log = AmiEvents(manager)
         manager.register_event(pattern, log._on_event)
@@ -272,7 +276,7 @@ class AsteriskTestbed:
         while not manager.authenticated:
             if loop.time() > deadline:
                 manager.close()
-                raise AssertionError(f"AMI login as {self.ami_username} failed on {self.host}:{self.ami_port}")
+                raise AssertionError(f"AMI login as {username} failed on {self.host}:{self.ami_port}")
             await asyncio.sleep(0.02)
         try:
             yield log
@@ -312,7 +316,8 @@ def start_testbed(base: Path) -> AsteriskTestbed:
     config = _build_config(base / "sandbox", ports, root, environ)
     today = datetime.now(config.site.zone).date()
     tuning = Tuning(**{**TEST_TUNING.__dict__, "extra_working_days": (today,)})
-    box = Sandbox(config, ami_secret=secret, tuning=tuning)
+    observer_secret = secrets.token_urlsafe(24)
+    box = Sandbox(config, ami_secret=secret, tuning=tuning, ami_observer_secret=observer_secret)
     try:
         box.provision()
         box.start()
@@ -327,7 +332,8 @@ def start_testbed(base: Path) -> AsteriskTestbed:
     bed = AsteriskTestbed(
         sandbox=box, config=config, host="127.0.0.1", trunk_port=ports["trunk"],
         carrier_port=ports["carrier"], ami_port=ports["ami"], phones=dict(ports["phones"]),
-        ami_username=config.pbx.ami.username, ami_secret=secret, workdir=workdir,
+        ami_username=config.pbx.ami.username, ami_secret=secret, ami_observer_secret=observer_secret,
+        workdir=workdir,
         recordings_dir=paths["recordings"], cdr_db=paths["cdr_db"], cel_db=paths["cel_db"],
         full_log=paths["instance"] / "log" / "full.log",
         hotline_number=config.pbx.hotline_numbers[0], environ=environ, _taken=taken)

@@ -40,6 +40,7 @@ import jinja2
 
 from bridge.config import Config, parse_period
 from bridge.forum.calendar import ChinaWorkingCalendar
+from bridge.pbx.subscription import manager_eventfilters
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 DIALPLAN_DIR = REPO_DIR / "dialplan"
@@ -177,10 +178,14 @@ class Sandbox:
     """One loopback Asterisk instance for ``config`` (sections [sandbox], [pbx], [office_hours])."""
 
     def __init__(self, config: Config, *, ami_secret: str | None = None,
-                 tuning: Tuning | None = None):
+                 tuning: Tuning | None = None, ami_observer_secret: str | None = None):
+        """``ami_observer_secret``: also render an AMI account ``observer`` that reads every
+        event (the test bed checks the dialplan with it; the daemon's own account is
+        filtered to the events it acts on)."""
         self.config = config
         self.tuning = tuning or Tuning()
         self._ami_secret = ami_secret
+        self._ami_observer_secret = ami_observer_secret
         sb = config.sandbox
         state_dir = config.path(sb.state_dir).resolve()
         instance = hashlib.sha1(str(state_dir).encode()).hexdigest()[:12]
@@ -253,6 +258,8 @@ class Sandbox:
             "phones": dict(sb.phones),
             "ami_host": sb.host, "ami_port": sb.ami_port,
             "ami_username": cfg.pbx.ami.username, "ami_secret": self._secret(),
+            "ami_eventfilters": manager_eventfilters(),
+            "ami_observer_secret": self._ami_observer_secret,
             "hotline_number": cfg.pbx.hotline_numbers[0],
             "hotline_numbers": cfg.pbx.hotline_numbers,
             "queue": cfg.pbx.queue, "trunk": TRUNK_ENDPOINT,

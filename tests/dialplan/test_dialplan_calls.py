@@ -153,9 +153,9 @@ async def test_status_line_copes_when_the_agi_server_is_down(asterisk, sipp_clea
 
 async def test_callback_rings_the_operator_then_the_carrier(asterisk, sipp_cleanup):
     with asterisk.desk_phone("8001") as phone, asterisk.carrier() as carrier:
-        async with asterisk.ami_events() as ami:
+        async with asterisk.ami_events() as ami, asterisk.ami_events(daemon_account=True) as daemon:
             # The daemon's own account may Originate (manager.conf write=originate).
-            response = await ami.action({
+            response = await daemon.action({
                 "Action": "Originate", "Channel": "PJSIP/8001", "Context": "hotline-callback",
                 "Exten": "13900007777", "Priority": "1", "CallerID": "96811 回访 <96811>",
                 "Timeout": "10000", "Async": "true", "Variable": "HOTLINE_CASE=C-1"})
@@ -207,3 +207,28 @@ async def test_several_callers_at_once(asterisk, sipp_cleanup):
             assert set(numbers) <= joined
             names = {e["CallerIDNum"]: e["CallerIDName"] for e in ami.find("Newchannel")}
             assert [names[n] for n in numbers] == ["甲", "乙", "丙"]
+
+
+async def test_the_daemons_account_gets_only_the_events_it_acts_on(asterisk, sipp_cleanup):
+    """manager.conf's eventfilter lines, in the real Asterisk: the observer sees the whole
+    dialplan (Newexten, every VarSet); the daemon's account only bridge/pbx/subscription.py's."""
+    from bridge.pbx import subscription
+
+    with asterisk.desk_phone("8001"):
+        async with asterisk.ami_events() as everything, asterisk.ami_events(daemon_account=True) as daemon:
+            await _wait_exit(asterisk.place_calls(1, caller_number="13800009191", digits="1", hold_ms=1500))
+            first = await everything.wait_for("Newchannel", CallerIDNum="13800009191", timeout=10)
+            linkedid = first["Linkedid"]
+            await daemon.wait_for("Hangup", Linkedid=linkedid, Uniqueid=linkedid, timeout=15)
+    seen = [e for e in daemon.events if e.get("Linkedid") == linkedid]
+    assert {"Newchannel", "QueueCallerJoin", "AgentConnect", "Hangup"} <= {e["Event"] for e in seen}
+    assert {e["Event"] for e in seen} <= set(subscription.EVENTS)
+    variables = {e["Variable"] for e in seen if e["Event"] == "VarSet"}
+    assert "HOTLINE_RECORDING" in variables
+    assert variables and variables <= set(subscription.VARSET_NAMES), variables
+    # What the filter kept away: the observer saw it for the same call.
+    observed = [e for e in everything.events if e.get("Linkedid") == linkedid]
+    assert any(e["Event"] == "Newexten" for e in observed)
+    assert any(e["Event"] == "VarSet" and e["Variable"] == "BRIDGEPEER" for e in observed)
+    assert any(e["Event"] == "VarSet" and e["Variable"] == "HOTLINE_CHOICE" for e in observed)
+    assert len(seen) * 3 < len(observed)

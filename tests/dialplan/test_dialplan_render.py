@@ -1,13 +1,16 @@
 """The rendered Asterisk configuration (no Asterisk needed) and the `sandbox` commands."""
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from bridge.config import validate
+from bridge.pbx import subscription
 from bridge.pbx.sandbox import DIALPLAN_DIR, Sandbox, Tuning
+from bridge.pbx.tracker import CallTracker
 from bridge.pbx.sandbox_cli import sandbox
 
 SECRET = "not-in-the-repo-4b1d"
@@ -38,6 +41,42 @@ def test_manager_conf_grants_only_what_the_daemon_needs(tmp_path):
     assert re.search(r"^read = call,agent,dialplan,cdr$", account, re.M)
     assert re.search(r"^write = originate,call,reporting$", account, re.M)
     assert "permit = 127.0.0.1/255.255.255.255" in account
+    assert "[observer]" not in manager   # the test bed's all-events account only when asked
+
+
+def test_the_daemons_account_is_filtered_to_the_events_it_acts_on(tmp_path):
+    account = _section(_box(tmp_path).render()["manager.conf"], "hotline-bridge")
+    names = re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\)=$", account, re.M)
+    assert set(names) == set(subscription.EVENTS) - {"VarSet"}
+    # VarSet only for the variables the tracker reads (inherited "_"/"__" forms too).
+    (varset,) = re.findall(r"^eventfilter\(action\(include\),name\(VarSet\),header\(Variable\),"
+                           r"method\(regex\)\)=(.+)$", account, re.M)
+    wanted = re.compile(varset)
+    for variable in ("HOTLINE_DISPOSITION", "__HOTLINE_RECORDING", "MIXMONITOR_FILENAME"):
+        assert wanted.search(variable), variable
+    for variable in ("AGISTATUS", "BRIDGEPEER", "DIALSTATUS", "X_HOTLINE_CASE", "HOTLINE_CHOICE",
+                     "HOTLINE_RECORDING_X"):
+        assert not wanted.search(variable), variable
+    # No exclude filters, no legacy regex filters over the whole event.
+    assert len(re.findall(r"^eventfilter", account, re.M)) == len(subscription.EVENTS)
+
+
+def test_the_subscription_covers_every_event_the_tracker_handles():
+    tracker = CallTracker(["96811"])
+    assert {name.lower() for name in subscription.EVENTS} - {"originateresponse"} == tracker.event_names
+    # The VarSet variables the tracker reads (CallTracker._on_varset).
+    source = inspect.getsource(CallTracker._on_varset)
+    read = set(re.findall(r'"((?:HOTLINE|MIXMONITOR)_[A-Z_]+)"', source))
+    assert read == set(subscription.VARSET_NAMES)
+
+
+def test_an_observer_account_is_rendered_for_the_test_bed(tmp_path):
+    data = {"sandbox": {"state_dir": str(tmp_path / "state"), "asterisk_root": str(tmp_path / "root")}}
+    config = validate(data, environ=ENV, base_dir=tmp_path)
+    manager = Sandbox(config, ami_secret=SECRET, ami_observer_secret="watching-9").render()["manager.conf"]
+    observer = _section(manager, "observer")
+    assert "secret = watching-9" in observer and re.search(r"^read = all$", observer, re.M)
+    assert "eventfilter" not in observer
 
 
 def test_no_secret_is_shipped_in_the_dialplan_folder():
