@@ -22,19 +22,20 @@ from bridge.health import Health
 from bridge.live import LiveEvent, LiveEvents
 from bridge.pbx.agi import CaseStatusServer
 from bridge.pbx.ami import AmiClient, AmiError
-from bridge.pbx.calllog import save_record
+from bridge.pbx import subscription
+from bridge.pbx.calllog import save_records, stored_view
 from bridge.pbx.events import CallRecord, CallUpdate
 from bridge.pbx.tracker import CallTracker
 
 log = structlog.get_logger(__name__)
 
-WRITE_BATCH = 200
-# VarSet events the tracker reads (CallTracker._on_varset: HOTLINE_DISPOSITION,
-# HOTLINE_RECORDING, HOTLINE_MESSAGE, MIXMONITOR_FILENAME), as prefixes of the variable
-# name (leading "_" of inherited forms ignored).  The AMI client drops every other VarSet
-# and every event the tracker has no handler for before parsing it: most AMI traffic is
-# VarSet and Newexten, and parsing it used most of the daemon's CPU (docs/performance.md).
-TRACKER_VARSET_PREFIXES = ("HOTLINE_", "MIXMONITOR_FILENAME")
+WRITE_BATCH = 500
+# The call log's writer waits this long after an update before storing, so the several
+# updates of a call (arrival, queue, ringing, answer, hang-up) usually become one write
+# and one transaction serves many calls: per-update transactions were most of the
+# daemon's CPU under load (docs/performance.md).  Live events are not delayed.
+WRITE_COALESCE_S = 1.0
+MAX_QUEUED_VIEWS = 10_000
 
 
 def _now() -> datetime:
@@ -43,8 +44,9 @@ def _now() -> datetime:
 
 class PbxService:
     def __init__(self, config: Config, db: Database, health: Health, live: LiveEvents, *,
-                 clock=_now) -> None:
+                 clock=_now, write_coalesce_s: float = WRITE_COALESCE_S) -> None:
         self.config = config
+        self.write_coalesce_s = write_coalesce_s
         self.db = db
         self.health = health
         self.live = live
@@ -54,11 +56,12 @@ class PbxService:
         self.ami = AmiClient.from_config(
             pbx.ami, config.secret(pbx.ami.secret_env),
             on_event=self._on_event, on_state=self._on_state, on_connected=self._on_connected,
-            wanted_events=self.tracker.event_names, varset_prefixes=TRACKER_VARSET_PREFIXES,
+            wanted_events=subscription.EVENTS, varset_prefixes=subscription.VARSET_NAMES,
         )
         self.agi = CaseStatusServer(pbx.agi_host, pbx.agi_port, db)
         self._writes: asyncio.Queue[tuple[CallRecord, str | None]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
+        self._queued_views: dict[str, tuple] = {}  # Linkedid -> stored_view of its last queued snapshot
         self.recovery = None
         cdr_path = self._cdr_path()
         if cdr_path:
@@ -129,13 +132,22 @@ class PbxService:
             "caller_number": record.caller_number, "caller_name": record.caller_name,
             "arrived_at": record.arrived_at.isoformat() if record.arrived_at else None,
         }))
-        self._writes.put_nowait((record, None))
+        # Queue the snapshot for the call log unless nothing stored changed since the last.
+        view = stored_view(record)
+        if len(self._queued_views) > MAX_QUEUED_VIEWS:  # calls never seen ending: forget, write again
+            self._queued_views.clear()
+        if self._queued_views.get(update.linkedid) != view:
+            self._queued_views[update.linkedid] = view
+            self._writes.put_nowait((record, None))
+        if record.ended:
+            self._queued_views.pop(update.linkedid, None)
 
     # -------------------------------------------------------------- call log side
 
     async def _write_loop(self) -> None:
         while True:
             batch = [await self._writes.get()]
+            await asyncio.sleep(self.write_coalesce_s)
             while len(batch) < WRITE_BATCH and not self._writes.empty():
                 batch.append(self._writes.get_nowait())
             try:
@@ -161,7 +173,5 @@ class PbxService:
                 delay = min(delay * 2, 30)
 
     def _store_sync(self, items) -> None:
-        now = self.clock()
         with self.db.session() as session:
-            for (_, source), record in items:
-                save_record(session, record, source=source, now=now)
+            save_records(session, [(record, source) for (_, source), record in items], now=self.clock())
