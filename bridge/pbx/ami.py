@@ -40,9 +40,11 @@ Behaviour
   ``client.state``, and every change is a structlog line.  The secret is never logged.
 * Every ``ping_interval`` a Ping is sent; no answer within ``action_timeout`` aborts
   the transport (and so reconnects).
-* Every event goes through one guarded path into an ordered ``asyncio.Queue`` read by
-  one consumer task that calls ``on_event`` (awaiting it if it is a coroutine) strictly
-  in arrival order; an exception in a handler is logged and the next event is handled.
+* Every event goes through one guarded path, strictly in arrival order: ``on_event`` is
+  called at once when nothing is queued before the event, else an ordered
+  ``asyncio.Queue`` holds it for the one consumer task; a coroutine result is awaited by
+  that consumer before any later event is handled.  An exception in a handler is logged
+  and the next event is handled.
   ``on_connected`` is called from that same consumer, in order, after every
   successful login: events received after the login are handled after it (so the daemon
   can adopt channels with CoreShowChannels before applying newer events).
@@ -288,6 +290,7 @@ class AmiClient:
         self._drop_reason: str | None = None
         self._pending: dict[str, _Pending] = {}
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._handling = False  # the consumer is running (or awaiting) a handler
         self._supervisor: asyncio.Task | None = None
         self._consumer: asyncio.Task | None = None
         self._up_event = asyncio.Event()
@@ -500,7 +503,7 @@ class AmiClient:
             if self._wanted is not None and not self.wants(event_name, text):
                 self.dropped_events += 1   # an event whose first line was not its Event line
                 return
-            self._queue.put_nowait(("event", _as_event(headers)))
+            self._deliver(_as_event(headers))
         elif is_response:
             log.debug("ami.late_response", action_id=action_id)
 
@@ -538,30 +541,60 @@ class AmiClient:
         except (ConnectionError, OSError) as exc:
             return self._drop_reason or f"connection lost: {exc.__class__.__name__}: {exc}"
 
+    def _deliver(self, event: dict[str, str]) -> None:
+        """Hand an event on in arrival order: at once when nothing is waiting before it
+        (a plain function handler then costs no task switch per event), else through the
+        queue.  An awaitable result is awaited by the consumer before any later event."""
+        if self._handling or not self._queue.empty():
+            self._queue.put_nowait(("event", event))
+            return
+        result = self._handle("event", event)
+        if result is not None:
+            self._queue.put_nowait(("await", (result, event)))
+
+    def _handle(self, kind: str, payload: Any) -> Awaitable[None] | None:
+        """Run the handler of one queue item, guarded; return its awaitable, if any."""
+        try:
+            if kind == "event":
+                result = self._on_event(payload) if self._on_event else None
+            else:
+                result = self._on_connected() if self._on_connected else None
+        except Exception:   # noqa: BLE001 - a handler bug never stops the stream
+            self._log_handler_failure(kind, payload)
+            return None
+        return result if inspect.isawaitable(result) else None
+
+    def _log_handler_failure(self, kind: str, payload: Any) -> None:
+        try:
+            if kind == "event":
+                log.exception("ami.event_handler_failed", ami_event=payload.get("Event"),
+                              linkedid=payload.get("Linkedid"))
+            else:
+                log.exception("ami.on_connected_failed")
+        except Exception:   # noqa: BLE001 - not even a broken log setup
+            pass
+
     async def _consume(self) -> None:
-        """The one task that handles events, in arrival order."""
+        """The one task that handles queued events, in arrival order."""
         while True:
             kind, payload = await self._queue.get()
             if kind == "stop":
                 return
+            self._handling = True
             try:
-                if kind == "event":
-                    result = self._on_event(payload) if self._on_event else None
+                if kind == "await":
+                    pending, payload = payload
+                    kind = "event"
                 else:
-                    result = self._on_connected() if self._on_connected else None
-                if inspect.isawaitable(result):
-                    await result
+                    pending = self._handle(kind, payload)
+                if pending is not None:
+                    await pending
             except asyncio.CancelledError:
                 raise
             except Exception:   # noqa: BLE001 - a handler bug never stops the stream
-                try:
-                    if kind == "event":
-                        log.exception("ami.event_handler_failed", ami_event=payload.get("Event"),
-                                      linkedid=payload.get("Linkedid"))
-                    else:
-                        log.exception("ami.on_connected_failed")
-                except Exception:   # noqa: BLE001 - not even a broken log setup
-                    pass
+                self._log_handler_failure(kind, payload)
+            finally:
+                self._handling = False
 
     # ------------------------------------------------------------ the link
 

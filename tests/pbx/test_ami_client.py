@@ -309,6 +309,37 @@ async def test_handler_exception_keeps_link_and_order(server):
         await client.stop()
 
 
+async def test_a_plain_handler_never_overtakes_an_earlier_coroutine(server):
+    """Plain-function results are handled at once, but not before an earlier event whose
+    handler returned a coroutine that is still running."""
+    order: list[str] = []
+
+    def on_event(event):
+        if event.get("Event") != "UserEvent":
+            return None
+        if event["N"] in ("0", "5"):
+            async def slow(n=event["N"]):
+                await asyncio.sleep(0.1)
+                order.append(n)
+            return slow()
+        order.append(event["N"])
+        return None
+
+    client = AmiClient("127.0.0.1", server.port, "hotline-bridge", "s3cret", on_event=on_event, **FAST)
+    await client.start()
+    try:
+        assert await client.wait_up(2)
+        await server.live[0].send(b"".join(encode({"Event": "UserEvent", "N": str(i)}) for i in range(5)))
+        await eventually(lambda: len(order) == 5)
+        for i in range(5, 8):   # one by one, the consumer idle in between
+            await server.live[0].send(encode({"Event": "UserEvent", "N": str(i)}))
+            await asyncio.sleep(0.02)
+        await eventually(lambda: len(order) == 8)
+        assert order == [str(i) for i in range(8)]
+    finally:
+        await client.stop()
+
+
 async def test_on_connected_runs_before_later_events(server):
     order: list[str] = []
 
