@@ -8,9 +8,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from bridge.db.models import BoardEvent, BoardPost, BoardReply, CaseEvent
-from tests.forum.test_builtin_support import (  # noqa: F401 - fixtures
-    PUBLIC_URL, app, auth, client, deadlines, file_case, forum, live, people, read_case, run, site_config, worker,
-)
+from tests.forum.test_builtin_support import PUBLIC_URL, auth, file_case, read_case, run
 
 
 def posted_case(client, people, worker, **changes) -> tuple[dict, int]:

@@ -7,7 +7,7 @@ from bridge.cases.service import file_case as file_case_in_session
 from bridge.forum.link import ForumLink
 from bridge.health import Health
 from bridge.live import LiveEvent, LiveEvents
-from tests.forum.test_builtin_support import case_form, people, site_config  # noqa: F401 - fixtures
+from tests.forum.test_builtin_support import case_form
 
 
 async def test_link_posts_a_filed_case_at_once_and_is_up(db, site_config, people):

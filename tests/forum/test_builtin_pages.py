@@ -6,9 +6,7 @@ import re
 import pytest
 
 from bridge.forum.builtin.pages import mount_board
-from tests.forum.test_builtin_support import (  # noqa: F401 - fixtures
-    app, client, deadlines, file_case, forum, live, people, read_case, run, site_config, worker,
-)
+from tests.forum.test_builtin_support import file_case, read_case, run
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import time
 import httpx
 
 from tests.daemon.test_daemon import DaemonProcess, free_port
-from tests.forum.discourse_server import daemon_config, discourse_site  # noqa: F401 - fixture
+from tests.forum.discourse_server import daemon_config
 
 SECRETS = {
     "HOTLINE_BRIDGE_SESSION_SECRET": "session-secret-0123456789",

@@ -6,12 +6,7 @@ import json
 import httpx
 import pytest
 
-from tests.forum.discourse_server import (  # noqa: F401  (discourse_site is a fixture)
-    HOTLINE,
-    Contract,
-    ContractViolation,
-    discourse_site,
-)
+from tests.forum.discourse_server import HOTLINE, Contract, ContractViolation
 
 HEADERS = {"Api-Key": "k", "Api-Username": HOTLINE}
 

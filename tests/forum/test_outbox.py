@@ -9,9 +9,7 @@ from bridge.db.models import BoardPost, Case, CaseEvent, CaseState, ForumOutbox,
 from bridge.forum.adapter import ForumError, ForumRejected
 from bridge.forum.builtin.forum import BuiltinForum
 from bridge.forum.outbox import OutboxWorker, backoff_delay, check_public
-from tests.forum.test_builtin_support import (  # noqa: F401 - fixtures
-    PUBLIC_URL, app, client, deadlines, file_case, forum, live, people, read_case, run, site_config, worker,
-)
+from tests.forum.test_builtin_support import PUBLIC_URL, file_case, read_case, run
 
 
 def count(db, model, *where) -> int:

@@ -13,7 +13,7 @@ from bridge.departments.service import ensure_shipped_units
 from bridge.forum import service
 from bridge.forum.adapter import PostRef, ThreadEvent, ThreadEventKind
 from bridge.forum.calendar import CalendarNotCovered
-from tests.forum.test_builtin_support import case_form, site_config  # noqa: F401 - fixture
+from tests.forum.test_builtin_support import case_form
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

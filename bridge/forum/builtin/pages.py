@@ -252,7 +252,8 @@ async def _do(request: Request, user: User, post_id: int, verb: str) -> Response
     if error is not None:
         return await _unit_page(request, user, status_code=error.status, error={
             "post": post_id, "field": error.field, "message": error.message(request_locale(request)),
-            "values": {k: str(v) for k, v in form.items() if k != CSRF_FIELD}})
+            # what was entered, shown again ("entered", not "values": a template's err.values is dict.values)
+            "entered": {k: str(v) for k, v in form.items() if k != CSRF_FIELD}})
     return RedirectResponse(f"/desk/board/?done={verb}#post-{post_id}", status_code=303)
 
 
