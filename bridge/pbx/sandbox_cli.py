@@ -12,6 +12,7 @@ import click
 
 from bridge.config import Config, ConfigError, load_config, resolve_config_path
 from bridge.pbx.sandbox import Sandbox, SandboxError, render_office_hours
+from bridge.pbx.subscription import manager_eventfilters
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -100,3 +101,9 @@ def hours(ctx: click.Context, config_path: str | None, output: str | None) -> No
         Path(output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+
+
+@sandbox.command("eventfilters")
+def eventfilters() -> None:
+    """Print the eventfilter lines for the daemon's AMI account in a real site's manager.conf."""
+    click.echo("\n".join(manager_eventfilters()))

@@ -70,6 +70,15 @@ def test_the_subscription_covers_every_event_the_tracker_handles():
     assert read == set(subscription.VARSET_NAMES)
 
 
+def test_sandbox_eventfilters_prints_the_accounts_filter_lines_for_a_real_site(tmp_path):
+    result = CliRunner().invoke(sandbox, ["eventfilters"])
+    assert result.exit_code == 0, result.output
+    account = _section(_box(tmp_path).render()["manager.conf"], "hotline-bridge")
+    printed = result.output.splitlines()
+    assert printed and all(line in account.splitlines() for line in printed)
+    assert len(printed) == len(re.findall(r"^eventfilter", account, re.M))
+
+
 def test_an_observer_account_is_rendered_for_the_test_bed(tmp_path):
     data = {"sandbox": {"state_dir": str(tmp_path / "state"), "asterisk_root": str(tmp_path / "root")}}
     config = validate(data, environ=ENV, base_dir=tmp_path)
