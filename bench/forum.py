@@ -21,8 +21,11 @@ What it runs, all on loopback, in a temporary folder:
 3. **Quiet polling cycles, in this process:** ``ForumLink.cycle()`` with the real
    ``DiscourseForum`` over HTTP against the fake, on the same database: HTTP requests
    (``DiscourseForum.requests_made``) and wall time per cycle, at N and at ``--small``
-   threads.  Also: how many cycles a link with an *empty* cursor needs before it reads new
-   posts again (it walks the whole /posts.json history first).
+   threads.  A cycle is the poll (/posts.json, /latest.json) plus the verification of up to
+   ``forum.discourse.verify_per_cycle`` open threads (default 3: one /t/{id}.json each).
+   Also: how many cycles a link with an *empty* cursor needs before it reads new posts again
+   (a fresh start puts the cursor at the newest post; until 2026-11 it walked the whole
+   /posts.json history first).
 4. **Answer latency by webhook:** the real daemon (``python -m bridge run``, discourse
    backend, ``poll_interval_s`` 3600 so polling does not help) in its own process.  For
    each of ``--answers`` random cases, the unit's spokesperson replies on the fake, the

@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -221,14 +222,62 @@ class SandboxConfig(Section):
         return self
 
 
+_UNIT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")  # as bridge.departments.service.CODE_PATTERN
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
+
+
+def _check_unit_code(value: str) -> str:
+    if not _UNIT_CODE.match(value):
+        raise ValueError(f"{value!r} is not a unit code; expected upper-case letters, digits and '-', "
+                         "like CITY-GAJ")
+    return value
+
+
+def _check_group_name(value: str) -> str:
+    if not _GROUP_NAME.match(value):
+        raise ValueError(f"{value!r} is not a Discourse group name; expected letters, digits, '_', '-' "
+                         "or '.', like city-gaj")
+    return value
+
+
+UnitCode = Annotated[str, AfterValidator(_check_unit_code)]
+GroupName = Annotated[str, AfterValidator(_check_group_name)]
+
+
 class DiscourseConfig(Section):
     base_url: str = "http://127.0.0.1:4200"
     api_username: str = "hotline96811"
     api_key_env: EnvName = "HOTLINE_BRIDGE_DISCOURSE_API_KEY"
     webhook_secret_env: EnvName = "HOTLINE_BRIDGE_DISCOURSE_WEBHOOK_SECRET"
     # Unit code -> Discourse category id.
-    categories: dict[str, Annotated[int, Field(ge=1)]] = {}
+    categories: dict[UnitCode, Annotated[int, Field(ge=1)]] = {}
+    # Unit code -> the Discourse group of its spokespeople; a unit left out: its code in lower case.
+    groups: dict[UnitCode, GroupName] = {}
     poll_interval_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
+    # Threads of open cases read each polling cycle (0: none), and how soon one may be read again.
+    verify_per_cycle: Annotated[int, Field(ge=0, le=20)] = 3
+    verify_min_interval_s: Annotated[float, Field(ge=60, le=86400)] = 600.0
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_of_mapped_units(cls, groups: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        categories = info.data.get("categories")
+        if categories is None:  # categories itself is wrong: reported there
+            return groups
+        unmapped = sorted(set(groups) - set(categories))
+        if unmapped:
+            raise ValueError("; ".join(
+                f"unit {unit} has a group but no category; add {unit} to forum.discourse.categories "
+                f"or remove forum.discourse.groups.{unit}" for unit in unmapped))
+        by_group: dict[str, list[str]] = {}
+        for unit in sorted(categories):
+            by_group.setdefault(groups.get(unit, unit.lower()).lower(), []).append(unit)
+        shared = {group: units for group, units in by_group.items() if len(units) > 1}
+        if shared:
+            raise ValueError("; ".join(
+                f"units {', '.join(units)} share the group {group!r}; each unit needs its own"
+                for group, units in sorted(shared.items())))
+        return groups
 
 
 class ForumConfig(Section):

@@ -89,4 +89,6 @@ class Forum(Protocol):
         """A follow-up in the case's thread; returns the reply's id."""
 
     async def fetch_events(self, cursor: str | None) -> EventPage:
-        """Thread events since ``cursor`` (polling); ``None`` starts from the beginning."""
+        """Thread events since ``cursor`` (polling).  ``None``: the builtin board starts from
+        its first event; Discourse starts at its newest post (the link's verification reads
+        the open cases' threads instead of the old history)."""

@@ -9,40 +9,81 @@ One asyncio task repeats a *cycle*: send the due outbox rows
 stored cursor (``forum_cursors`` row per backend) and apply them to the cases
 (:func:`bridge.forum.service.apply_events`, once per event id), and every
 ``overdue_every_s`` flag cases past their deadline.  Between cycles it waits
-``interval_s`` (1 s for the builtin board, ``forum.discourse.poll_interval_s``
+``interval_s`` (10 s for the builtin board, ``forum.discourse.poll_interval_s``
 otherwise) or less: a live event ``case``/``filed`` (a new case to post) or
 ``board``/* wakes it at once, and so does :meth:`wake`.  Webhooks hand their
 events to :meth:`apply_events`.
 
+**Verification** (a backend with ``verify_threads``, i.e. Discourse): each cycle
+also reads the threads of at most ``forum.discourse.verify_per_cycle`` open posted
+cases and applies what their present state shows (what polling can miss: a tag
+acceptance on a topic that is not among the recently active ones, the history
+before a fresh start).  The deadline-critical go first: the owed step (acceptance
+or answer) overdue or due soonest, then the least recently verified; one slot goes
+to all open cases in turn (by id), so every one is read in time; none is verified
+again within ``forum.discourse.verify_min_interval_s`` (kept in memory).
+At its first cycle the link also hands the backend the known case -> topic pairs
+(``remember_topics``), so telling a case's topic from an impostor costs no request.
+
+**Rate limits**: when the forum answers :class:`ForumRateLimited` (polling,
+verification or the outbox), the link sends nothing to it until ``retry_after``
+has passed: no outbox row, no poll, no verification (overdue flags go on).
+
 Health ``forum``: "connecting" until the first cycle, then "up" with the outbox
 counts (``outbox_pending``, ``outbox_failed``), the last error and, when the China
 calendar does not cover the coming weeks, a ``calendar`` detail (also logged as
-an error); "down: <reason>" while the forum cannot be reached.
+an error); "down: <reason>" while the forum cannot be reached; "down: rate limited
+by the forum until <time>" (detail ``rate_limited_until``) while it asks us to wait.
 Every state change and overdue flag is published live on topic ``case``.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Protocol, runtime_checkable
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.config import Config
 from bridge.db.engine import Database
-from bridge.db.models import ForumCursor
+from bridge.db.models import Case, CaseState, ForumCursor
 from bridge.forum import service
-from bridge.forum.adapter import Forum, ForumError, ForumRejected, ThreadEvent
-from bridge.forum.outbox import OutboxWorker, outbox_counts
+from bridge.forum.adapter import (
+    Board,
+    EventPage,
+    Forum,
+    ForumError,
+    ForumRejected,
+    NewPost,
+    PostRef,
+    ThreadEvent,
+)
+from bridge.forum.outbox import OutboxStats, OutboxWorker, outbox_counts
 from bridge.health import CONNECTING, UP, Health, down
 from bridge.live import LiveEvent, LiveEvents
 
 log = structlog.get_logger(__name__)
 
-BUILTIN_INTERVAL_S = 1.0
+# The builtin board's actions apply their events at once and wake the link (live "board"
+# events), so its polling is only a safety net; every second it cost the daemon idle CPU.
+BUILTIN_INTERVAL_S = 10.0
 OVERDUE_EVERY_S = 30.0
+# Open cases with a post, owing a step (acceptance or answer): what verification reads.
+VERIFY_STATES = (CaseState.POSTED, CaseState.FORWARDED, CaseState.ACCEPTED, CaseState.REOPENED)
+
+
+@runtime_checkable
+class VerifyingForum(Protocol):
+    """What a backend may add to :class:`Forum` (Discourse does; the builtin board needs neither)."""
+
+    async def verify_threads(self, refs: list[PostRef]) -> list[ThreadEvent]: ...
+
+    def remember_topics(self, topics: Mapping[str, str]) -> None: ...
 
 
 def _load_cursor(session: Session, backend: str) -> str | None:
@@ -57,6 +98,104 @@ def _store_cursor(session: Session, backend: str, cursor: str | None, now: datet
     else:
         row.cursor = cursor
         row.updated_at = now
+
+
+def _known_topics(session: Session) -> dict[str, str]:
+    """Case number -> the forum's id for its post, for every case posted."""
+    rows = session.execute(select(Case.number, Case.forum_post_id).where(Case.forum_post_id.is_not(None)))
+    return {number: post_id for number, post_id in rows}
+
+
+@dataclass(frozen=True)
+class VerifyCandidate:
+    id: int
+    number: str
+    remote_id: str
+    url: str
+    deadline_at: datetime | None
+
+    def ref(self) -> PostRef:
+        return PostRef(case_number=self.number, remote_id=self.remote_id, url=self.url)
+
+
+def _candidates(session: Session, limit: int, *, after_id: int | None = None) -> list[VerifyCandidate]:
+    """Open posted cases: the ``limit`` whose deadline comes first (overdue first, unknown last),
+    or with ``after_id`` the next ``limit`` by id (wrapping round to the first)."""
+    query = (select(Case.id, Case.number, Case.forum_post_id, Case.forum_url, Case.deadline_at)
+             .where(Case.state.in_(VERIFY_STATES), Case.forum_post_id.is_not(None)))
+    if after_id is None:
+        rows = session.execute(query.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id)
+                               .limit(limit)).all()
+    else:
+        rows = session.execute(query.where(Case.id > after_id).order_by(Case.id).limit(limit)).all()
+        if len(rows) < limit:
+            rows += session.execute(query.where(Case.id <= after_id).order_by(Case.id)
+                                    .limit(limit - len(rows))).all()
+    return [VerifyCandidate(id_, number, post_id, url or "", due) for id_, number, post_id, url, due in rows]
+
+
+def _verify_candidates(session: Session, limit: int, after_id: int) -> tuple[list, list]:
+    return _candidates(session, limit), _candidates(session, limit, after_id=after_id)
+
+
+def choose_for_verification(critical: list[VerifyCandidate], in_turn: list[VerifyCandidate],
+                            last_verified: Mapping[str, datetime], now: datetime, *, count: int,
+                            min_interval: timedelta) -> list[VerifyCandidate]:
+    """At most ``count`` cases, none verified within ``min_interval``.
+
+    ``critical`` (by deadline) fill all slots but one: the earliest deadline first (overdue ones
+    have the earliest), then the least recently verified (never first).  The last slot goes to
+    the first of ``in_turn`` (all open cases in turn, by id), so that every open case is read
+    in time, even while more overdue cases than slots keep coming round.
+    """
+    def fresh(c: VerifyCandidate) -> bool:
+        seen = last_verified.get(c.number)
+        return seen is None or now - seen >= min_interval
+
+    def key(c: VerifyCandidate) -> tuple:
+        seen = last_verified.get(c.number)
+        return (c.deadline_at is None, c.deadline_at.timestamp() if c.deadline_at else 0.0,
+                seen.timestamp() if seen else float("-inf"))
+
+    first = sorted(filter(fresh, critical), key=key)
+    turn = list(filter(fresh, in_turn))
+    if count < 2 or not turn:
+        return first[:count]
+    chosen = first[:count - 1]
+    for candidate in turn + first[count - 1:]:
+        if len(chosen) < count and candidate.number not in {c.number for c in chosen}:
+            chosen.append(candidate)
+    return chosen
+
+
+class _Guarded:
+    """The forum as the outbox sees it: a 429 pauses the link, and no request is made while it is paused."""
+
+    def __init__(self, forum: Forum, link: ForumLink) -> None:
+        self.forum, self.link = forum, link
+
+    async def _call(self, name: str, *args, **kwargs):
+        self.link.raise_if_rate_limited()
+        try:
+            return await getattr(self.forum, name)(*args, **kwargs)
+        except ForumError as exc:
+            self.link.note_rate_limit(exc)
+            raise
+
+    async def list_boards(self) -> list[Board]:
+        return await self._call("list_boards")
+
+    async def create_post(self, post: NewPost) -> PostRef:
+        return await self._call("create_post", post)
+
+    async def find_post(self, case_number: str) -> PostRef | None:
+        return await self._call("find_post", case_number)
+
+    async def post_follow_up(self, ref: PostRef, text: str, *, idempotency_key: str) -> str:
+        return await self._call("post_follow_up", ref, text, idempotency_key=idempotency_key)
+
+    async def fetch_events(self, cursor: str | None) -> EventPage:
+        return await self._call("fetch_events", cursor)
 
 
 class ForumLink:
@@ -81,10 +220,17 @@ class ForumLink:
         self.interval_s = interval_s if interval_s is not None else (
             BUILTIN_INTERVAL_S if self.backend == "builtin" else config.forum.discourse.poll_interval_s)
         self.overdue_every_s = overdue_every_s
-        self.outbox = OutboxWorker(db, forum, backoff_s=config.forum.retry_backoff_s, deadlines=self.deadlines,
-                                   live=live, clock=clock)
+        self.outbox = OutboxWorker(db, _Guarded(forum, self), backoff_s=config.forum.retry_backoff_s,
+                                   deadlines=self.deadlines, live=live, clock=clock)
+        discourse = config.forum.discourse
+        self.verify_per_cycle = discourse.verify_per_cycle if isinstance(forum, VerifyingForum) else 0
+        self.verify_min_interval = timedelta(seconds=discourse.verify_min_interval_s)
+        self.last_verified: dict[str, datetime] = {}  # case number -> when its thread was last read
+        self._turn_after = 0  # the open cases' turn: the id of the last one read in turn
+        self.rate_limited_until: datetime | None = None
         self.cursor: str | None = None
         self._cursor_loaded = False
+        self._topics_loaded = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
@@ -134,21 +280,47 @@ class ForumLink:
     # --------------------------------------------------------------------- cycle
 
     async def cycle(self) -> dict:
-        """One pass: outbox, events, overdue flags, health. Returns counts (for tests and benchmarks)."""
-        stats = await self.outbox.run_once()
-        problem: str | None = None
-        applied = 0
-        try:
-            applied = await self.poll_events()
-        except ForumError as exc:
-            problem = f"events: {exc}"
-            log.warning("forum.poll_failed", error=str(exc))
+        """One pass: outbox, events, verification, overdue flags, health. Returns counts (for tests and
+        benchmarks). While the forum rate-limits us, only the overdue flags and health."""
+        await self._remember_topics()
+        stats, applied, verified, problem = OutboxStats(), 0, 0, None
+        if not self.is_rate_limited():
+            stats = await self.outbox.run_once(stop=self.is_rate_limited)
+        if not self.is_rate_limited():  # the outbox may have met the limit
+            try:
+                applied = await self.poll_events()
+                verified, changed = await self.verify_threads()
+                applied += changed
+            except ForumError as exc:
+                self.note_rate_limit(exc)
+                problem = f"events: {exc}"
+                log.warning("forum.poll_failed", error=str(exc))
         await self._overdue()
         if problem is None and stats.failed and not stats.sent and self.outbox.last_error and \
                 not self.outbox.last_error.startswith(ForumRejected.__name__):
             problem = f"posting: {self.outbox.last_error}"
         await self._health(problem)
-        return {"sent": stats.sent, "failed": stats.failed, "applied": applied}
+        return {"sent": stats.sent, "failed": stats.failed, "applied": applied, "verified": verified}
+
+    # -------------------------------------------------------------- rate limits
+
+    def is_rate_limited(self) -> bool:
+        return self.rate_limited_until is not None and self.clock() < self.rate_limited_until
+
+    def raise_if_rate_limited(self) -> None:
+        if self.is_rate_limited():
+            assert self.rate_limited_until is not None
+            raise ForumError(f"rate limited by the forum until {self.rate_limited_until.isoformat()}")
+
+    def note_rate_limit(self, exc: Exception) -> None:
+        """A ForumRateLimited (any error with ``retry_after`` seconds): nothing goes to the forum until then."""
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is None:
+            return
+        until = self.clock() + timedelta(seconds=float(retry_after))
+        if self.rate_limited_until is None or until > self.rate_limited_until:
+            self.rate_limited_until = until
+        log.warning("forum.rate_limited", retry_after_s=retry_after, until=self.rate_limited_until.isoformat())
 
     async def poll_events(self) -> int:
         """Fetch and apply every event since the cursor; returns how many changed a case."""
@@ -165,6 +337,43 @@ class ForumLink:
                 await self.db.run_in_session(_store_cursor, self.backend, self.cursor, self.clock())
             if not page.events:
                 return applied
+
+    async def verify_threads(self) -> tuple[int, int]:
+        """Read the threads of the most deadline-critical open cases (see the module doc);
+        returns (threads read, case changes)."""
+        if self.verify_per_cycle <= 0:
+            return 0, 0
+        now = self.clock()
+        self._forget_old_verifications(now)
+        recent = sum(1 for at in self.last_verified.values() if now - at < self.verify_min_interval)
+        critical, in_turn = await self.db.run_in_session(
+            _verify_candidates, self.verify_per_cycle + recent, self._turn_after, readonly=True)
+        chosen = choose_for_verification(critical, in_turn, self.last_verified, now, count=self.verify_per_cycle,
+                                         min_interval=self.verify_min_interval)
+        if not chosen:
+            return 0, 0
+        turns = {c.number for c in in_turn} & {c.number for c in chosen}
+        self._turn_after = next((c.id for c in reversed(in_turn) if c.number in turns), self._turn_after)
+        for candidate in chosen:
+            self.last_verified[candidate.number] = now  # tried: a failing thread does not hold the slot
+        events = await self.forum.verify_threads([c.ref() for c in chosen])
+        log.info("forum.threads_verified", case_numbers=[c.number for c in chosen], events=len(events))
+        return len(chosen), (await self.apply_events(events) if events else 0)
+
+    def _forget_old_verifications(self, now: datetime) -> None:
+        """Keep the memory bounded: an entry older than 10 minimum intervals counts as never verified."""
+        horizon = self.verify_min_interval * 10
+        for number in [n for n, at in self.last_verified.items() if now - at >= horizon]:
+            del self.last_verified[number]
+
+    async def _remember_topics(self) -> None:
+        """Once: the case -> topic pairs the database knows, for a backend that uses them."""
+        if self._topics_loaded or not isinstance(self.forum, VerifyingForum):
+            return
+        topics = await self.db.run_in_session(_known_topics, readonly=True)
+        self.forum.remember_topics(topics)
+        self._topics_loaded = True
+        log.info("forum.topics_remembered", count=len(topics))
 
     async def apply_events(self, events: list[ThreadEvent]) -> int:
         """Apply thread events (from polling or a webhook); each is applied once. Publishes the changes."""
@@ -197,6 +406,11 @@ class ForumLink:
                   "last_error": self.outbox.last_error}
         if self._calendar_problem:
             detail["calendar"] = self._calendar_problem
+        if self.is_rate_limited():
+            assert self.rate_limited_until is not None
+            until = self.rate_limited_until.astimezone(self.config.site.zone).isoformat(timespec="seconds")
+            detail["rate_limited_until"] = until
+            problem = f"rate limited by the forum until {until}"
         self.health.set("forum", down(problem[:200]) if problem else UP, **detail)
 
 

@@ -203,11 +203,14 @@ class OutboxWorker:
             self.live.publish(LiveEvent("case", "state_changed", change.live_data()))
         return True, change
 
-    async def run_once(self) -> OutboxStats:
-        """Send every due row once; returns what happened."""
+    async def run_once(self, *, stop: Callable[[], bool] = lambda: False) -> OutboxStats:
+        """Send every due row once, until ``stop()`` says so (the forum rate-limits us: the
+        rows after keep their turn instead of each failing the same way); returns what happened."""
         stats = OutboxStats()
         due_rows = await self.db.run_in_session(self._due, self.clock(), readonly=True)
         for due in due_rows:
+            if stop():
+                break
             ok, change = await self.send_one(due)
             if ok:
                 stats.sent += 1

@@ -9,12 +9,7 @@ from fastapi import FastAPI
 
 from bridge.forum.adapter import Forum, ForumError, ForumRejected, NewPost, ThreadEventKind
 from bridge.forum.discourse import DiscourseForum, ForumRateLimited, make_webhook_router, sign
-from tests.forum.discourse_server import (  # noqa: F401  (discourse_site is a fixture)
-    CATEGORIES,
-    HOTLINE,
-    discourse_site,
-    make_site,
-)
+from tests.forum.discourse_server import CATEGORIES, HOTLINE, make_site
 
 CASE = "96811-2026-000123"
 
@@ -343,15 +338,17 @@ async def test_polling_requests_per_cycle_do_not_grow_with_open_threads():
 
 
 async def test_polling_cursor_survives_a_small_page_budget(discourse_site):
-    """A backlog bigger than one cycle's budget is read over several cycles, once."""
+    """A backlog bigger than one cycle's budget (a long outage) is read over several cycles, once."""
     forum = DiscourseForum(base_url=discourse_site.base_url, api_username=HOTLINE,
                            api_key=discourse_site.api_key, categories=CATEGORIES, page_budget=1)
     try:
+        _, cursor = await drain(forum)  # the site is empty: the cursor is "0"
+        assert cursor == "0"
         for i in range(60):
             case = f"96811-2026-{i + 1:06d}"
             post = discourse_site.create_topic(HOTLINE, f"群众来电 [{case}]", f"案件 {case}", 11, case)
             discourse_site.reply("jcy_zhang", post.topic_id, "答复：已处理。")
-        events, cursor = await drain(forum)
+        events, cursor = await drain(forum, cursor)
         ids = [e.event_id for e in events if e.kind is ThreadEventKind.ANSWERED]
         assert len(ids) == len(set(ids)) == 60
         more, _ = await drain(forum, cursor)
@@ -492,8 +489,9 @@ async def test_a_case_life_by_polling_matches_the_webhooks(forum, discourse_site
 async def test_a_case_life_polled_once_at_the_end(forum, discourse_site):
     """Webhooks lost and one poll after the whole life: every step, in order (the tag
     acceptance of the first unit is gone by then; its notice post still says it)."""
+    _, cursor = await drain(forum)  # polling was running before the case was filed
     await live_a_case(discourse_site, forum)
-    events, _ = await drain(forum)
+    events, _ = await drain(forum, cursor)
     kinds = [(e.kind, e.unit_code, e.to_unit_code) for e in applied_once(events)]
     assert kinds == EXPECTED_LIFE
 
@@ -539,24 +537,27 @@ async def test_note_before_move_by_polling(forum, discourse_site):
 
 async def test_citizens_and_unmapped_posts_are_not_events(forum, discourse_site, hook_client):
     site = discourse_site
+    _, cursor = await drain(forum)
     ref = await forum.create_post(new_post(unit="CITY-JCY"))
     tid = int(ref.remote_id)
     site.reply("citizen_zhou", tid, "我也遇到同样的问题，请尽快答复。")
     other = site.create_topic("citizen_zhou", "小区噪音扰民问题", "晚上施工", 11)
     site.reply("jcy_zhang", other.topic_id, "答复：已转告施工方。")  # not a hotline topic
     await site.deliver_webhooks(hook_client, URL)
-    events, _ = await drain(forum)
+    events, _ = await drain(forum, cursor)
     assert hook_client.received == [] and events == []
+    assert await forum.verify_threads([ref]) == []
 
 
 async def test_a_topic_merely_naming_a_case_number_is_not_the_case(forum, discourse_site, hook_client):
     site = discourse_site
+    _, cursor = await drain(forum)
     await forum.create_post(new_post(unit="CITY-JCY"))
     impostor = site.create_topic("citizen_zhou", f"关于 {CASE} 的看法", "我有话说", 11)
     site.reply("jcy_zhang", impostor.topic_id, "答复：请以原帖为准。")
     site.edit_topic(impostor.topic_id, tags=["accepted"])
     await site.deliver_webhooks(hook_client, URL)
-    events, _ = await drain(forum)
+    events, _ = await drain(forum, cursor)
     assert hook_client.received == [] and events == []
 
 

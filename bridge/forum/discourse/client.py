@@ -9,9 +9,11 @@ OpenAPI description, ../shared/reference/discourse-openapi.yml):
   ``GET  /t/{id}.json``
 * ``POST /posts.json``                          create_post (title, raw, category, external_id)
                                                 and post_follow_up (topic_id, raw)
-* ``GET  /posts/{id}.json``                     post_follow_up: the raw of earlier hotline posts
+* ``GET  /posts/{id}.json``                     post_follow_up and verify_threads: the raw of
+                                                posts the topic view shows only cooked
 * ``GET  /posts.json?before=``                  fetch_events: the latest posts, paged to the cursor
 * ``GET  /latest.json``                         fetch_events: tags (acceptance) on active topics
+* ``GET  /t/{id}.json``                         verify_threads: a case's whole thread and tags
 
 Errors: a timeout or a refused connection or a 5xx -> ForumError; 429 -> ForumRateLimited
 (a ForumError carrying ``retry_after`` seconds from Retry-After; with ``max_wait_s`` the
@@ -23,9 +25,13 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import re
+from collections import OrderedDict
+from collections.abc import Mapping as MappingOf
+from dataclasses import asdict
 from datetime import datetime, timezone
 
 import httpx
+import structlog
 
 from bridge.forum.adapter import (
     Board,
@@ -38,6 +44,7 @@ from bridge.forum.adapter import (
     ThreadEventKind,
 )
 from bridge.forum.discourse.mapping import (
+    REGULAR_POST_TYPES,
     Mapping,
     PostFacts,
     key_of,
@@ -45,7 +52,12 @@ from bridge.forum.discourse.mapping import (
     with_key,
 )
 
+log = structlog.get_logger(__name__)
+
 _DUPLICATE = re.compile(r"already been (used|taken)", re.IGNORECASE)
+# What is kept of a post read once (enough to classify it again, and its raw text).
+_SLIM = ("id", "topic_id", "post_number", "username", "primary_group_name", "created_at", "post_type",
+         "raw", "cooked")
 
 
 class ForumRateLimited(ForumError):
@@ -119,13 +131,14 @@ class DiscourseForum:
 
     ``categories``: unit code -> category id (config forum.discourse.categories).
     ``unit_groups``: unit code -> the Discourse group of its spokespeople (their primary
-    group); by default the unit code in lower case.
+    group; config forum.discourse.groups); by default the unit code in lower case.
     ``max_wait_s``: a 429 whose Retry-After is at most this is waited out here (once per
     request); a longer one raises ForumRateLimited at once.
     ``page_budget``: the most /posts.json pages one polling cycle reads.
     """
 
     PAGE_SIZE = 50  # Discourse's /posts.json page
+    POST_CACHE = 2000  # posts kept with their raw text (verification re-reads threads)
 
     def __init__(self, *, base_url: str, api_username: str, api_key: str,
                  categories: dict[str, int], unit_groups: dict[str, str] | None = None,
@@ -142,8 +155,11 @@ class DiscourseForum:
         # units, and (topic, category) pairs whose move was already looked at.
         self._unit_of_user: dict[str, str] = {}
         self._resolved: set[tuple[int, int | None]] = set()
-        self._case_topic: dict[str, int] = {}  # case number -> its topic (by external_id)
+        # Case number -> its topic (by external_id); the link fills it from the database at
+        # start (remember_topics), filings and look-ups add to it.
+        self._case_topic: dict[str, int] = {}
         self._state_reported: set[str] = set()  # topic-state events polling already reported
+        self._posts: OrderedDict[int, dict] = OrderedDict()  # post id -> _SLIM fields, POST_CACHE
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Api-Key": api_key, "Api-Username": api_username,
@@ -157,6 +173,7 @@ class DiscourseForum:
     def from_config(cls, config, **kwargs) -> DiscourseForum:
         """From a validated bridge.config.Config (forum.discourse section, secrets read there)."""
         dc = config.forum.discourse
+        kwargs.setdefault("unit_groups", dict(dc.groups) or None)
         return cls(base_url=dc.base_url, api_username=dc.api_username,
                    api_key=config.secret(dc.api_key_env), categories=dict(dc.categories), **kwargs)
 
@@ -214,6 +231,15 @@ class DiscourseForum:
 
     async def _topic(self, topic_id: int) -> dict:
         return (await self._request("GET", f"/t/{topic_id}.json")).json()
+
+    def remember_topics(self, topics: MappingOf[str, int | str]) -> None:
+        """Case number -> topic id pairs known elsewhere (the cases' ``forum_post_id``): a case
+        in this map needs no GET /t/external_id/ to tell its topic from an impostor."""
+        for case_number, topic_id in topics.items():
+            try:
+                self._case_topic[case_number] = int(topic_id)
+            except (TypeError, ValueError):
+                log.warning("discourse.bad_topic_id", case_number=case_number, topic_id=topic_id)
 
     async def find_post(self, case_number: str) -> PostRef | None:
         response = await self._request("GET", f"/t/external_id/{case_number}.json",
@@ -276,28 +302,34 @@ class DiscourseForum:
 
     # --------------------------------------------------------------- events
 
-    async def events_for_posts(self, posts: list[PostFacts]) -> list[ThreadEvent]:
-        """Classify posts (oldest first); a unit's answer looks at its thread once per topic."""
+    async def events_for_posts(self, posts: list[PostFacts], *,
+                               threads: dict[int, list[dict]] | None = None) -> list[ThreadEvent]:
+        """Classify posts (oldest first); a unit's answer looks at its thread once per topic
+        (``threads``: topic id -> its posts, when the caller has read them already)."""
         events: list[ThreadEvent] = []
-        threads: dict[int, list[dict]] = {}
+        threads = dict(threads or {})
         ordered = sorted(posts, key=lambda p: p.id)
         self._learn(ordered)
         for index, post in enumerate(ordered):
-            follow_up_before = False
-            forwarded_to = None
-            kind = self.mapping.classify(post, follow_up_before=False)
-            if kind is ThreadEventKind.ANSWERED:
-                if post.topic_id not in threads:
-                    threads[post.topic_id] = await self._thread_posts(post.topic_id)
-                follow_up_before = self.mapping.follow_up_before(threads[post.topic_id],
-                                                                 post.post_number)
-            elif kind is ThreadEventKind.FORWARDED:
-                forwarded_to = self._next_unit(ordered[index + 1:], post)
-            event = self.mapping.post_event(post, follow_up_before=follow_up_before,
-                                            forwarded_to=forwarded_to)
+            self._keep(asdict(post))
+            event = await self._post_event(post, ordered[index + 1:], threads)
             if event is not None and await self._is_case_topic(event.case_number, post.topic_id):
                 events.append(event)
         return events
+
+    async def _post_event(self, post: PostFacts, later: list[PostFacts],
+                          threads: dict[int, list[dict]]) -> ThreadEvent | None:
+        follow_up_before = False
+        forwarded_to = None
+        kind = self.mapping.classify(post, follow_up_before=False)
+        if kind is ThreadEventKind.ANSWERED:
+            if post.topic_id not in threads:
+                threads[post.topic_id] = await self._thread_posts(post.topic_id)
+            follow_up_before = self.mapping.follow_up_before(threads[post.topic_id], post.post_number)
+        elif kind is ThreadEventKind.FORWARDED:
+            forwarded_to = self._next_unit(later, post)
+        return self.mapping.post_event(post, follow_up_before=follow_up_before,
+                                       forwarded_to=forwarded_to)
 
     def _next_unit(self, later: list[PostFacts], note: PostFacts) -> str | None:
         """The next other unit that spoke in the note's thread: where the note sent it."""
@@ -312,13 +344,36 @@ class DiscourseForum:
     async def _thread_posts(self, topic_id: int) -> list[dict]:
         """The thread's posts (number and author): the topic view's first chunk, then any
         further posts one by one (hotline threads are short; this is rare)."""
-        topic = await self._topic(topic_id)
-        posts = list(topic["post_stream"]["posts"])
+        return await self._posts_of(await self._topic(topic_id))
+
+    async def _posts_of(self, view: dict) -> list[dict]:
+        """A topic view's posts: its first chunk, then the others (kept, or read one by one)."""
+        posts = list(view["post_stream"]["posts"])
         loaded = {p["id"] for p in posts}
-        for post_id in topic["post_stream"]["stream"]:
+        for post_id in view["post_stream"]["stream"]:
             if post_id not in loaded:
-                posts.append((await self._request("GET", f"/posts/{post_id}.json")).json())
+                posts.append(await self._post(post_id))
         return posts
+
+    def _keep(self, post: dict) -> dict:
+        """Keep a post whose raw is known (posts are not events when edited: it stays valid)."""
+        slim = {k: post[k] for k in _SLIM if k in post}
+        if slim.get("raw"):
+            self._posts[slim["id"]] = slim
+            self._posts.move_to_end(slim["id"])
+            if len(self._posts) > self.POST_CACHE:
+                self._posts.popitem(last=False)
+        return slim
+
+    async def _post(self, post_id: int) -> dict:
+        """A post with its raw: kept, else GET /posts/{id}.json."""
+        if post_id in self._posts:
+            self._posts.move_to_end(post_id)
+            return self._posts[post_id]
+        return self._keep((await self._request("GET", f"/posts/{post_id}.json")).json())
+
+    async def _raw_of(self, post_id: int) -> str:
+        return str((await self._post(post_id)).get("raw") or "")
 
     async def _is_case_topic(self, case_number: str, topic_id: int) -> bool:
         """Whether ``topic_id`` is the topic filed for the case (its external_id), not a topic
@@ -344,9 +399,7 @@ class DiscourseForum:
             self._learn(view["post_stream"]["posts"])
             note = self.mapping.forward_note_in_thread(view)
             if note is not None:
-                raw = (await self._request("GET", f"/posts/{note['id']}.json")).json()
-                facts = PostFacts.from_json({**raw, "topic_title": view["title"],
-                                             "category_id": view["category_id"]})
+                facts = await self._facts_in(view, note)
                 event = self.mapping.post_event(facts, follow_up_before=False)
                 if event is not None:
                     events.append(event)
@@ -364,14 +417,77 @@ class DiscourseForum:
             if username and unit:
                 self._unit_of_user[username] = unit
 
+    async def _facts_in(self, view: dict, item: dict) -> PostFacts:
+        """A topic view's post item as PostFacts (its raw read once, then kept)."""
+        raw = item.get("raw") or await self._raw_of(int(item["id"]))
+        return PostFacts.from_json({**item, "raw": raw, "topic_title": view["title"],
+                                    "category_id": view["category_id"]})
+
+    # ----------------------------------------------------------- verification
+
+    async def verify_threads(self, refs: list[PostRef]) -> list[ThreadEvent]:
+        """Every event the present state of each case's topic shows, with the ids polling and
+        webhooks give (the service applies each id once): acceptance (notice or tag),
+        forwards, answers, follow-ups.  For what polling cannot see: a tag on a topic off
+        /latest.json, and a thread's history after a fresh start.
+
+        Requests per topic: one GET /t/{id}.json, plus one GET /posts/{id}.json per post
+        beyond the view's first chunk and per unit or hotline reply whose raw this process
+        has not read yet.  A topic Discourse refuses (gone, 404) is logged and skipped.
+        """
+        self.remember_topics({ref.case_number: ref.remote_id for ref in refs})
+        events: list[ThreadEvent] = []
+        for ref in refs:
+            try:
+                events += await self._verify_thread(ref)
+            except ForumRejected as exc:  # a timeout, a 5xx or a 429 is raised: retry later
+                log.warning("discourse.verify_refused", case_number=ref.case_number,
+                            topic_id=ref.remote_id, error=str(exc))
+        return events
+
+    async def _verify_thread(self, ref: PostRef) -> list[ThreadEvent]:
+        view = await self._topic(int(ref.remote_id))
+        if self.mapping.case_number_in_topic(view) != ref.case_number:
+            log.warning("discourse.verify_title_mismatch", case_number=ref.case_number,
+                        topic_id=ref.remote_id)
+            return []
+        items = await self._posts_of(view)
+        self._learn(items)
+        facts = [await self._facts_in(view, item) for item in items if self._speaks(item)]
+        events = await self.events_for_posts(facts, threads={int(view["id"]): items})
+        return self._with_tag_acceptance(events, view)
+
+    def _speaks(self, item: dict) -> bool:
+        """Whether a thread post may be an event: a reply by the hotline or by a unit member."""
+        if int(item.get("post_number") or 0) <= 1 or item.get("post_type") not in REGULAR_POST_TYPES:
+            return False
+        return (self.mapping.is_hotline(str(item.get("username") or ""))
+                or self.mapping.unit_of_group(item.get("primary_group_name")) is not None)
+
+    def _with_tag_acceptance(self, events: list[ThreadEvent], view: dict) -> list[ThreadEvent]:
+        """The thread's events plus the present unit's acceptance by tag, when that is news:
+        not already given by its notice post, and the unit's last step (when the unit has
+        spoken or been asked since the thread reached it, the acceptance is behind it, and
+        applying it after those would set the case back to "accepted")."""
+        known = {e.event_id for e in events}
+        since_arrival = events[max((i + 1 for i, e in enumerate(events)
+                                    if e.kind is ThreadEventKind.FORWARDED), default=0):]
+        if since_arrival:
+            return events
+        return events + [e for e in self.mapping.topic_events(view) if e.event_id not in known]
+
+    # ----------------------------------------------------------------- polling
+
     async def fetch_events(self, cursor: str | None) -> EventPage:
-        """One polling cycle.
+        """One polling cycle (``None``: a fresh start at the newest post, no events).
 
         Requests: one GET /posts.json page (50 latest posts) per 50 posts made since the last
         cycle (at most ``page_budget``), one GET /latest.json, and one GET /t/{id}.json per
         topic in which a unit answered during the cycle.  None of these grows with the number
         of open threads.
         """
+        if cursor is None:
+            return await self._start_at_newest()
         position = Cursor.parse(cursor)
         fresh: list[dict] = []
         if position.gap_before is not None:
@@ -394,6 +510,14 @@ class DiscourseForum:
         events = await self.events_for_posts(posts)
         events += await self._topic_state_events()
         return EventPage(events=events, cursor=str(next_cursor))
+
+    async def _start_at_newest(self) -> EventPage:
+        """A fresh start (no cursor): one GET /posts.json, the cursor at its newest post.  The
+        history is not walked: the link's verification reads the open cases' threads."""
+        page = (await self._request("GET", "/posts.json")).json()["latest_posts"]
+        top = max((p["id"] for p in page), default=0)
+        log.info("discourse.polling_starts_at_newest", cursor=top)
+        return EventPage(events=[], cursor=str(top))
 
     async def _walk(self, before: int | None, done: int, budget: int
                     ) -> tuple[list[dict], bool, int | None]:
