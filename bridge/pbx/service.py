@@ -33,7 +33,9 @@ WRITE_BATCH = 500
 # The call log's writer waits this long after an update before storing, so the several
 # updates of a call (arrival, queue, ringing, answer, hang-up) usually become one write
 # and one transaction serves many calls: per-update transactions were most of the
-# daemon's CPU under load (docs/performance.md).  Live events are not delayed.
+# daemon's CPU under load (docs/performance.md).  Live events are not delayed.  A stop
+# stores what is queued; a crash loses at most this second's snapshots, and the calls
+# they belong to are recovered from Asterisk's CDR at the next start.
 WRITE_COALESCE_S = 1.0
 MAX_QUEUED_VIEWS = 10_000
 
