@@ -78,6 +78,8 @@ MESSAGES: dict[str, str] = {
     "channel_invalid": N_("The channel must be phone, walk_in, message or email."),
     "call_needs_phone_channel": N_("Only a phone case can be linked to a call: set the channel to phone "
                                    "or remove the call."),
+    "call_taken": N_("%(name)s took this call from the list to call back: only they or a supervisor can file "
+                     "a case from it."),
     "call_unknown": N_("There is no call \u201c%(value)s\u201d; open the form again from the call log."),
     "department_unknown": N_("There is no unit with the code \u201c%(value)s\u201d; choose one from the list "
                              "of units."),

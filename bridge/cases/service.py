@@ -6,7 +6,9 @@ argument.
 
 Filing (:func:`file_case`) checks the form (:func:`bridge.cases.validation.validate_case`
 plus the rules that need the database: the unit exists and is not retired, the
-call's linkedid is known), then in the same transaction
+call's linkedid is known and, when another operator took the call from the desk's shared
+"to call back / to file" list, the user is that operator or a supervisor), then in the same
+transaction
 
 1. takes the case number of the year *in the site's time zone*
    (``96811-2026-000123``, :func:`bridge.db.case_numbers.next_case_number`),
@@ -50,6 +52,7 @@ from bridge.db.models import (
     CaseState,
     Department,
     ForumOutbox,
+    Role,
     User,
 )
 
@@ -59,6 +62,10 @@ SYSTEM_ACTOR = "system"
 # States in which a unit still owes the forum a step (and so can be overdue).
 OPEN_STATES = (CaseState.QUEUED, CaseState.POSTED, CaseState.ACCEPTED, CaseState.FORWARDED, CaseState.REOPENED)
 MAX_PER_PAGE = 200
+# A call taken from the shared list and not done by then is free again (a taker who left must not hold it).
+TAKEN_EXPIRES_AFTER = timedelta(hours=2)
+# Roles that may file a case from a call another operator took.
+OVERRIDE_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 
 
 # ----------------------------------------------------------------------- filing
@@ -69,7 +76,21 @@ def _cleaned_text(data: Mapping[str, Any], name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _database_checks(session: Session, data: Mapping[str, Any], errors: list[FieldError]
+def taken_by_someone_else(session: Session, call: Call, user: User | None, now: datetime | None) -> User | None:
+    """Who holds ``call`` on the shared list when it is not ``user`` (None: free, expired, done or ``user``'s).
+
+    A supervisor or an admin is never held back (None), nor a filing without a user or a time."""
+    if user is None or now is None or user.role in OVERRIDE_ROLES:
+        return None
+    if call.taken_by_id is None or call.taken_by_id == user.id or call.handled_at is not None:
+        return None
+    if call.taken_at is not None and call.taken_at < now - TAKEN_EXPIRES_AFTER:
+        return None
+    return session.get(User, call.taken_by_id)
+
+
+def _database_checks(session: Session, data: Mapping[str, Any], errors: list[FieldError], *,
+                     user: User | None = None, now: datetime | None = None
                      ) -> tuple[Department | None, Call | None]:
     """The rules that need the database, for fields without an error yet."""
     failed = {e.field for e in errors}
@@ -84,16 +105,25 @@ def _database_checks(session: Session, data: Mapping[str, Any], errors: list[Fie
             department = None
     linkedid = _cleaned_text(data, "call_linkedid")
     if linkedid and "call_linkedid" not in failed:
-        call = session.scalar(select(Call).where(Call.linkedid == linkedid))
+        # locked, so that a take (a conditional UPDATE of this row) and this check see each other
+        call = session.scalar(select(Call).where(Call.linkedid == linkedid).with_for_update())
         if call is None:
             errors.append(FieldError("call_linkedid", "call_unknown", {"value": linkedid}))
+        else:
+            holder = taken_by_someone_else(session, call, user, now)
+            if holder is not None:
+                errors.append(FieldError("call_linkedid", "call_taken",
+                                             {"name": holder.display_name or holder.username}))
     return department, call
 
 
-def check_case(session: Session, data: Mapping[str, Any]) -> tuple[CaseDraft, Department, Call | None]:
-    """Every rule of the form, the database's included; raise CaseValidationError listing all problems."""
+def check_case(session: Session, data: Mapping[str, Any], *, user: User | None = None,
+               now: datetime | None = None) -> tuple[CaseDraft, Department, Call | None]:
+    """Every rule of the form, the database's included; raise CaseValidationError listing all problems.
+
+    With ``user`` and ``now``: a call another operator took from the shared list is refused."""
     draft, errors = validate_case(data)
-    department, call = _database_checks(session, data, errors)
+    department, call = _database_checks(session, data, errors, user=user, now=now)
     if errors or draft is None or department is None:
         raise CaseValidationError(errors)
     return draft, department, call
@@ -141,7 +171,7 @@ def file_case(session: Session, data: Mapping[str, Any], *, user: User | None, n
     timeline entry and its outbox row together; roll back and nothing is kept.
     ``now`` must be aware; the number's year is the year in ``zone`` at ``now``.
     """
-    draft, department, call = check_case(session, data)
+    draft, department, call = check_case(session, data, user=user, now=now)
     number = next_case_number(session, now.astimezone(zone).year, prefix)
     case = Case(
         number=number, call_id=call.id if call else None, channel=draft.channel, state=CaseState.QUEUED,
@@ -286,6 +316,7 @@ def list_cases(session: Session, filters: CaseFilter, *, user: User | None, now:
 
 
 __all__ = [
-    "CREATE_POST", "FIELDS", "CaseFilter", "CaseValidationError", "case_view", "check_case", "file_case",
+    "CREATE_POST", "FIELDS", "TAKEN_EXPIRES_AFTER", "CaseFilter", "CaseValidationError", "case_view",
+    "check_case", "file_case", "taken_by_someone_else",
     "forum_payload", "get_case", "hotline_line", "is_overdue", "list_cases",
 ]

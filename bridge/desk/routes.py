@@ -22,13 +22,15 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
 from starlette.middleware.sessions import SessionMiddleware
 
 from bridge.accounts.service import EXTENSION_PATTERN, sign_in
 from bridge.cases import service as cases
+from bridge.cases.messages import translate
 from bridge.cases.validation import FIELDS, CaseValidationError, display_phone, normalise_phone
 from bridge.config import Config
-from bridge.db.models import CaseState, Role, User
+from bridge.db.models import Call, CaseState, Role, User
 from bridge.desk import queries
 from bridge.desk.queries import DESK_ROLES, DeskUser
 from bridge.desk.security import (
@@ -64,6 +66,8 @@ DISPOSITION_LABELS = {
 CHANNEL_LABELS = {"phone": N_("Phone"), "walk_in": N_("Walk-in"), "message": N_("Message"), "email": N_("Email")}
 ROLE_LABELS = {"operator": N_("Operator"), "supervisor": N_("Supervisor"), "admin": N_("Administrator"),
                "spokesperson": N_("Spokesperson")}
+# Who sees the calls done without a case (with their notes) under the shared list.
+SUPERVISING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 
 
 # ------------------------------------------------------------------ exceptions
@@ -249,24 +253,31 @@ async def logout(request: Request) -> Response:
 # ------------------------------------------------------------------------ desk
 
 
+def _lists(session, user: DeskUser, now: datetime) -> dict[str, Any]:
+    """The shared list (``callbacks``) and, for supervisors, the calls done from it (``done``)."""
+    return {"callbacks": queries.callback_list(session, now),
+            "done": queries.done_list(session, now) if user.role in SUPERVISING_ROLES else None,
+            "done_days": queries.CALLBACK_LIST_DAYS}
+
+
 @router.get("/")
 async def desk(request: Request, user: DeskUser = Depends(current_user)) -> Response:
     db = request.app.state.db
 
-    def work() -> tuple[list[dict], list[dict]]:
+    def work() -> tuple[dict[str, Any], list[dict]]:
         with db.session(readonly=True) as session:
             now = _now()
-            return queries.callback_list(session, now), queries.open_calls_at(session, user.extension, now)
+            return _lists(session, user, now), queries.open_calls_at(session, user.extension, now)
 
-    items, open_calls = await db.run(work)
-    return render(request, "desk.html", user=user, callbacks=items, open_calls=open_calls, page="desk")
+    lists, open_calls = await db.run(work)
+    return render(request, "desk.html", user=user, open_calls=open_calls, page="desk", **lists)
 
 
 @router.get("/callbacks")
 async def callbacks_fragment(request: Request, user: DeskUser = Depends(current_user)) -> Response:
     db = request.app.state.db
-    items = await db.run(db.in_session, queries.callback_list, _now(), readonly=True)
-    return render(request, "_callbacks.html", user=user, callbacks=items)
+    lists = await db.run(db.in_session, _lists, user, _now(), readonly=True)
+    return render(request, "_callbacks.html", user=user, **lists)
 
 
 # The shared list's "take" / "done" / "release": each answers an htmx request with the list again
@@ -280,10 +291,9 @@ async def _callbacks_answer(request: Request, user: DeskUser, linkedid: str, kin
             "linkedid": linkedid, "kind": kind, "by": user.display_name}))
     if request.headers.get("hx-request") == "true":
         db = request.app.state.db
-        items = await db.run(db.in_session, queries.callback_list, _now(), readonly=True)
+        lists = await db.run(db.in_session, _lists, user, _now(), readonly=True)
         # htmx swaps 2xx answers only; the refusal is told in the list's message
-        return render(request, "_callbacks.html", user=user, callbacks=items, message=message,
-                      message_linkedid=linkedid)
+        return render(request, "_callbacks.html", user=user, message=message, message_linkedid=linkedid, **lists)
     if message is None:
         return RedirectResponse("/desk/", status_code=303)
     return render(request, "error.html", status_code=status_code, user=user, message=message)
@@ -480,9 +490,17 @@ async def _form_page(request: Request, user: DeskUser, values: dict[str, Any], e
             call = queries.call_by_linkedid(session, linkedid) if linkedid else None
             number = values.get("caller_phone") or (call or {}).get("caller_number") or ""
             history = queries.caller_history(session, number, exclude_linkedid=linkedid or None)
-            return {"call": call, "history": history, "units": queries.units(session)}
+            holder = None
+            if call is not None and "call_linkedid" not in errors:  # said before anything is typed
+                row = session.scalar(select(Call).where(Call.linkedid == linkedid))
+                found = cases.taken_by_someone_else(session, row, session.get(User, user.id), _now())
+                holder = (found.display_name or found.username) if found is not None else None
+            return {"call": call, "history": history, "units": queries.units(session), "holder": holder}
 
     data = await db.run(work)
+    holder = data.pop("holder")
+    if holder is not None:
+        data["call_taken"] = translate("call_taken", request_locale(request), name=holder)
     draft_key = f"hotline-desk:draft:{linkedid or 'new'}"
     return render(request, "case_form.html", status_code=status_code, user=user, page="new", values=values,
                   errors=errors, draft_key=draft_key, restore=restore, privacy=privacy,

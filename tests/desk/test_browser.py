@@ -4,6 +4,7 @@ SQLite only (the HTTP tests cover PostgreSQL).  Screenshots go to /tmp/desk-*.pn
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -15,13 +16,10 @@ from bridge.db import migrate
 from bridge.db.engine import Database
 from bridge.db.models import Call, CallDisposition, User
 from bridge.live import LiveEvent
+from tests.browser import chromium, new_tab
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, PASSWORD, valid_form
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
@@ -36,23 +34,15 @@ def db(tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    # Module scope: Playwright's sync API keeps an event loop marked running in this thread while it
-    # is open, which other tests' asyncio.run() would trip over.
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as opened:  # module scope: see tests/browser.py
+        yield opened
 
 
 @pytest.fixture
 def page(browser, live):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
+    tab = new_tab(browser)
     yield tab
-    context.close()
+    tab.context.close()
 
 
 def sign_in(page, live, username="operator", password=PASSWORD, extension=""):
@@ -224,9 +214,7 @@ def test_take_then_done_on_the_shared_list(page, browser, live, db):
         session.add(Call(linkedid="82.1", caller_number="13800005555", arrived_at=datetime.now(timezone.utc),
                          disposition=CallDisposition.ABANDONED, queue_wait_s=30))
     # a supervisor watches the same list in another browser
-    other_context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    other_context.set_default_timeout(10_000)
-    other = other_context.new_page()
+    other = new_tab(browser)
     try:
         sign_in(other, live, username="supervisor")
         other.wait_for_url(f"{live.url}/desk/")
@@ -235,7 +223,7 @@ def test_take_then_done_on_the_shared_list(page, browser, live, db):
         page.wait_for_url(f"{live.url}/desk/")
         page.wait_for_selector('body[data-live="ready"]')
         live.wait_subscribers(2)
-        row = page.locator('#callback-list tr[data-linkedid="82.1"]')
+        row = page.locator('#callback-list tr.callback-row[data-linkedid="82.1"]')
         assert row.locator("button.take").inner_text() == "我来处理"
         assert row.locator("a.file-case").count() == 0
         row.locator("button.take").click()
@@ -243,7 +231,7 @@ def test_take_then_done_on_the_shared_list(page, browser, live, db):
         assert "由你处理" in row.inner_text() and row.locator("a.file-case").count() == 1
         # the other page follows live: taken by the operator, no take button
         other.wait_for_selector('#callback-list tr[data-linkedid="82.1"].taken')
-        other_row = other.locator('#callback-list tr[data-linkedid="82.1"]')
+        other_row = other.locator('#callback-list tr.callback-row[data-linkedid="82.1"]')
         assert "operator person 正在处理" in other_row.inner_text()
         assert other_row.locator("button.take").count() == 0 and other_row.locator("button.done").count() == 0
         page.screenshot(path="/tmp/desk-callback-taken.png", full_page=True)
@@ -254,5 +242,14 @@ def test_take_then_done_on_the_shared_list(page, browser, live, db):
         row.locator("button.done").click()
         row.wait_for(state="detached")
         other_row.wait_for(state="detached")
+        # the supervisor sees it under "done without a case", with the note, who and when
+        done = other.locator('#callback-list tr.done-row[data-linkedid="82.1"]')
+        done.wait_for()
+        assert done.locator(".handled-note").inner_text() == "已回电，来电人问题已解决"
+        assert re.fullmatch(r"operator person 于 \d\d-\d\d \d\d:\d\d 处理：",
+                            done.locator(".handled-by").inner_text())
+        assert "138 0000 5555" in done.inner_text()
+        other.screenshot(path="/tmp/desk-callback-done.png", full_page=True)
+        assert page.locator("#callback-list tr.done-row").count() == 0  # operators do not get that list
     finally:
-        other_context.close()
+        other.context.close()

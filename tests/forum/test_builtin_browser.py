@@ -2,8 +2,8 @@
 
 One case's whole life on the board, as the spokespeople and the public see it: filed through
 the cases API and posted by the forum link; the procuratorate's spokesperson signs in (zh-CN),
-accepts the post and forwards it to housing & construction (the note to the poster is
-required); housing & construction accepts and answers, then answers the caller's follow-up;
+accepts the post and forwards it to housing & construction (the unit must be chosen, the
+note to the poster is required); housing & construction accepts and answers, then answers the caller's follow-up;
 the public view shows the thread, its replies and its states.  No page ever shows the caller's
 phone number or full name, and no page offers to delete anything.
 
@@ -135,13 +135,31 @@ def test_a_case_through_the_board_in_the_browser(browser, site, api, link, peopl
         assert post.locator('form[action$="/accept"]').count() == 0
         assert read_case(api, people, number)["state"] == "accepted"
 
-        # the note to the poster is required: the page says so in Chinese and keeps the choice
+        # no unit is chosen at first: forwarding with only a note is refused, the note stays
         forward = post.locator('form[action$="/forward"]')
-        forward.locator('select[name="to_department"]').select_option("CITY-ZJJ")
+        unit = forward.locator('select[name="to_department"]')
+        assert unit.input_value() == ""
+        assert unit.locator("option").first.inner_text() == "请选择转办单位"
+        assert unit.locator("option:checked").inner_text() == "请选择转办单位"
+        forward.locator('textarea[name="note"]').fill(NOTE)
+        forward.screenshot(path="/tmp/forward-form.png")
         forward.locator("button").click()
         page.wait_for_url(f"{site.url}/desk/board/posts/{post_id}/forward")
         pages.check(page)
         alert = page.locator(f"article#post-{post_id} p.alert")
+        assert alert.inner_text() == "请选择转办单位。"
+        assert unit.get_attribute("aria-invalid") == "true" and unit.input_value() == ""
+        assert forward.locator('textarea[name="note"]').input_value() == NOTE
+        assert forward.locator('textarea[name="note"]').get_attribute("aria-invalid") is None
+        page.locator(f"article#post-{post_id}").screenshot(path="/tmp/forward-form-refused.png")
+        assert read_case(api, people, number)["state"] == "accepted"
+
+        # the note to the poster is required: the page says so in Chinese and keeps the choice
+        unit.select_option("CITY-ZJJ")
+        forward.locator('textarea[name="note"]').fill("")
+        forward.locator("button").click()
+        page.wait_for_url(f"{site.url}/desk/board/posts/{post_id}/forward")
+        pages.check(page)
         assert alert.inner_text() == "请填写给发帖人的转办说明。"
         assert page.locator(f'article#post-{post_id} textarea[name="note"]').get_attribute("aria-invalid") == "true"
         assert page.locator(f'article#post-{post_id} select[name="to_department"]').input_value() == "CITY-ZJJ"

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from bridge.forum.builtin.pages import mount_board
-from tests.forum.test_builtin_support import file_case, read_case, run
+from tests.forum.test_builtin_support import auth, file_case, read_case, run
 
 
 @pytest.fixture
@@ -18,6 +18,18 @@ def pages(app, client):
 
 def csrf(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def forward_select(html: str, post_id) -> str:
+    """The "forward to unit" select of one post on a unit's board page."""
+    article = re.search(rf'<article[^>]*id="post-{post_id}".*?</article>', html, re.S).group(0)
+    return re.search(r'<select name="to_department"[^>]*>.*?</select>', article, re.S).group(0)
+
+
+def options(select_html: str) -> list[tuple[str, str, bool]]:
+    """(value, text, selected) of each option."""
+    return [(value, text.strip(), "selected" in attrs) for value, attrs, text
+            in re.findall(r'<option value="([^"]*)"([^>]*)>([^<]*)</option>', select_html)]
 
 
 def sign_in(client, username: str) -> None:
@@ -36,6 +48,11 @@ def test_public_board_shows_colours_and_no_private_data(pages, people, worker):
     assert 'class="thread blue"' in listing.text and "未受理" in listing.text and case["title"] in listing.text
     thread = pages.get(f"/board/threads/{post_id}")
     assert thread.status_code == 200 and "朱女士" in thread.text and "96811" in thread.text
+    # Chinese punctuation in Chinese labels (a full-width colon, no ASCII one)
+    assert "图例：" in listing.text and "图例:" not in listing.text
+    assert "单位：市人民检察院" in thread.text and "单位:" not in thread.text
+    assert "Legend:" in pages.get("/board/?lang=en").text
+    assert "Unit: " in pages.get(f"/board/threads/{post_id}?lang=en").text
     for private in ("朱小红", "13912345678", "139 1234 5678", "7654321"):
         assert private not in thread.text
     assert pages.get("/board/threads/9999").status_code == 404
@@ -53,6 +70,19 @@ def test_spokesperson_accepts_forwards_and_answers_on_the_pages(pages, people, w
     assert board.status_code == 200 and f'id="post-{post_id}"' in board.text
     token = csrf(board.text)
 
+    # The unit to forward to starts empty: nothing is forwarded to the first unit of the list by mistake.
+    choices = options(forward_select(board.text, post_id))
+    assert choices[0] == ("", "请选择转办单位", True) and sum(selected for *_, selected in choices) == 1
+    assert ("CITY-ZJJ", "市住房和城乡建设局", False) in choices and "CITY-JCY" not in dict((v, t) for v, t, _ in choices)
+    response = pages.post(f"/desk/board/posts/{post_id}/forward",
+                          data={"csrf_token": token, "to_department": "", "note": "已转相关单位办理。"})
+    assert response.status_code == 422 and "请选择转办单位。" in response.text
+    refused = forward_select(response.text, post_id)
+    assert 'aria-invalid="true"' in refused and options(refused)[0] == ("", "请选择转办单位", True)
+    assert "已转相关单位办理。</textarea>" in response.text  # what was typed stays
+    assert read_case(pages, people, number)["state"] == "posted"  # nothing happened to the post
+    assert read_case(pages, people, number)["department"] == "CITY-JCY"
+
     assert pages.post(f"/desk/board/posts/{post_id}/accept", data={}, follow_redirects=False).status_code == 403
     response = pages.post(f"/desk/board/posts/{post_id}/accept", data={"csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303
@@ -61,6 +91,8 @@ def test_spokesperson_accepts_forwards_and_answers_on_the_pages(pages, people, w
     response = pages.post(f"/desk/board/posts/{post_id}/forward",
                           data={"csrf_token": token, "to_department": "CITY-ZJJ", "note": ""})
     assert response.status_code == 422 and "请填写给发帖人的转办说明" in response.text
+    assert options(forward_select(response.text, post_id))[0] == ("", "请选择转办单位", False)
+    assert ("CITY-ZJJ", "市住房和城乡建设局", True) in options(forward_select(response.text, post_id))
     response = pages.post(f"/desk/board/posts/{post_id}/forward", follow_redirects=False,
                           data={"csrf_token": token, "to_department": "CITY-ZJJ", "note": "已转市住建局办理。"})
     assert response.status_code == 303
@@ -128,9 +160,30 @@ def test_spokesperson_pages_in_english(pages, people, worker):
     assert "Board of " in board.text and "Accept" in board.text and "Forward to unit" in board.text
     post_id = re.search(r'id="post-(\d+)"', board.text).group(1)
     token = csrf(board.text)
+    assert options(forward_select(board.text, post_id))[0] == ("", "Choose the unit", True)
     response = pages.post(f"/desk/board/posts/{post_id}/forward",
                           data={"csrf_token": token, "to_department": "CITY-ZJJ", "note": ""})
     assert response.status_code == 422 and "The note to the poster is required." in response.text
+    response = pages.post(f"/desk/board/posts/{post_id}/forward",
+                          data={"csrf_token": token, "to_department": "", "note": "Sent on."})
+    assert response.status_code == 422 and "Choose the unit to forward to." in response.text
     pages.post(f"/desk/board/posts/{post_id}/accept", data={"csrf_token": token})
     board = pages.get("/desk/board/?done=accept").text
     assert "Done." in board and 'data-kind="accepted"' in board and "· Accepted ·" in board
+
+
+def test_the_api_refuses_a_forward_without_a_unit_as_the_page_does(pages, people, worker):
+    """The page's refusal is the JSON API's (the same rule): field to_department, code required."""
+    case = file_case(pages, people)
+    run(worker.run_once())
+    post_id = read_case(pages, people, case["number"])["forum_url"].rsplit("/", 1)[1]
+    for body in ({"note": "已转相关单位办理。"}, {"to_department": "", "note": "已转相关单位办理。"},
+                 {"to_department": "  ", "note": "已转相关单位办理。"}):
+        response = pages.post(f"/api/v1/board/posts/{post_id}/forward", json=body, headers=auth(people["jcy"]))
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == [{"field": "to_department", "code": "required",
+                                              "message": "请选择转办单位。"}]
+    response = pages.post(f"/api/v1/board/posts/{post_id}/forward", json={"note": "Sent on."},
+                          headers={**auth(people["jcy"]), "Accept-Language": "en"})
+    assert response.json()["detail"][0]["message"] == "Choose the unit to forward to."
+    assert read_case(pages, people, case["number"])["department"] == "CITY-JCY"

@@ -70,6 +70,11 @@ MESSAGES: dict[str, str] = {
     "same_department": N_("A post cannot be forwarded to its own unit."),
     "not_posted": N_("This case has no post yet."),
 }
+# A field chosen from a list, not typed, is asked for with "choose" rather than "fill in":
+# (code, field) -> the msgid used instead of MESSAGES[code] (the API's code stays the same).
+FIELD_MESSAGES: dict[tuple[str, str], str] = {
+    ("required", "to_department"): N_("Choose the %(label)s."),
+}
 # The fields' labels inside messages (%(label)s): field -> (context, msgid).
 LABELS: dict[str, tuple[str, str]] = {
     "note": NC_("board field", "note to the poster"),
@@ -105,7 +110,7 @@ class BoardError(Exception):
         if self.field:
             entry = LABELS.get(self.field)
             params.setdefault("label", tr.pgettext(*entry) if entry else self.field)
-        template = tr.gettext(MESSAGES[self.code])
+        template = tr.gettext(FIELD_MESSAGES.get((self.code, self.field or ""), MESSAGES[self.code]))
         try:
             return template % params
         except (KeyError, ValueError, TypeError):  # a catalogue mistake must not hide the error itself
