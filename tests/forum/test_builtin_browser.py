@@ -103,6 +103,17 @@ def sign_out(page, site) -> None:
     page.wait_for_url(f"{site.url}/desk/board/login")
 
 
+def answer_on_board(page, site, pages: Pages, post, post_id, text: str) -> None:
+    """Answer ``post`` with ``text``; the board shows it answered (green, 已答复)."""
+    answer = post.locator('form[action$="/answer"]')
+    answer.locator('textarea[name="text"]').fill(text)
+    answer.locator("button").click()
+    page.wait_for_url(f"{site.url}/desk/board/?done=answer#post-{post_id}")
+    pages.check(page)
+    assert post.get_attribute("data-state") == "answered"
+    assert post.locator(".thread-status").inner_text() == "已答复"
+
+
 def test_a_case_through_the_board_in_the_browser(browser, site, api, link, people):
     pages = Pages()
     number = file_case(api, people)["number"]
@@ -194,14 +205,8 @@ def test_a_case_through_the_board_in_the_browser(browser, site, api, link, peopl
         post.locator('form[action$="/accept"] button').click()
         page.wait_for_url(f"{site.url}/desk/board/?done=accept#post-{post_id}")
         pages.check(page)
-        answer = post.locator('form[action$="/answer"]')
-        assert "答复内容" in answer.inner_text()
-        answer.locator('textarea[name="text"]').fill(ANSWER)
-        answer.locator("button").click()
-        page.wait_for_url(f"{site.url}/desk/board/?done=answer#post-{post_id}")
-        pages.check(page)
-        assert post.get_attribute("data-state") == "answered"
-        assert post.locator(".thread-status").inner_text() == "已答复"
+        assert "答复内容" in post.locator('form[action$="/answer"]').inner_text()
+        answer_on_board(page, site, pages, post, post_id, ANSWER)
         assert post.locator('.reply[data-kind="answer"] .pre').inner_text() == ANSWER
         assert post.locator(".actions form").count() == 0  # nothing more to do on an answered post
         assert read_case(api, people, number)["state"] == "answered"
@@ -216,13 +221,7 @@ def test_a_case_through_the_board_in_the_browser(browser, site, api, link, peopl
         assert post.get_attribute("data-state") == "follow_up"
         assert post.locator(".thread-status").inner_text() == "已受理（追问待答复）"
         assert post.locator('.reply[data-kind="follow_up"] .pre').inner_text() == FOLLOW_UP
-        answer = post.locator('form[action$="/answer"]')
-        answer.locator('textarea[name="text"]').fill(FOLLOW_UP_ANSWER)
-        answer.locator("button").click()
-        page.wait_for_url(f"{site.url}/desk/board/?done=answer#post-{post_id}")
-        pages.check(page)
-        assert post.get_attribute("data-state") == "answered"
-        assert post.locator(".thread-status").inner_text() == "已答复"
+        answer_on_board(page, site, pages, post, post_id, FOLLOW_UP_ANSWER)
         sign_out(page, site)
     finally:
         page.context.close()
