@@ -15,7 +15,7 @@ from bridge.departments.service import ensure_shipped_units
 from bridge.desk.security import SignInThrottle
 from bridge.health import Health
 from bridge.web.app import create_app
-from tests.desk.server import live  # noqa: F401 - the `live` fixture (uvicorn on loopback)
+from tests.desk.server import served
 
 SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "desk-test-session-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
 PASSWORD = "correct horse battery"
@@ -113,3 +113,10 @@ def operator(client) -> TestClient:
     response = sign_in(client, "operator")
     assert response.status_code == 303, response.text
     return client
+
+
+@pytest.fixture
+def live(desk_app):
+    """``desk_app`` served on http://127.0.0.1:PORT (``live.url``); ``live.publish(event)`` from the test."""
+    with served(desk_app) as server:
+        yield server

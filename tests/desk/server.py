@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
 
-import pytest
 import uvicorn
 
 from bridge.live import LiveEvent
@@ -50,10 +50,12 @@ class LiveServer:
             time.sleep(0.05)
 
 
-@pytest.fixture
-def live(desk_app):
-    """``desk_app`` served on http://127.0.0.1:PORT (``live.url``); ``live.publish(event)`` from the test."""
-    server = LiveServer(desk_app)
+@contextlib.contextmanager
+def served(app):
+    """``app`` served on http://127.0.0.1:PORT (``.url``) for the ``with`` block."""
+    server = LiveServer(app)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()

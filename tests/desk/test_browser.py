@@ -1,9 +1,11 @@
-"""The desk in Debian's Chromium through Playwright, against the app under uvicorn on loopback.
+"""The desk in Debian's Chromium through Playwright, against the app under uvicorn on loopback;
+the last test rings the desk with a real SIPp call through the Asterisk test bed.
 
 SQLite only (the HTTP tests cover PostgreSQL).  Screenshots go to /tmp/desk-*.png.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -15,7 +17,9 @@ from bridge.cases.service import file_case
 from bridge.db import migrate
 from bridge.db.engine import Database
 from bridge.db.models import Call, CallDisposition, User
+from bridge.health import Health
 from bridge.live import LiveEvent
+from bridge.pbx.service import PbxService
 from tests.browser import chromium, new_tab
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, PASSWORD, valid_form
 
@@ -253,3 +257,45 @@ def test_take_then_done_on_the_shared_list(page, browser, live, db):
         assert page.locator("#callback-list tr.done-row").count() == 0  # operators do not get that list
     finally:
         other.context.close()
+
+
+# ------------------------------------------- a real call through the Asterisk test bed
+# SIP -> Asterisk dialplan and queue -> AMI -> PbxService -> live events -> SSE -> page.
+
+REAL_CALLER = "13905701234"
+
+
+@pytest.fixture
+def pbx(asterisk, live, db, sipp_cleanup):
+    """The daemon's PBX link running in the desk server's loop, publishing into its live events."""
+    service = PbxService(asterisk.config, db, Health(), live.app.state.live)
+    asyncio.run_coroutine_threadsafe(service.start(), live.loop).result(20)
+    assert asyncio.run_coroutine_threadsafe(service.ami.wait_up(20), live.loop).result(25)
+    yield service
+    asyncio.run_coroutine_threadsafe(service.stop(), live.loop).result(20)
+
+
+@pytest.mark.asterisk
+@pytest.mark.timeout(180)
+def test_a_real_call_pops_at_the_operators_desk(asterisk, pbx, page, live, db):
+    sign_in(page, live)  # the operator account works at extension 8001
+    page.wait_for_url(f"{live.url}/desk/")
+    page.wait_for_selector('body[data-live="ready"]')
+    live.wait_subscribers()
+    with asterisk.desk_phone("8001"):
+        run = asterisk.place_calls(1, caller_number=REAL_CALLER, caller_name="朱女士", digits="1", hold_ms=6000)
+        pop = page.locator("#call-pops .call-pop").first
+        pop.wait_for(timeout=30_000)
+        page.wait_for_selector('#call-pops .call-pop[data-kind="connected"]', timeout=30_000)
+        assert pop.locator(".pop-number").inner_text().replace(" ", "") == REAL_CALLER
+        assert "朱女士" in pop.inner_text()
+        page.screenshot(path="/tmp/desk-real-call-pop.png", full_page=True)
+        assert run.wait(60) == 0, run.report()
+    linkedid = pop.get_attribute("data-linkedid")
+    page.wait_for_selector(f'#call-pops .call-pop.ended[data-linkedid="{linkedid}"]', timeout=20_000)
+    with db.session(readonly=True) as session:
+        call = session.scalar(select(Call).where(Call.linkedid == linkedid))
+        assert call is not None and call.caller_number == REAL_CALLER and call.extension == "8001"
+    pop.locator(".pop-file").click()
+    page.wait_for_url(f"**/desk/cases/new?call={linkedid}*")
+    assert page.input_value('input[name="call_linkedid"]') == linkedid

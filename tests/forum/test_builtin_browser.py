@@ -21,7 +21,7 @@ import pytest
 from bridge.forum.link import ForumLink
 from bridge.health import Health
 from tests.browser import chromium, new_tab
-from tests.desk.server import LiveServer
+from tests.desk.server import LiveServer, served
 from tests.forum.test_builtin_support import PASSWORD, auth, file_case, read_case
 
 pytestmark = pytest.mark.browser
@@ -48,10 +48,8 @@ def browser():
 @pytest.fixture
 def site(app):
     """``app`` (tests/forum/conftest.py) served on http://127.0.0.1:PORT."""
-    server = LiveServer(app)
-    server.start()
-    yield server
-    server.stop()
+    with served(app) as server:
+        yield server
 
 
 @pytest.fixture

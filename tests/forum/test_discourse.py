@@ -458,7 +458,7 @@ async def test_a_case_life_by_polling_matches_the_webhooks(forum, discourse_site
     tid = int(ref.remote_id)
     site = discourse_site
     _, cursor = await drain(forum)
-    polled, hooked = [], []
+    polled = []
 
     async def step(action, *args, **kwargs):
         nonlocal cursor
