@@ -8,6 +8,9 @@ see anything outside it::
     ROOT/var/lib/hotline-bridge-sandbox/<instance>/     (<instance>: hash of the state dir)
         etc/         rendered configuration (asterisk.conf, pjsip.conf, manager.conf 0600, ...)
         sounds/      voice prompts (espeak-ng, or the site's recordings), moh/
+        data/        Asterisk's data dir (astdatadir): links to the root's /usr/share/asterisk,
+                     but data/sounds/zh -> ../../sounds, so Asterisk's own number saying
+                     (digits/N, the queue's position) finds the Mandarin prompts
         recordings/  MixMonitor conversations and Record() messages
         log/         messages.log, master.db (sqlite3: table cdr) and cel.db (table cel)
         run/ lib/ spool/
@@ -51,6 +54,10 @@ PROVISION_SCRIPT = REPO_DIR / "scripts" / "provision-asterisk"
 # Inside the chroot.
 INSTANCES_DIR = "/var/lib/hotline-bridge-sandbox"
 ASTERISK = "/usr/sbin/asterisk"
+SHARE_DIR = "/usr/share/asterisk"    # the packaged data dir, shared by every instance
+# The channels' language (asterisk.conf defaultlanguage, pjsip.conf endpoints): Asterisk says
+# numbers in its Chinese syntax and looks sounds up in ASTDATADIR/sounds/<LANGUAGE>/ first.
+LANGUAGE = "zh"
 TRUNK_ENDPOINT = "carrier"
 
 
@@ -265,7 +272,7 @@ class Sandbox:
             "queue": cfg.pbx.queue, "trunk": TRUNK_ENDPOINT,
             "agi_host": cfg.pbx.agi_host, "agi_port": cfg.pbx.agi_port,
             "sounds": p.chroot("sounds"), "recordings": p.chroot("recordings"),
-            "timezone": cfg.site.timezone,
+            "timezone": cfg.site.timezone, "language": LANGUAGE,
             "menu_timeout_s": t.menu_timeout_s, "case_timeout_s": t.case_timeout_s,
             "queue_timeout_s": t.queue_timeout_s, "member_ring_s": t.member_ring_s,
             "retry_s": t.retry_s, "wrapup_s": t.wrapup_s, "callback_ring_s": t.callback_ring_s,
@@ -300,6 +307,50 @@ class Sandbox:
         os.replace(tmp, path)
         if self.running():
             self.cli("dialplan reload")
+
+    def write_datadir(self) -> None:
+        """This instance's Asterisk data dir ``data/`` (asterisk.conf ``astdatadir``).
+
+        Every entry of the root's /usr/share/asterisk is linked (documentation, ...) except
+        ``sounds/``: that is a folder of links to the root's sound folders (en, ...) plus
+        ``zh -> ../../sounds``, the instance's prompts.  Asterisk looks a sound up in
+        ``sounds/<language>/`` first, so the number saying of the queue's position
+        announcement (``digits/N``) plays the generated Mandarin numbers of prompts.toml
+        (or the site's recordings of them), and nothing is written into the shared root
+        (several instances run from it at once).  Links point inside the chroot; idempotent.
+        """
+        data = self._p.host / "data"
+        share = self._p.root / SHARE_DIR.lstrip("/")
+        try:
+            entries = sorted(os.listdir(share))
+            sound_dirs = sorted(os.listdir(share / "sounds")) if (share / "sounds").is_dir() else []
+        except OSError as exc:
+            raise SandboxError(f"cannot read the Asterisk data dir {share}: {exc}") from None
+        self._links(data, {name: f"{SHARE_DIR}/{name}" for name in entries if name != "sounds"},
+                    keep="sounds")
+        sounds = {name: f"{SHARE_DIR}/sounds/{name}" for name in sound_dirs}
+        sounds[LANGUAGE] = "../../sounds"
+        self._links(data / "sounds", sounds)
+
+    @staticmethod
+    def _links(folder: Path, links: dict[str, str], keep: str = "") -> None:
+        """Make ``folder`` hold exactly the symlinks ``links`` (name -> target), and ``keep``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in folder.iterdir():
+            if path.name not in links and path.name != keep:
+                if not path.is_symlink():
+                    raise SandboxError(f"{path}: not a link; remove it (the sandbox manages {folder})")
+                path.unlink()
+        for name, target in links.items():
+            path = folder / name
+            if path.is_symlink() and os.readlink(path) == target:
+                continue
+            if path.exists() and not path.is_symlink():
+                raise SandboxError(f"{path}: not a link; remove it (the sandbox manages {folder})")
+            tmp = folder / f".{name}.tmp"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(target)
+            os.replace(tmp, path)
 
     def write_prompts(self) -> None:
         """Generate (or copy the site's recordings of) every prompt into sounds/."""
@@ -390,6 +441,7 @@ class Sandbox:
         h = self._p.host
         for sub in ("etc", "sounds", "recordings", "log", "run", "lib", "spool"):
             (h / sub).mkdir(parents=True, exist_ok=True)
+        self.write_datadir()
         self.write_config()
         self.write_prompts()
         self.state_dir.mkdir(parents=True, exist_ok=True)

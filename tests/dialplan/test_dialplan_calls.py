@@ -232,3 +232,76 @@ async def test_the_daemons_account_gets_only_the_events_it_acts_on(asterisk, sip
     assert any(e["Event"] == "VarSet" and e["Variable"] == "BRIDGEPEER" for e in observed)
     assert any(e["Event"] == "VarSet" and e["Variable"] == "HOTLINE_CHOICE" for e in observed)
     assert len(seen) * 3 < len(observed)
+
+
+def _log_from(path: Path, offset: int) -> list[str]:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", errors="replace").splitlines()
+
+
+async def _wait_log(path: Path, offset: int, needle: str, timeout: float = 15) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = _log_from(path, offset)
+        if any(needle in line for line in lines):
+            return lines
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no {needle!r} in {path} within {timeout} s")
+
+
+async def test_waiting_callers_hear_their_position_in_mandarin(asterisk, sipp_cleanup):
+    """announce-position: no desk phone runs (every member paused), two callers wait.  Each
+    hears its position at once on joining, from the queue's own Mandarin prompts; Asterisk
+    says the number with digits/N in the channel's language (zh), which the instance's data
+    dir maps to the generated Mandarin numbers (no 'does not exist' warning)."""
+    # The prompts folder as Asterisk (in the chroot) names it.
+    sounds = "/" + str(asterisk.sandbox.paths()["sounds"].relative_to(asterisk.sandbox.root))
+    offset = asterisk.full_log.stat().st_size
+    async with asterisk.ami_events() as ami:
+        call = asterisk.place_calls(2, rate=2, caller_number=["13800008801", "13800008802"],
+                                    caller_name=["钱女士", "孙先生"], digits="1", hold_ms=60000)
+        first = await ami.wait_for("QueueCallerJoin", Queue="hotline", CallerIDNum="13800008801", timeout=20)
+        second = await ami.wait_for("QueueCallerJoin", Queue="hotline", CallerIDNum="13800008802", timeout=20)
+        assert (first["Position"], second["Position"]) == ("1", "2")
+        # Within seconds of joining, not after announce-frequency (60 s).
+        for join, position in ((first, 1), (second, 2)):
+            await _wait_log(asterisk.full_log, offset,
+                            f"Told {join['Channel']} in hotline their queue position (which was {position})")
+            await _wait_log(asterisk.full_log, offset, f"<{join['Channel']}> Playing '{sounds}/queue-thankyou.")
+        for join in (first, second):
+            asterisk.hangup(join["Channel"])
+        assert await _wait_exit(call) == 0, call.report()
+        assert not ami.find("AgentCalled", Linkedid=second["Linkedid"])
+    lines = _log_from(asterisk.full_log, offset)
+
+    def played(channel: str) -> list[str]:
+        marker = f"<{channel}> Playing '"
+        return [line.split(marker, 1)[1].rsplit(".", 1)[0] for line in lines if marker in line]
+
+    # "您现在排在第" 2 "位。" "请不要挂机，…"; the first in line: "您现在排在第一位。" "请不要挂机，…"
+    assert played(second["Channel"])[-4:] == [f"{sounds}/queue-thereare", "digits/2",
+                                              f"{sounds}/queue-callswaiting", f"{sounds}/queue-thankyou"]
+    assert played(first["Channel"])[-2:] == [f"{sounds}/queue-youarenext", f"{sounds}/queue-thankyou"]
+    assert "(language 'zh')" in next(line for line in lines if "Playing 'digits/2." in line)
+    missing = [line for line in lines if "does not exist" in line or "Unable to open" in line]
+    assert not missing, missing
+    # digits/2 is the generated Mandarin prompt (the status line's too), through data/sounds/zh.
+    data_digit = asterisk.sandbox.instance_dir / "data" / "sounds" / "zh" / "digits" / "2.wav"
+    assert data_digit.resolve() == (asterisk.sandbox.paths()["sounds"] / "digits" / "2.wav").resolve()
+
+
+async def test_the_instances_data_dir_keeps_the_documentation_and_the_shared_root_untouched(asterisk):
+    # astdatadir is the instance's data/ folder: Asterisk's XML documentation is still found
+    # through its links, and nothing was written into the root's /usr/share/asterisk.
+    help_text = asterisk.cli("core show application Queue")
+    assert "Queue a call for a call queue." in help_text, help_text
+    option = asterisk.cli("config show help res_pjsip endpoint language")
+    assert "Set the default language" in option, option
+    assert "/sounds/moh/tone" in asterisk.cli("moh show files")   # hold music: the instance's sounds/moh
+    share = asterisk.sandbox.root / "usr/share/asterisk/sounds"
+    assert not (share / "zh").exists()     # the root has no Mandarin sounds; none were put there
+    data = asterisk.sandbox.instance_dir / "data"
+    assert (data / "documentation").is_symlink()
+    assert sorted(p.name for p in (data / "sounds").iterdir()) == sorted(
+        [p.name for p in share.iterdir()] + ["zh"])

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import tomllib
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bridge.config import validate
 from bridge.pbx import subscription
-from bridge.pbx.sandbox import DIALPLAN_DIR, Sandbox, Tuning
+from bridge.pbx.sandbox import DIALPLAN_DIR, LANGUAGE, PROMPTS_FILE, Sandbox, SandboxError, Tuning
 from bridge.pbx.tracker import CallTracker
 from bridge.pbx.sandbox_cli import sandbox
 
@@ -122,10 +125,114 @@ def test_asterisk_conf_keeps_every_directory_inside_the_instance(tmp_path):
     box = _box(tmp_path)
     conf = box.render()["asterisk.conf"]
     inst = f"/var/lib/hotline-bridge-sandbox/{box._p.instance}"
-    for key in ("astetcdir", "astvarlibdir", "astdbdir", "astspooldir", "astrundir", "astlogdir"):
+    for key in ("astetcdir", "astvarlibdir", "astdbdir", "astspooldir", "astrundir", "astlogdir",
+                "astdatadir"):
         assert re.search(rf"^{key} => {re.escape(inst)}/", conf, re.M), key
+    assert re.search(rf"^astdatadir => {re.escape(inst)}/data$", conf, re.M)
+    assert re.search(rf"^defaultlanguage = {LANGUAGE}$", conf, re.M)
     modules = box.render()["modules.conf"]
     assert "autoload = no" in modules
+
+
+def _prompts() -> dict[str, str]:
+    return tomllib.loads(PROMPTS_FILE.read_text(encoding="utf-8"))["prompts"]
+
+
+def test_the_queue_announces_positions_with_its_own_mandarin_prompts(tmp_path):
+    box = _box(tmp_path)
+    queue = _section(box.render()["queues.conf"], "hotline")
+    assert re.search(r"^announce-position = yes$", queue, re.M)
+    assert re.search(r"^announce-frequency = 60$", queue, re.M)
+    assert re.search(r"^announce-to-first-user = no$", queue, re.M)
+    sounds = f"/var/lib/hotline-bridge-sandbox/{box._p.instance}/sounds"
+    options = dict(re.findall(r"^((?:queue-[a-z0-9]+|periodic-announce)) = (\S+)$", queue, re.M))
+    # Every sound app_queue may say to a caller (or to the operator) is ours, by full path.
+    assert set(options) == {"queue-youarenext", "queue-thereare", "queue-callswaiting", "queue-thankyou",
+                            "queue-holdtime", "queue-minute", "queue-minutes", "queue-seconds",
+                            "queue-quantity1", "queue-quantity2", "queue-reporthold", "periodic-announce"}
+    prompts = _prompts()
+    for option, path in options.items():
+        assert path.startswith(sounds + "/"), (option, path)
+        assert path[len(sounds) + 1:] in prompts, (option, path)
+    # "您现在排在第" N "位。": the number in the middle reads naturally.
+    assert prompts["queue-thereare"].endswith("第") and prompts["queue-callswaiting"].startswith("位")
+    # The channels speak the language whose sounds folder holds the prompts (data/sounds/zh).
+    pjsip = box.render()["pjsip.conf"]
+    assert set(re.findall(r"^language = (\S+)$", pjsip, re.M)) == {LANGUAGE} == {"zh"}
+
+
+def _say_number_zh(num: int) -> list[str]:
+    """The files Asterisk 22's Chinese number syntax plays (main/say.c,
+    ast_say_number_full_zh), for 0 < num < 10000."""
+    files: list[str] = []
+    playh = playt = playz = False
+    last = 0
+    while num or playh or playt or playz:
+        if playz:
+            fn, last, playz = "digits/0", 0, False
+        elif playh:
+            fn, playh = "digits/hundred", False
+        elif playt:
+            fn, playt = "digits/thousand", False
+        elif num < 1000 and last and last - len(str(num)) > 1:
+            last, playz = len(str(num)), True     # a skipped place: "零"
+            continue
+        elif num < 10:
+            fn, num = f"digits/{num}", 0
+        elif num < 100:
+            last, fn, num = len(str(num)), f"digits/{num // 10 * 10}", num % 10
+        elif num < 1000:
+            fn, playh, last, num = f"digits/{num // 100}", True, len(str(num)), num % 100
+        else:
+            fn, playt, last, num = f"digits/{num // 1000}", True, len(str(num)), num % 1000
+        files.append(fn)
+    return files
+
+
+def test_prompts_hold_every_number_file_asterisk_says_a_position_with():
+    assert _say_number_zh(2) == ["digits/2"]
+    assert _say_number_zh(23) == ["digits/20", "digits/3"]
+    assert _say_number_zh(105) == ["digits/1", "digits/hundred", "digits/0", "digits/5"]
+    assert _say_number_zh(1005) == ["digits/1", "digits/thousand", "digits/0", "digits/5"]
+    prompts = _prompts()
+    needed = {f for n in range(1, 10000) for f in _say_number_zh(n)}
+    assert needed <= set(prompts), sorted(needed - set(prompts))
+    assert prompts["digits/20"] == "二十" and prompts["digits/hundred"] == "百"
+
+
+def _fake_root(tmp_path: Path) -> Path:
+    share = tmp_path / "root" / "usr/share/asterisk"
+    for sub in ("documentation", "static-http", "sounds/en_US_f_Allison/digits"):
+        (share / sub).mkdir(parents=True)
+    (share / "sounds/en").symlink_to("/usr/share/asterisk/sounds/en_US_f_Allison")
+    return share
+
+
+def test_each_instance_has_its_own_data_dir_with_the_prompts_as_its_mandarin_sounds(tmp_path):
+    share = _fake_root(tmp_path)
+    box = _box(tmp_path)
+    box.write_datadir()
+    data = box.instance_dir / "data"
+    assert {p.name: os.readlink(p) for p in data.iterdir() if p.is_symlink()} == {
+        "documentation": "/usr/share/asterisk/documentation",      # inside the chroot
+        "static-http": "/usr/share/asterisk/static-http"}
+    assert {p.name: os.readlink(p) for p in (data / "sounds").iterdir()} == {
+        "en": "/usr/share/asterisk/sounds/en",
+        "en_US_f_Allison": "/usr/share/asterisk/sounds/en_US_f_Allison",
+        "zh": "../../sounds"}
+    (box.instance_dir / "sounds/digits").mkdir(parents=True)
+    (box.instance_dir / "sounds/digits/2.wav").write_bytes(b"RIFF")
+    assert (data / "sounds/zh/digits/2.wav").read_bytes() == b"RIFF"
+    # Nothing written into the shared root; again (a restart) is the same, stale links go.
+    assert sorted(p.name for p in (share / "sounds").iterdir()) == ["en", "en_US_f_Allison"]
+    (share / "static-http").rmdir()
+    box.write_datadir()
+    assert sorted(p.name for p in data.iterdir()) == ["documentation", "sounds"]
+    # A real folder where a link belongs is not silently replaced.
+    (data / "sounds/zh").unlink()
+    (data / "sounds/zh").mkdir()
+    with pytest.raises(SandboxError, match="not a link"):
+        box.write_datadir()
 
 
 def test_sandbox_status_prints_one_address_per_line(tmp_path):
