@@ -1,6 +1,7 @@
 """The Discourse backend against a fake Discourse held to the published API description."""
 from __future__ import annotations
 
+import inspect
 import time
 
 import httpx
@@ -377,23 +378,33 @@ async def test_polling_timeout_is_a_forum_error(forum, discourse_site):
 # ---------------------------------------------------------------- a case's whole life
 
 
-async def live_a_case(site, forum) -> str:
+async def live_a_case(site, forum, after_each=None) -> str:
     """Filed at the procuratorate, accepted, forwarded to land, forwarded to housing,
-    accepted, answered, follow-up, answered again (the article's chain)."""
+    accepted, answered, follow-up, answered again (the article's chain).  ``after_each``
+    (async, optional) runs after the filing and after every step: a webhook delivery, a poll."""
     ref = await forum.create_post(new_post(unit="CITY-JCY"))
     tid = int(ref.remote_id)
-    site.edit_topic(tid, tags=["accepted"])
-    site.reply("jcy_zhang", tid, "已受理。")
-    site.edit_topic(tid, category_id=CATEGORIES["CITY-ZRGHJ"], tags=[])
-    site.reply("jcy_zhang", tid, "经查，此事不属本院职责，已转市自然资源和规划局办理。")
-    site.edit_topic(tid, category_id=CATEGORIES["CITY-ZJJ"])
-    site.reply("zrghj_li", tid, "该小区房屋产权登记问题由市住房和城乡建设局负责，已转交。")
-    site.reply("citizen_zhou", tid, "我也遇到同样的问题。")
-    site.edit_topic(tid, tags=["accepted"])
-    site.reply("zjj_wang", tid, "已受理，正在调查。")
-    site.reply("zjj_wang", tid, "答复：产权证将于下月统一办理。")
-    await forum.post_follow_up(ref, "朱女士追问：具体哪天可以办理？", idempotency_key=f"{CASE}:fu:1")
-    site.reply("zjj_wang", tid, "答复：下月 15 日起在政务中心办理。")
+
+    async def step(action, *args, **kwargs):
+        result = action(*args, **kwargs)
+        if inspect.isawaitable(result):
+            await result
+        if after_each is not None:
+            await after_each()
+
+    await step(lambda: None)
+    await step(site.edit_topic, tid, tags=["accepted"])
+    await step(site.reply, "jcy_zhang", tid, "已受理。")
+    await step(site.edit_topic, tid, category_id=CATEGORIES["CITY-ZRGHJ"], tags=[])
+    await step(site.reply, "jcy_zhang", tid, "经查，此事不属本院职责，已转市自然资源和规划局办理。")
+    await step(site.edit_topic, tid, category_id=CATEGORIES["CITY-ZJJ"])
+    await step(site.reply, "zrghj_li", tid, "该小区房屋产权登记问题由市住房和城乡建设局负责，已转交。")
+    await step(site.reply, "citizen_zhou", tid, "我也遇到同样的问题。")
+    await step(site.edit_topic, tid, tags=["accepted"])
+    await step(site.reply, "zjj_wang", tid, "已受理，正在调查。")
+    await step(site.reply, "zjj_wang", tid, "答复：产权证将于下月统一办理。")
+    await step(forum.post_follow_up, ref, "朱女士追问：具体哪天可以办理？", idempotency_key=f"{CASE}:fu:1")
+    await step(site.reply, "zjj_wang", tid, "答复：下月 15 日起在政务中心办理。")
     return ref.remote_id
 
 
@@ -420,28 +431,11 @@ def applied_once(events):
 
 async def test_a_case_life_by_webhooks(forum, discourse_site, hook_client):
     # Webhooks are delivered as things happen (Discourse sends them right away).
-    ref = await forum.create_post(new_post(unit="CITY-JCY"))
-    tid = int(ref.remote_id)
-    site = discourse_site
-
-    async def step(action, *args, **kwargs):
-        action(*args, **kwargs)
-        answers = await site.deliver_webhooks(hook_client, URL)
+    async def deliver():
+        answers = await discourse_site.deliver_webhooks(hook_client, URL)
         assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
 
-    await step(site.edit_topic, tid, tags=["accepted"])
-    await step(site.reply, "jcy_zhang", tid, "已受理。")
-    await step(site.edit_topic, tid, category_id=CATEGORIES["CITY-ZRGHJ"], tags=[])
-    await step(site.reply, "jcy_zhang", tid, "经查，此事不属本院职责，已转市自然资源和规划局办理。")
-    await step(site.edit_topic, tid, category_id=CATEGORIES["CITY-ZJJ"])
-    await step(site.reply, "zrghj_li", tid, "该小区房屋产权登记问题由市住房和城乡建设局负责，已转交。")
-    await step(site.reply, "citizen_zhou", tid, "我也遇到同样的问题。")
-    await step(site.edit_topic, tid, tags=["accepted"])
-    await step(site.reply, "zjj_wang", tid, "已受理，正在调查。")
-    await step(site.reply, "zjj_wang", tid, "答复：产权证将于下月统一办理。")
-    await forum.post_follow_up(ref, "朱女士追问：具体哪天可以办理？", idempotency_key=f"{CASE}:fu:1")
-    await step(lambda: None)
-    await step(site.reply, "zjj_wang", tid, "答复：下月 15 日起在政务中心办理。")
+    await live_a_case(discourse_site, forum, after_each=deliver)
 
     events = applied_once(hook_client.received)
     assert [(e.kind, e.unit_code, e.to_unit_code) for e in events] == EXPECTED_LIFE
@@ -454,31 +448,16 @@ async def test_a_case_life_by_webhooks(forum, discourse_site, hook_client):
 
 async def test_a_case_life_by_polling_matches_the_webhooks(forum, discourse_site, hook_client):
     """Polled step by step, the same events with the same ids as the webhooks give."""
-    ref = await forum.create_post(new_post(unit="CITY-JCY"))
-    tid = int(ref.remote_id)
-    site = discourse_site
-    _, cursor = await drain(forum)
+    _, cursor = await drain(forum)  # polling was running before the case was filed
     polled = []
 
-    async def step(action, *args, **kwargs):
+    async def poll_and_deliver():
         nonlocal cursor
-        action(*args, **kwargs)
         more, cursor = await drain(forum, cursor)
         polled.extend(more)
-        await site.deliver_webhooks(hook_client, URL)
+        await discourse_site.deliver_webhooks(hook_client, URL)
 
-    await step(site.edit_topic, tid, tags=["accepted"])
-    await step(site.reply, "jcy_zhang", tid, "已受理。")
-    await step(site.edit_topic, tid, category_id=CATEGORIES["CITY-ZRGHJ"], tags=[])
-    await step(site.reply, "jcy_zhang", tid, "经查，此事不属本院职责，已转市自然资源和规划局办理。")
-    await step(site.edit_topic, tid, category_id=CATEGORIES["CITY-ZJJ"])
-    await step(site.reply, "zrghj_li", tid, "该小区房屋产权登记问题由市住房和城乡建设局负责，已转交。")
-    await step(site.edit_topic, tid, tags=["accepted"])
-    await step(site.reply, "zjj_wang", tid, "已受理，正在调查。")
-    await step(site.reply, "zjj_wang", tid, "答复：产权证将于下月统一办理。")
-    await forum.post_follow_up(ref, "朱女士追问：具体哪天可以办理？", idempotency_key=f"{CASE}:fu:1")
-    await step(lambda: None)
-    await step(site.reply, "zjj_wang", tid, "答复：下月 15 日起在政务中心办理。")
+    await live_a_case(discourse_site, forum, after_each=poll_and_deliver)
 
     by_polling = applied_once(polled)
     assert [(e.kind, e.unit_code, e.to_unit_code) for e in by_polling] == EXPECTED_LIFE
