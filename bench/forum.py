@@ -382,35 +382,28 @@ def main(argv: list[str] | None = None) -> int:
                 site.stop()
                 sites.remove(site)
         db_path = folder / "bridge.sqlite3"
-        set_cursor(db_path, str(max(site.posts)))
 
-        # 2. Webhooks.
-        port = free_port()
-        config = write_config(folder, port, site.base_url, 3600)
-        daemon = Daemon(config, port, folder / "daemon-webhook.log")
-        daemons.append(daemon)
-        w = asyncio.run(answer_latency(site, threads, db_path, port, args.answers, timeout=30))
-        report["webhook"] = w
-        daemon.stop()
-        daemons.remove(daemon)
-        report["webhook_problems"] = daemon.problems()
-        print(f"  webhook: {len(w['lat'])} answered, p50 {ms(percentile(w['lat'], 50))} ms, "
-              f"p99 {ms(percentile(w['lat'], 99))} ms, missed {len(w['missed'])}", flush=True)
+        def answers_through(kind: str, label: str, poll_interval: float, count: int, **timing) -> None:
+            """A daemon on the seeded data, webhooks on (kind "webhook") or polling only ("poll"):
+            time ``count`` answers on the forum to "answered" on their cases."""
+            set_cursor(db_path, str(max(site.posts)))
+            port = free_port()
+            daemon = Daemon(write_config(folder, port, site.base_url, poll_interval), port,
+                            folder / f"daemon-{kind}.log")
+            daemons.append(daemon)
+            result = asyncio.run(answer_latency(site, threads, db_path, port if kind == "webhook" else None,
+                                                count, **timing))
+            daemon.stop()
+            daemons.remove(daemon)
+            report[kind], report[f"{kind}_problems"] = result, daemon.problems()
+            print(f"  {label}: {len(result['lat'])} answered, p50 {ms(percentile(result['lat'], 50))} ms, "
+                  f"p99 {ms(percentile(result['lat'], 99))} ms, missed {len(result['missed'])}", flush=True)
 
+        # 2. Webhooks (polling every hour: out of the way).
+        answers_through("webhook", "webhook", 3600, args.answers, timeout=30)
         # 3. Polling only.
-        set_cursor(db_path, str(max(site.posts)))
-        port = free_port()
-        config = write_config(folder, port, site.base_url, args.poll_interval)
-        daemon = Daemon(config, port, folder / "daemon-poll.log")
-        daemons.append(daemon)
-        pl = asyncio.run(answer_latency(site, threads, db_path, None, args.poll_answers,
-                                        timeout=args.poll_interval * 4 + 30, spacing=(0.0, args.poll_interval)))
-        report["poll"] = pl
-        daemon.stop()
-        daemons.remove(daemon)
-        report["poll_problems"] = daemon.problems()
-        print(f"  polling: {len(pl['lat'])} answered, p50 {ms(percentile(pl['lat'], 50))} ms, "
-              f"p99 {ms(percentile(pl['lat'], 99))} ms, missed {len(pl['missed'])}", flush=True)
+        answers_through("poll", "polling", args.poll_interval, args.poll_answers,
+                        timeout=args.poll_interval * 4 + 30, spacing=(0.0, args.poll_interval))
         report["violations"] = list(site.violations)
     except KeyboardInterrupt:
         print("interrupted; cleaning up", file=sys.stderr)
