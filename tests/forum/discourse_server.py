@@ -176,13 +176,7 @@ class Contract:
             schema = request_body["content"].get("application/json", {}).get("schema")
             if schema is None:
                 raise ContractViolation(f"{where}: no application/json request body documented")
-            try:
-                instance = json.loads(body)
-            except ValueError:
-                raise ContractViolation(f"{where}: request body is not JSON") from None
-            problems = _errors(schema, instance)
-            if problems:
-                raise ContractViolation(f"{where}: request body does not match the schema: {problems}")
+            _check_json(schema, body, f"{where}: request body")
         elif request_body is not None and request_body.get("required"):
             raise ContractViolation(f"{where}: the request body is required")
         return op
@@ -212,13 +206,18 @@ class Contract:
                 if body:
                     raise ContractViolation(f"{where}: a body where none is documented")
                 return
-        try:
-            instance = json.loads(body)
-        except ValueError:
-            raise ContractViolation(f"{where}: response body is not JSON: {body[:100]!r}") from None
-        problems = _errors(schema, instance)
-        if problems:
-            raise ContractViolation(f"{where}: response does not match the schema: {problems}")
+        _check_json(schema, body, f"{where}: response")
+
+
+def _check_json(schema: dict, body: bytes, what: str) -> None:
+    """``body`` is JSON matching ``schema``, else a ContractViolation naming ``what``."""
+    try:
+        instance = json.loads(body)
+    except ValueError:
+        raise ContractViolation(f"{what} is not JSON: {body[:100]!r}") from None
+    problems = _errors(schema, instance)
+    if problems:
+        raise ContractViolation(f"{what} does not match the schema: {problems}")
 
 
 # =========================================================================== the fake server
