@@ -1,6 +1,7 @@
 """What every `hotline-bridge` command shares: the -c CONFIG option and its loading."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import unicodedata
@@ -42,11 +43,16 @@ def fail(message: str, status: int = 1) -> None:
     sys.exit(status)
 
 
+@contextlib.contextmanager
 def open_database(config: Config):
-    """The database of ``config`` for one command (the caller disposes of it)."""
+    """The database of ``config`` for one command: ``with open_database(config) as db:``."""
     from bridge.db.engine import Database
 
-    return Database(config.database_url)
+    db = Database(config.database_url)
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 def display_width(text: str) -> int:

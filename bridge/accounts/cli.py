@@ -39,8 +39,7 @@ def add_command(config: Config, name: str, role: str, extension: str | None, dep
     """Add a user NAME.  The password is asked twice, or read with --password-stdin."""
     from bridge.accounts.service import AccountError, add_user, check_new_user, check_password
 
-    db = open_database(config)
-    try:
+    with open_database(config) as db:
         # Check the other fields first, so a typo is not reported after the password is typed twice.
         try:
             with db.session(readonly=True) as session:
@@ -60,8 +59,6 @@ def add_command(config: Config, name: str, role: str, extension: str | None, dep
                 click.echo(f"added user {created.username} ({created.role.value}){unit}")
         except AccountError as exc:
             fail(str(exc))
-    finally:
-        db.dispose()
 
 
 @user.command("list")
@@ -71,14 +68,11 @@ def list_command(config: Config, active: bool) -> None:
     """List the users."""
     from bridge.accounts.service import list_users
 
-    db = open_database(config)
-    try:
+    with open_database(config) as db:
         with db.session(readonly=True) as session:
             rows = [[u.username, u.role.value, u.extension or "", u.department.code if u.department else "",
                      u.display_name, local_date(config, u.disabled_at)]
                     for u in list_users(session, include_disabled=not active)]
-    finally:
-        db.dispose()
     click.echo(render_table(["username", "role", "extension", "unit", "display name", "disabled"], rows))
 
 
@@ -89,16 +83,14 @@ def disable_command(config: Config, name: str) -> None:
     """Disable user NAME: sign-in and API tokens are refused; the user's records stay."""
     from bridge.accounts.service import AccountError, disable_user
 
-    db = open_database(config)
-    try:
-        with db.session() as session:
-            disabled = disable_user(session, name)
-            when = local_date(config, disabled.disabled_at)
-        click.echo(f"user {name} disabled (since {when})")
-    except AccountError as exc:
-        fail(str(exc))
-    finally:
-        db.dispose()
+    with open_database(config) as db:
+        try:
+            with db.session() as session:
+                disabled = disable_user(session, name)
+                when = local_date(config, disabled.disabled_at)
+            click.echo(f"user {name} disabled (since {when})")
+        except AccountError as exc:
+            fail(str(exc))
 
 
 # ------------------------------------------------------------------------ token
@@ -117,17 +109,15 @@ def create_command(config: Config, username: str) -> None:
     from bridge.accounts.service import AccountError, get_user
     from bridge.accounts.tokens import create_token
 
-    db = open_database(config)
-    try:
-        with db.session() as session:
-            owner = get_user(session, username)
-            if owner is None:
-                raise AccountError("username", f"no user named {username!r}")
-            secret = create_token(session, owner)
-    except AccountError as exc:
-        fail(str(exc))
-    finally:
-        db.dispose()
+    with open_database(config) as db:
+        try:
+            with db.session() as session:
+                owner = get_user(session, username)
+                if owner is None:
+                    raise AccountError("username", f"no user named {username!r}")
+                secret = create_token(session, owner)
+        except AccountError as exc:
+            fail(str(exc))
     click.echo(f"API token for {username} (shown only this once; only its hash is kept):")
     click.echo(secret)
 
@@ -140,8 +130,7 @@ def token_list_command(config: Config, username: str | None) -> None:
     from bridge.accounts.service import get_user
     from bridge.accounts.tokens import list_tokens
 
-    db = open_database(config)
-    try:
+    with open_database(config) as db:
         with db.session(readonly=True) as session:
             owner = None
             if username:
@@ -151,8 +140,6 @@ def token_list_command(config: Config, username: str | None) -> None:
             rows = [[str(t.id), t.prefix + "…", t.user.username, local_date(config, t.created_at),
                      local_date(config, t.last_used_at), local_date(config, t.revoked_at)]
                     for t in list_tokens(session, owner)]
-    finally:
-        db.dispose()
     click.echo(render_table(["id", "prefix", "user", "created", "last used", "revoked"], rows))
 
 
@@ -164,13 +151,11 @@ def revoke_command(config: Config, ref: str) -> None:
     from bridge.accounts.service import AccountError
     from bridge.accounts.tokens import revoke
 
-    db = open_database(config)
-    try:
-        with db.session() as session:
-            row = revoke(session, ref, utcnow())
-            token_id = row.id
-    except AccountError as exc:
-        fail(str(exc))
-    finally:
-        db.dispose()
+    with open_database(config) as db:
+        try:
+            with db.session() as session:
+                row = revoke(session, ref, utcnow())
+                token_id = row.id
+        except AccountError as exc:
+            fail(str(exc))
     click.echo(f"token {token_id} revoked")

@@ -20,13 +20,10 @@ def list_command(config: Config, active: bool) -> None:
     """List the units: code, kind, name, and when retired."""
     from bridge.departments.service import list_units
 
-    db = open_database(config)
-    try:
+    with open_database(config) as db:
         with db.session(readonly=True) as session:
             units = list_units(session, include_retired=not active)
             rows = [[u.code, u.kind.value, u.name, local_date(config, u.retired_at)] for u in units]
-    finally:
-        db.dispose()
     click.echo(render_table(["code", "kind", "name", "retired"], rows))
     retired = sum(1 for r in rows if r[3])
     click.echo(f"{len(rows)} unit(s), {retired} retired")
@@ -48,14 +45,11 @@ def import_command(config: Config, file: str, dry_run: bool) -> None:
         rows = load_units_file(file)
     except UnitsFileError as exc:
         fail(exc.render())
-    db = open_database(config)
-    try:
+    with open_database(config) as db:
         with db.session() as session:
             report = import_units(session, rows, utcnow())
             if dry_run:
                 session.rollback()
-    finally:
-        db.dispose()
     for label, codes in (("added", report.added), ("updated", report.updated),
                          ("reinstated", report.reinstated), ("retired", report.retired)):
         if codes:
