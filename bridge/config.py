@@ -222,12 +222,13 @@ class SandboxConfig(Section):
         return self
 
 
-_UNIT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")  # as bridge.departments.service.CODE_PATTERN
+# A unit's code (config keys here, the units file in bridge/departments): upper case, digits, '-'.
+UNIT_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,60}$")
 
 
 def _check_unit_code(value: str) -> str:
-    if not _UNIT_CODE.match(value):
+    if not UNIT_CODE_PATTERN.match(value):
         raise ValueError(f"{value!r} is not a unit code; expected upper-case letters, digits and '-', "
                          "like CITY-GAJ")
     return value

@@ -25,7 +25,6 @@ keep their unit; a retired unit that appears again is reinstated.
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bridge.config import UNIT_CODE_PATTERN
 from bridge.db.models import Department, DepartmentKind, utcnow
 from bridge.departments.pinyin import initials
 
@@ -40,7 +40,7 @@ SHIPPED_UNITS_FILE = Path(__file__).parent / "data" / "quzhou-units.csv"
 
 REQUIRED_COLUMNS = ("code", "name", "kind")
 OPTIONAL_COLUMNS = ("keywords",)
-CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
+CODE_PATTERN = UNIT_CODE_PATTERN
 NAME_MAX = 120  # Department.name is String(120)
 KIND_ORDER = {kind: i for i, kind in enumerate(DepartmentKind)}
 
