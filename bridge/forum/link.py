@@ -53,16 +53,7 @@ from bridge.config import Config
 from bridge.db.engine import Database
 from bridge.db.models import Case, CaseState, ForumCursor
 from bridge.forum import service
-from bridge.forum.adapter import (
-    Board,
-    EventPage,
-    Forum,
-    ForumError,
-    ForumRejected,
-    NewPost,
-    PostRef,
-    ThreadEvent,
-)
+from bridge.forum.adapter import Forum, ForumError, ForumRejected, PostRef, ThreadEvent
 from bridge.forum.outbox import OutboxStats, OutboxWorker, outbox_counts
 from bridge.health import CONNECTING, UP, Health, down
 from bridge.live import LiveEvent, LiveEvents
@@ -168,36 +159,6 @@ def choose_for_verification(critical: list[VerifyCandidate], in_turn: list[Verif
     return chosen
 
 
-class _Guarded:
-    """The forum as the outbox sees it: a 429 pauses the link, and no request is made while it is paused."""
-
-    def __init__(self, forum: Forum, link: ForumLink) -> None:
-        self.forum, self.link = forum, link
-
-    async def _call(self, name: str, *args, **kwargs):
-        self.link.raise_if_rate_limited()
-        try:
-            return await getattr(self.forum, name)(*args, **kwargs)
-        except ForumError as exc:
-            self.link.note_rate_limit(exc)
-            raise
-
-    async def list_boards(self) -> list[Board]:
-        return await self._call("list_boards")
-
-    async def create_post(self, post: NewPost) -> PostRef:
-        return await self._call("create_post", post)
-
-    async def find_post(self, case_number: str) -> PostRef | None:
-        return await self._call("find_post", case_number)
-
-    async def post_follow_up(self, ref: PostRef, text: str, *, idempotency_key: str) -> str:
-        return await self._call("post_follow_up", ref, text, idempotency_key=idempotency_key)
-
-    async def fetch_events(self, cursor: str | None) -> EventPage:
-        return await self._call("fetch_events", cursor)
-
-
 class ForumLink:
     def __init__(self, config: Config, db: Database, health: Health, live: LiveEvents, *,
                  forum: Forum | None = None, interval_s: float | None = None,
@@ -220,8 +181,8 @@ class ForumLink:
         self.interval_s = interval_s if interval_s is not None else (
             BUILTIN_INTERVAL_S if self.backend == "builtin" else config.forum.discourse.poll_interval_s)
         self.overdue_every_s = overdue_every_s
-        self.outbox = OutboxWorker(db, _Guarded(forum, self), backoff_s=config.forum.retry_backoff_s,
-                                   deadlines=self.deadlines, live=live, clock=clock)
+        self.outbox = OutboxWorker(db, forum, backoff_s=config.forum.retry_backoff_s,
+                                   deadlines=self.deadlines, live=live, clock=clock, on_failure=self.note_rate_limit)
         discourse = config.forum.discourse
         self.verify_per_cycle = discourse.verify_per_cycle if isinstance(forum, VerifyingForum) else 0
         self.verify_min_interval = timedelta(seconds=discourse.verify_min_interval_s)
@@ -306,11 +267,6 @@ class ForumLink:
 
     def is_rate_limited(self) -> bool:
         return self.rate_limited_until is not None and self.clock() < self.rate_limited_until
-
-    def raise_if_rate_limited(self) -> None:
-        if self.is_rate_limited():
-            assert self.rate_limited_until is not None
-            raise ForumError(f"rate limited by the forum until {self.rate_limited_until.isoformat()}")
 
     def note_rate_limit(self, exc: Exception) -> None:
         """A ForumRateLimited (any error with ``retry_after`` seconds): nothing goes to the forum until then."""

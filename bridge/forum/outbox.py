@@ -103,7 +103,9 @@ class OutboxWorker:
     def __init__(self, db: Database, forum: Forum, *, backoff_s: Sequence[int] = DEFAULT_BACKOFF_S,
                  deadlines: service.DeadlinePolicy, live: LiveEvents | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 timeout_s: float = 30.0, batch: int = 50) -> None:
+                 timeout_s: float = 30.0, batch: int = 50,
+                 on_failure: Callable[[Exception], None] | None = None) -> None:
+        """``on_failure``: told every failed send's exception (the link pauses on a rate limit)."""
         self.db = db
         self.forum = forum
         self.backoff_s = tuple(backoff_s)
@@ -112,6 +114,7 @@ class OutboxWorker:
         self.clock = clock
         self.timeout_s = timeout_s
         self.batch = batch
+        self.on_failure = on_failure
         self.last_error: str | None = None
 
     # ------------------------------------------------------------- database side
@@ -187,6 +190,8 @@ class OutboxWorker:
             await self.db.run_in_session(self._check, due, readonly=True)
             remote_id, ref = await asyncio.wait_for(self._send(due), self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried (or given up)
+            if self.on_failure is not None:
+                self.on_failure(exc)
             final = isinstance(exc, ForumRejected)
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             self.last_error = error
