@@ -415,10 +415,6 @@ class Bench:
         self.callers.append(run)
         return run
 
-    def cel_ends(self, numbers: set[str]) -> dict[str, datetime]:
-        """linkedid -> LINKEDID_END eventtime for calls whose caller is one of ``numbers``."""
-        return self.cel_calls(numbers)[1]
-
     def cel_calls(self, numbers: set[str]) -> tuple[dict[str, datetime], dict[str, datetime]]:
         """(linkedid -> CHAN_START eventtime of its first channel, linkedid -> LINKEDID_END
         eventtime) for calls whose caller is one of ``numbers``."""
@@ -499,10 +495,10 @@ class Bench:
               f"{res.sipp_failed} failed); waiting for the rows ...", flush=True)
         t1 = time.monotonic()
         number_set = set(numbers)
-        last_change, last_count, rows, ends = time.monotonic(), -1, [], {}
+        last_change, last_count, rows, starts, ends = time.monotonic(), -1, [], {}, {}
         time.sleep(1.0)
         while True:
-            ends = self.cel_ends(number_set)
+            starts, ends = self.cel_calls(number_set)
             rows = self.db.ended_rows(numbers)
             ended = sum(1 for r in rows if r[2] is not None)
             if ended != last_count:
@@ -523,7 +519,7 @@ class Bench:
         if after["daemon"] is None:
             print("  THE DAEMON IS GONE:\n" + self.daemon.tail(), flush=True)
         res.at_pbx = len(ends)
-        res.arrival_rate = arrival_rate(list(self.cel_calls(number_set)[0].values()))
+        res.arrival_rate = arrival_rate(list(starts.values()))
         by_linkedid: dict[str, tuple] = {}
         for row in rows:
             if row[1] in by_linkedid:
