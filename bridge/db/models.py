@@ -450,6 +450,18 @@ class ForumCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Cursor(Base):
+    """Where a reader of a durable stream stopped (``cel-recovery``, ``events:<capability>``, ...).
+
+    The reader moves it in the same transaction as the work it did, so a restart resumes there."""
+
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 # Tables whose rows the application never deletes (enforced by triggers).
 NEVER_DELETED = (
     "departments", "users", "calls", "cases", "case_events",
