@@ -90,6 +90,7 @@ class Consumer:
 # ------------------------------------------------------------ the writers' side
 
 _WAKE = "bridge.domain_events.wake"
+_OUTCOME = "bridge.domain_events.outcome"
 _publishers: dict[str, set[DomainEvents]] = {}
 _publishers_lock = threading.Lock()
 
@@ -111,20 +112,31 @@ def announce_case_event(session: Session, kind: str) -> None:
     session.info[_WAKE] = _database_key(bind)
 
 
+# A savepoint's release fires after_commit too, and its rollback after_rollback: the outcome
+# that counts is the last one seen when the outermost transaction ends.
 @event.listens_for(Session, "after_commit")
-def _wake_after_commit(session: Session) -> None:
-    key = session.info.pop(_WAKE, None)
-    if key is None:
+def _note_commit(session: Session) -> None:
+    if _WAKE in session.info:
+        session.info[_OUTCOME] = "commit"
+
+
+@event.listens_for(Session, "after_rollback")
+def _note_rollback(session: Session) -> None:
+    if _WAKE in session.info:
+        session.info[_OUTCOME] = "rollback"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _wake_after_commit(session: Session, transaction: Any) -> None:
+    if transaction.parent is not None or _WAKE not in session.info:
+        return
+    key = session.info.pop(_WAKE)
+    if session.info.pop(_OUTCOME, None) != "commit":
         return
     with _publishers_lock:
         publishers = list(_publishers.get(key, ()))
     for publisher in publishers:
         publisher.wake()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_WAKE, None)
 
 
 # ------------------------------------------------------------- the reading side
