@@ -24,7 +24,8 @@ filtered.
 """
 from __future__ import annotations
 
-from bridge.capability import AmiSubscription, installed as installed_capabilities, subscription_of
+from bridge.capability import AmiSubscription, subscription_of
+from bridge.capability import installed as installed_capabilities
 
 TRACKER = AmiSubscription(
     events=("Newchannel", "Newcallerid", "Hangup", "VarSet",
