@@ -50,9 +50,14 @@ def check_config(config) -> None:
 
 def _attach_groups() -> None:
     """Every installed capability's command groups (bridge/capability.py)."""
-    from bridge.capability import installed
+    from bridge.capability import CapabilityError, installed
 
-    for capability in installed():
+    try:
+        capabilities = installed()
+    except CapabilityError as exc:  # a broken add-on: say which, not a traceback
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for capability in capabilities:
         for group in capability.commands():
             main.add_command(group)
 

@@ -171,3 +171,16 @@ def test_the_daemon_starts_the_plugins_link_last_reports_it_and_stops_it_first(p
     assert journal[0] in [f"start: {pbx}, forum connecting" for pbx in started]
     assert journal[1] in [f"stop: {pbx}, forum {forum}" for pbx in started for forum in ("connecting", "up")]
     assert len(journal) == 2
+
+
+def test_a_capability_that_cannot_be_loaded_is_named_in_a_clear_error(tmp_path):
+    folder = tmp_path / "broken"
+    info = folder / "hb_broken-1.0.dist-info"
+    info.mkdir(parents=True)
+    info.joinpath("METADATA").write_text("Metadata-Version: 2.1\nName: hb-broken\nVersion: 1.0\n", encoding="utf-8")
+    info.joinpath("entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nbroken = hb_missing:Nothing\n",
+                                                 encoding="utf-8")
+    result = hotline_bridge(folder, "--help")
+    assert result.returncode == 2
+    assert "error: capability 'broken' (hb_missing:Nothing) cannot be loaded: ModuleNotFoundError" in result.stderr
+    assert "Traceback" not in result.stderr
