@@ -1,4 +1,4 @@
-"""The `hotline-bridge` command. Each capability brings its own command group."""
+"""The `hotline-bridge` command. Each installed capability brings its own command groups."""
 from __future__ import annotations
 
 import os
@@ -49,13 +49,17 @@ def check_config(config) -> None:
 
 
 def _attach_groups() -> None:
-    from bridge.accounts.cli import token, user
-    from bridge.db.cli import db
-    from bridge.departments.cli import departments
-    from bridge.pbx.sandbox_cli import sandbox
+    """Every installed capability's command groups (bridge/capability.py)."""
+    from bridge.capability import CapabilityError, installed
 
-    for group in (db, user, token, departments, sandbox):
-        main.add_command(group)
+    try:
+        capabilities = installed()
+    except CapabilityError as exc:  # a broken add-on: say which, not a traceback
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for capability in capabilities:
+        for group in capability.commands():
+            main.add_command(group)
 
 
 _attach_groups()

@@ -1,11 +1,14 @@
 """The daemon: one asyncio process holding the web server, the scheduler, and the
-PBX and forum links.
+installed capabilities' links (PBX, forum, ...).
 
-Start order: database (migrated, units and first admin ensured) -> scheduler ->
-PBX and forum links -> web server.  Stop order is the reverse, so no part is
-left writing into a closed database: the web server stops taking requests and
-finishes those under way, the links stop, the scheduler finishes running jobs,
-and only then is the database released.  SIGTERM and SIGINT both stop cleanly.
+The daemon names no capability: it loops over those installed (bridge/capability.py),
+in their order.  Start order: the database (each capability's ``prepare``: migrate,
+units, first admin) -> scheduler -> each capability's links (PBX, then forum) -> the
+domain-event publisher (catch-up) -> web server.  Stop order is the reverse, so no part
+is left writing into a closed database: the web server stops taking requests and
+finishes those under way, the publisher and the links stop, the scheduler finishes
+running jobs, and only then is the database released.  SIGTERM and SIGINT both stop
+cleanly.
 """
 from __future__ import annotations
 
@@ -14,30 +17,27 @@ import contextlib
 import signal
 import socket
 from datetime import datetime
-from typing import Awaitable, Callable, Protocol
+from typing import Awaitable, Callable
 
 import structlog
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bridge.capability import Capability, Link, Runtime, StartError, load_capabilities
 from bridge.config import Config
 from bridge.db.engine import Database
-from bridge.health import NOT_CONFIGURED, UP, Health, down
+from bridge.domain_events import DomainEvents
+from bridge.health import UP, Health, down
 from bridge.live import LiveEvents
 
 log = structlog.get_logger(__name__)
 
 
-class DaemonError(Exception):
-    """The daemon cannot start; the message says what to fix."""
+# The daemon cannot start; the message says what to fix (raised by a capability's prepare, too).
+DaemonError = StartError
 
-
-class Link(Protocol):
-    """A long-lived connection the daemon starts and stops (PBX, forum)."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
+# The daemon's own parts' health components (the capabilities declare theirs).
+SCHEDULER = "scheduler"
 
 
 class _QuietSignalsServer(uvicorn.Server):
@@ -47,33 +47,31 @@ class _QuietSignalsServer(uvicorn.Server):
         yield
 
 
-def prepare_database(config: Config, db: Database) -> tuple[str, str] | None:
-    """Bring the schema and the reference data up; return (username, password) of a new admin."""
-    from bridge.accounts.service import ensure_admin
-    from bridge.db import migrate
-    from bridge.departments.service import ensure_shipped_units
-
-    if db.engine.dialect.name == "sqlite":
-        migrate.upgrade(config.database_url)  # the embedded default upgrades itself
-    elif not migrate.is_up_to_date(config.database_url):
-        raise DaemonError(
-            "the PostgreSQL schema is not at the current revision; run `hotline-bridge db upgrade -c CONFIG` first"
-        )
-    with db.session() as session:
-        ensure_shipped_units(session)
-        return ensure_admin(session)
+def prepare_database(runtime: Runtime) -> None:
+    """Each capability's ``prepare``, in order (schema, reference data, first admin)."""
+    for capability in runtime.capabilities:
+        capability.prepare(runtime)
 
 
 class Daemon:
-    def __init__(self, config: Config, *, announce: Callable[[str], None] = print) -> None:
+    def __init__(self, config: Config, *, announce: Callable[[str], None] = print,
+                 capabilities: tuple[Capability, ...] | None = None) -> None:
         self.config = config
         self.announce = announce
-        self.health = Health()
+        self.capabilities = load_capabilities() if capabilities is None else capabilities
+        components = [name for capability in self.capabilities for name in capability.health_components]
+        self.health = Health([*components, SCHEDULER])
         self.live = LiveEvents()
         self.db = Database(config.database_url)
         self.scheduler = AsyncIOScheduler(timezone=config.site.zone)
-        self.links: dict[str, Link] = {}
+        self.events = DomainEvents(self.db)
+        self.runtime = Runtime(config, self.db, self.health, self.live, capabilities=self.capabilities,
+                               scheduler=self.scheduler, events=self.events, announce=announce)
         self._stop = asyncio.Event()
+
+    @property
+    def links(self) -> dict[str, Link]:
+        return self.runtime.links
 
     def request_stop(self, reason: str = "requested") -> None:
         if not self._stop.is_set():
@@ -93,23 +91,17 @@ class Daemon:
     async def _run(self) -> None:
         listener = self._listen()
         try:
-            new_admin = await self.db.run(prepare_database, self.config, self.db)
+            await self.db.run(prepare_database, self.runtime)
         except BaseException:
             listener.close()
             raise
-        self.health.set("database", UP)
-        if new_admin:
-            username, password = new_admin
-            log.info("accounts.admin_created", username=username)
-            self.announce(f"Created the first admin account. Sign in as {username!r} with this password "
-                          f"(shown only now): {password}")
 
         self.scheduler.start()
-        self.health.set("scheduler", UP)
+        self.health.set(SCHEDULER, UP)
         self.check_calendar()
         self.scheduler.add_job(self.check_calendar, "cron", hour=0, minute=5, id="calendar-coverage")
 
-        self.links = self._build_links()
+        self._build_links()
         started: list[Link] = []
         try:
             for name, link in self.links.items():
@@ -122,13 +114,17 @@ class Daemon:
             listener.close()
             await self.db.run(self.db.dispose)
             raise DaemonError(exc.strerror or str(exc)) from None
+        for capability in self.capabilities:
+            for consumer in capability.consumers(self.runtime):
+                self.events.register(consumer)
+        await self.events.start()  # catch-up: what was committed while no daemon delivered it
 
         server = self._web_server()
         web_task = asyncio.create_task(server.serve(sockets=[listener]), name="web")
         stop_task = asyncio.create_task(self._stop.wait(), name="stop")
         log.info("daemon.started", web=f"http://{self.config.web.host}:{self.config.web.port}",
                  database=self.db.engine.dialect.name, pbx=self.config.pbx.backend,
-                 forum=self.config.forum.backend)
+                 forum=self.config.forum.backend, capabilities=[c.name for c in self.capabilities])
         done, _ = await asyncio.wait({web_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         if web_task in done and not self._stop.is_set():
             exc = web_task.exception()
@@ -137,10 +133,11 @@ class Daemon:
         server.should_exit = True
         await _quietly(web_task)
         stop_task.cancel()
+        await _quietly(self.events.stop(), what="domain-events")
         for name, link in reversed(list(self.links.items())):
             await _quietly(link.stop(), what=name)
         self.scheduler.shutdown(wait=True)
-        self.health.set("scheduler", down("stopped"))
+        self.health.set(SCHEDULER, down("stopped"))
         await self.db.run(self.db.dispose)
         log.info("daemon.shutdown.done")
 
@@ -154,26 +151,17 @@ class Daemon:
         if problem:
             log.warning("calendar.not_covered", problem=problem)
 
-    def _build_links(self) -> dict[str, Link]:
-        links: dict[str, Link] = {}
-        if self.config.pbx.backend == "none":
-            self.health.set("pbx", NOT_CONFIGURED)
-        else:
-            from bridge.pbx.service import PbxService
-
-            links["pbx"] = PbxService(self.config, self.db, self.health, self.live)
-        from bridge.forum.link import ForumLink
-
-        links["forum"] = ForumLink(self.config, self.db, self.health, self.live, forum=self._discourse())
-        return links
-
-    def _discourse(self):
-        """The Discourse backend when configured; None lets the forum link serve the builtin board."""
-        if self.config.forum.backend != "discourse":
-            return None
-        from bridge.forum.discourse import DiscourseForum
-
-        return DiscourseForum.from_config(self.config)
+    def _build_links(self) -> None:
+        """Every capability's links, in capability order; the AMI listeners are gathered first,
+        so the link that owns the AMI connection hands them every event."""
+        runtime = self.runtime
+        runtime.ami_listeners[:] = [listener for capability in self.capabilities
+                                    for listener in capability.ami_listeners(runtime)]
+        for capability in self.capabilities:
+            for name, link in capability.links(runtime):
+                if name in runtime.links:
+                    raise DaemonError(f"two capabilities supply a link named {name!r}")
+                runtime.links[name] = link
 
     def _listen(self) -> socket.socket:
         """Bind the web port here, so a taken port is a clear error before anything else runs."""
@@ -194,13 +182,7 @@ class Daemon:
     def _web_server(self) -> uvicorn.Server:
         from bridge.web.app import create_app
 
-        app = create_app(self.config, self.db, self.health, live=self.live)
-        forum = self.links.get("forum")
-        if self.config.forum.backend == "discourse" and forum is not None:
-            from bridge.forum.discourse.webhook import router_from_config
-
-            # Discourse's webhooks feed the same event path as polling (applied once by event id).
-            app.include_router(router_from_config(self.config, forum=forum.forum, sink=forum.apply_events))
+        app = create_app(self.config, self.db, self.health, runtime=self.runtime)
         web = self.config.web
         server_config = uvicorn.Config(app, host=web.host, port=web.port, log_config=None,
                                        access_log=False, lifespan="off", timeout_graceful_shutdown=5)

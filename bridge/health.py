@@ -1,11 +1,12 @@
 """What each part of the daemon is doing, told honestly for /healthz.
 
 A component is "not configured", "connecting", "up" or "down: <reason>".  Parts
-report their own state; nothing here probes on their behalf, except the database,
-whose check is a real query at request time.
+report their own state; nothing here probes on their behalf.  (A capability may give
+/healthz a probe run at request time, as the database's real query: bridge/web/app.py.)
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -26,11 +27,12 @@ class ComponentState:
 
 
 class Health:
-    COMPONENTS = ("database", "pbx", "forum", "scheduler")
+    """``components``: those listed from the start ("not configured" until their part says
+    otherwise; the daemon lists every capability's); a part may also report one not listed."""
 
-    def __init__(self) -> None:
+    def __init__(self, components: Iterable[str] = ()) -> None:
         now = datetime.now(timezone.utc)
-        self._states = {name: ComponentState(NOT_CONFIGURED, now) for name in self.COMPONENTS}
+        self._states = {name: ComponentState(NOT_CONFIGURED, now) for name in components}
         # Problems that stop nothing now but need a person (e.g. next year's calendar is missing).
         self._warnings: dict[str, str] = {}
 

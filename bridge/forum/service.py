@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from bridge.cases.service import OPEN_STATES
 from bridge.db.models import Case, CaseEvent, CaseState, Department
+from bridge.domain_events import announce_case_event
 from bridge.forum.adapter import PostRef, ThreadEvent, ThreadEventKind
 
 log = structlog.get_logger(__name__)
@@ -216,6 +217,7 @@ def apply_event(session: Session, event: ThreadEvent, deadlines: DeadlinePolicy)
                 case.deadline_at = None
             case.state = STATE_AFTER[event.kind]
             case.updated_at = event.at
+            announce_case_event(session, event.kind.value)  # domain events (case answered) after commit
             session.add(CaseEvent(case_id=case.id, at=event.at, kind=event.kind.value, actor=FORUM_ACTOR,
                                   detail=detail, source_event_id=event.event_id))
             session.flush()

@@ -40,11 +40,14 @@ Behaviour
   ``client.state``, and every change is a structlog line.  The secret is never logged.
 * Every ``ping_interval`` a Ping is sent; no answer within ``action_timeout`` aborts
   the transport (and so reconnects).
-* Every event goes through one guarded path, strictly in arrival order: ``on_event`` is
-  called at once when nothing is queued before the event, else an ordered
-  ``asyncio.Queue`` holds it for the one consumer task; a coroutine result is awaited by
-  that consumer before any later event is handled.  An exception in a handler is logged
-  and the next event is handled.
+* Every event goes through one guarded path, strictly in arrival order, to every
+  listener in turn (``on_event`` and ``listeners`` of the constructor, then
+  ``add_listener``): the listeners are called at once when nothing is queued before the
+  event, else an ordered ``asyncio.Queue`` holds it for the one consumer task; a
+  coroutine result is awaited by that consumer before the next listener sees the event
+  and before any later event is handled.  A listener's exception is logged with the
+  event (``ami.event_handler_failed``) and the other listeners, and the next events, are
+  handled as if nothing happened.
   ``on_connected`` is called from that same consumer, in order, after every
   successful login: events received after the login are handled after it (so the daemon
   can adopt channels with CoreShowChannels before applying newer events).
@@ -168,6 +171,10 @@ _EVENT_LINE = re.compile(r"Event: ?([^\r\n]*)", re.I)
 _DROP, _KEEP, _CHECK_VARIABLE = 0, 1, 2
 
 
+def _listener_name(listener: Any) -> str:
+    return getattr(listener, "__qualname__", None) or repr(listener)
+
+
 def parse_message(text: str) -> list[tuple[str, str]]:
     """The ``Key: value`` lines of one AMI message, in order (repeated keys kept).
 
@@ -245,6 +252,7 @@ class AmiClient:
         reconnect_min: float = 1.0,
         reconnect_max: float = 60.0,
         on_event: EventHandler | None = None,
+        listeners: Iterable[EventHandler] = (),
         on_state: StateHandler | None = None,
         on_connected: ConnectedHandler | None = None,
         events: str = "on",
@@ -273,7 +281,8 @@ class AmiClient:
                                  if varset_prefixes is not None else None)
         self._verdicts: dict[str, int] = {}
         self.dropped_events = 0
-        self._on_event = on_event
+        # Every event goes to each listener in turn (``on_event`` first), see ``add_listener``.
+        self._listeners: list[EventHandler] = [*([on_event] if on_event else []), *listeners]
         self._on_state = on_state
         self._on_connected = on_connected
         self._rng = rng or random.Random()
@@ -306,6 +315,10 @@ class AmiClient:
         return f"<AmiClient {self.username}@{self.host}:{self.port} {self.state}>"
 
     # ----------------------------------------------------------------- public API
+
+    def add_listener(self, listener: EventHandler) -> None:
+        """Also hand every event to ``listener``, after the listeners added before it."""
+        self._listeners.append(listener)
 
     @property
     def is_up(self) -> bool:
@@ -543,36 +556,62 @@ class AmiClient:
 
     def _deliver(self, event: dict[str, str]) -> None:
         """Hand an event on in arrival order: at once when nothing is waiting before it
-        (a plain function handler then costs no task switch per event), else through the
-        queue.  An awaitable result is awaited by the consumer before any later event."""
+        (plain function listeners then cost no task switch per event), else through the
+        queue.  A listener's awaitable result is awaited by the consumer before the next
+        listener sees the event, and before any later event."""
         if self._handling or not self._queue.empty():
             self._queue.put_nowait(("event", event))
             return
-        result = self._handle("event", event)
-        if result is not None:
-            self._queue.put_nowait(("await", (result, event)))
+        pending = self._call_listeners(event, 0)
+        if pending is not None:
+            self._queue.put_nowait(("await", (event, *pending)))
 
-    def _handle(self, kind: str, payload: Any) -> Awaitable[None] | None:
-        """Run the handler of one queue item, guarded; return its awaitable, if any."""
-        try:
-            if kind == "event":
-                result = self._on_event(payload) if self._on_event else None
-            else:
-                result = self._on_connected() if self._on_connected else None
-        except Exception:   # noqa: BLE001 - a handler bug never stops the stream
-            self._log_handler_failure(kind, payload)
-            return None
-        return result if inspect.isawaitable(result) else None
+    def _call_listeners(self, event: dict[str, str], first: int) -> tuple[Awaitable[None], int] | None:
+        """Call the listeners from index ``first`` on, each guarded, until one returns an
+        awaitable: return it with that listener's index (the caller awaits it, then goes on
+        with the next listener)."""
+        listeners = self._listeners
+        for index in range(first, len(listeners)):
+            try:
+                result = listeners[index](event)
+            except Exception:   # noqa: BLE001 - one listener's bug never stops the others or the stream
+                self._log_listener_failure(listeners[index], event)
+                continue
+            if inspect.isawaitable(result):
+                return result, index
+        return None
 
-    def _log_handler_failure(self, kind: str, payload: Any) -> None:
+    async def _finish_event(self, event: dict[str, str], pending: tuple[Awaitable[None], int] | None) -> None:
+        """Await a listener's result, then run the listeners after it (in order)."""
+        while pending is not None:
+            awaitable, index = pending
+            try:
+                await awaitable
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # noqa: BLE001 - one listener's bug never stops the others or the stream
+                self._log_listener_failure(self._listeners[index], event)
+            pending = self._call_listeners(event, index + 1)
+
+    def _log_listener_failure(self, listener: EventHandler, event: dict[str, str]) -> None:
         try:
-            if kind == "event":
-                log.exception("ami.event_handler_failed", ami_event=payload.get("Event"),
-                              linkedid=payload.get("Linkedid"))
-            else:
-                log.exception("ami.on_connected_failed")
+            log.exception("ami.event_handler_failed", listener=_listener_name(listener),
+                          ami_event=event.get("Event"), linkedid=event.get("Linkedid"), ami_headers=dict(event))
         except Exception:   # noqa: BLE001 - not even a broken log setup
             pass
+
+    async def _connected(self) -> None:
+        try:
+            result = self._on_connected() if self._on_connected else None
+            if inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:   # noqa: BLE001 - a handler bug never stops the stream
+            try:
+                log.exception("ami.on_connected_failed")
+            except Exception:   # noqa: BLE001 - not even a broken log setup
+                pass
 
     async def _consume(self) -> None:
         """The one task that handles queued events, in arrival order."""
@@ -582,17 +621,13 @@ class AmiClient:
                 return
             self._handling = True
             try:
-                if kind == "await":
-                    pending, payload = payload
-                    kind = "event"
+                if kind == "event":
+                    await self._finish_event(payload, self._call_listeners(payload, 0))
+                elif kind == "await":
+                    event, awaitable, index = payload
+                    await self._finish_event(event, (awaitable, index))
                 else:
-                    pending = self._handle(kind, payload)
-                if pending is not None:
-                    await pending
-            except asyncio.CancelledError:
-                raise
-            except Exception:   # noqa: BLE001 - a handler bug never stops the stream
-                self._log_handler_failure(kind, payload)
+                    await self._connected()
             finally:
                 self._handling = False
 

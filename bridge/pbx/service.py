@@ -12,10 +12,12 @@ calls in progress, then recovers calls it missed from Asterisk's CDR file.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 import structlog
 
+from bridge.capability import AmiListener, AmiSubscription
 from bridge.config import Config
 from bridge.db.engine import Database
 from bridge.health import Health
@@ -46,7 +48,10 @@ def _now() -> datetime:
 
 class PbxService:
     def __init__(self, config: Config, db: Database, health: Health, live: LiveEvents, *,
-                 clock=_now, write_coalesce_s: float = WRITE_COALESCE_S) -> None:
+                 clock=_now, write_coalesce_s: float = WRITE_COALESCE_S,
+                 listeners: Iterable[AmiListener] = (), ami_subscription: AmiSubscription | None = None) -> None:
+        """``listeners``: other capabilities' AMI listeners, given every event after the tracker;
+        ``ami_subscription``: the events to keep (default: the installed capabilities' union)."""
         self.config = config
         self.write_coalesce_s = write_coalesce_s
         self.db = db
@@ -55,10 +60,11 @@ class PbxService:
         self.clock = clock
         pbx = config.pbx
         self.tracker = CallTracker(pbx.hotline_numbers, pbx.queue)
+        wanted = ami_subscription or subscription.installed()
         self.ami = AmiClient.from_config(
             pbx.ami, config.secret(pbx.ami.secret_env),
-            on_event=self._on_event, on_state=self._on_state, on_connected=self._on_connected,
-            wanted_events=subscription.EVENTS, varset_prefixes=subscription.VARSET_NAMES,
+            on_event=self._on_event, listeners=listeners, on_state=self._on_state, on_connected=self._on_connected,
+            wanted_events=wanted.events, varset_prefixes=wanted.variables or None,
         )
         self.agi = CaseStatusServer(pbx.agi_host, pbx.agi_port, db)
         self._writes: asyncio.Queue[tuple[CallRecord, str | None]] = asyncio.Queue()

@@ -1,4 +1,4 @@
-"""Which AMI events the daemon needs from Asterisk, in one place.
+"""Which AMI events the daemon needs from Asterisk: the union of what the capabilities declare.
 
 Asterisk sends an AMI session every event of its read classes; on a hotline that is
 mostly ``Newexten`` and ``VarSet`` (a dozen per dialplan step), which the call tracker
@@ -8,37 +8,62 @@ before they are written to the socket (``manager.conf`` *advanced* ``eventfilter
 lines, Asterisk 20.10 / 21.5 / 22 and later), and the AMI client drops the same set
 itself (for a site whose account has no filter).
 
-* ``EVENTS``: the events the call tracker acts on (``CallTracker.event_names``, checked
-  by a test) plus ``OriginateResponse`` for the callbacks' Originate.
-* ``VARSET_NAMES``: of ``VarSet`` events, only the variables the tracker reads; a
-  leading ``_`` or ``__`` (inherited variables) is allowed.  The dialplan's other
-  ``HOTLINE_*`` variables (menu choice, day type, status-line details) stay on Asterisk.
+Each capability declares its part (``Capability.ami``, a
+:class:`bridge.capability.AmiSubscription`: event names and the ``VarSet`` variables it
+reads); the subscription is their union, in capability order:
+
+* ``TRACKER``: the PBX capability's part, the events the call tracker acts on
+  (``CallTracker.event_names``, checked by a test) and the ``VarSet`` variables it reads.
+  The dialplan's other ``HOTLINE_*`` variables (menu choice, day type, status-line
+  details) stay on Asterisk.  (``OriginateResponse`` is the callbacks capability's.)
+* ``installed()``: the union over the installed capabilities; ``EVENTS`` and
+  ``VARSET_NAMES`` are its events and variables.
 
 Responses to actions (``CoreShowChannels``'s list included) are not events and are never
 filtered.
 """
 from __future__ import annotations
 
-EVENTS: tuple[str, ...] = (
-    "Newchannel", "Newcallerid", "Hangup", "VarSet",
-    "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
-    "AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete",
-    "DialBegin", "DialEnd", "BridgeEnter", "BridgeLeave", "MixMonitorStart",
-    "CoreShowChannel", "OriginateResponse",
+from bridge.capability import AmiSubscription, subscription_of
+from bridge.capability import installed as installed_capabilities
+
+TRACKER = AmiSubscription(
+    events=("Newchannel", "Newcallerid", "Hangup", "VarSet",
+            "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
+            "AgentCalled", "AgentRingNoAnswer", "AgentConnect", "AgentComplete",
+            "DialBegin", "DialEnd", "BridgeEnter", "BridgeLeave", "MixMonitorStart",
+            "CoreShowChannel"),
+    variables=("HOTLINE_DISPOSITION", "HOTLINE_RECORDING", "HOTLINE_MESSAGE", "MIXMONITOR_FILENAME"),
 )
 
-VARSET_NAMES: tuple[str, ...] = ("HOTLINE_DISPOSITION", "HOTLINE_RECORDING", "HOTLINE_MESSAGE",
-                                  "MIXMONITOR_FILENAME")
+
+def installed() -> AmiSubscription:
+    """The union of the installed capabilities' parts."""
+    return subscription_of(installed_capabilities())
 
 
-def manager_eventfilters() -> list[str]:
+def __getattr__(name: str) -> tuple[str, ...]:
+    # EVENTS / VARSET_NAMES are read when needed: the capabilities are found through entry
+    # points, which must not be loaded while this module is being imported.
+    if name == "EVENTS":
+        return installed().events
+    if name == "VARSET_NAMES":
+        return installed().variables
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def manager_eventfilters(subscription: AmiSubscription | None = None) -> list[str]:
     """The ``eventfilter`` lines for the daemon's account in ``manager.conf``.
 
     Include filters only: with any include filter, Asterisk sends an event only when one
     matches.  Event names are matched by hash; the VarSet filter also checks the
     ``Variable`` header with a regular expression.
     """
-    lines = [f"eventfilter(action(include),name({name}))=" for name in EVENTS if name != "VarSet"]
-    names = "|".join(VARSET_NAMES)
-    lines.append(f"eventfilter(action(include),name(VarSet),header(Variable),method(regex))=^_{{0,2}}({names})$")
+    subscription = subscription or installed()
+    wants_varset = "VarSet" in subscription.events
+    lines = [f"eventfilter(action(include),name({name}))=" for name in subscription.events
+             if name != "VarSet" or not subscription.variables]
+    if wants_varset and subscription.variables:
+        names = "|".join(subscription.variables)
+        lines.append(f"eventfilter(action(include),name(VarSet),header(Variable),method(regex))=^_{{0,2}}({names})$")
     return lines

@@ -1,16 +1,25 @@
-"""The FastAPI application: /healthz here, each capability's routes mounted from its folder."""
+"""The FastAPI application: /healthz here, each installed capability's routes mounted from its folder."""
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from bridge.capability import Runtime, load_capabilities
 from bridge.config import Config
 from bridge.db.engine import Database
 from bridge.health import UP, Health, down
 from bridge.live import LiveEvents
 
 
-def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents | None = None) -> FastAPI:
+def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents | None = None,
+               runtime: Runtime | None = None) -> FastAPI:
+    """The app with every capability mounted, in capability order.
+
+    ``runtime``: the daemon's (its links running); without it the installed capabilities are
+    loaded afresh and mounted without links (tests, a bare web app).
+    """
+    if runtime is None:
+        runtime = Runtime(config, db, health, live or LiveEvents(), capabilities=load_capabilities())
     app = FastAPI(
         title="hotline-bridge",
         openapi_url="/api/v1/openapi.json",
@@ -20,37 +29,28 @@ def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents
     app.state.config = config
     app.state.db = db
     app.state.health = health
-    app.state.live = live or LiveEvents()
+    app.state.live = runtime.live
+    app.state.runtime = runtime
 
-    from bridge.cases.api import router as cases_router
-    from bridge.departments.api import router as departments_router
-    from bridge.desk import mount_desk
-    from bridge.forum.builtin.api import router as board_router
-    from bridge.forum.builtin.pages import mount_board
-    from bridge.pbx.api import router as calls_router
+    for capability in runtime.capabilities:
+        capability.mount(app, runtime)
 
-    for router in (calls_router, cases_router, departments_router, board_router):
-        app.include_router(router)
-    mount_desk(app, config)
-    mount_board(app)  # after the desk: spokespeople's pages share its session
+    probes = [(component, probe) for capability in runtime.capabilities
+              for component, probe in capability.health_probes().items()]
+    essential = [name for capability in runtime.capabilities for name in capability.essential_components]
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
-        try:
-            await db.run(_ping_database, db)
-            health.set("database", UP)
-        except Exception as exc:  # the reason is the answer here
-            health.set("database", down(str(exc).splitlines()[0][:200]))
+        for component, probe in probes:
+            try:
+                await db.run(probe, db)
+                health.set(component, UP)
+            except Exception as exc:  # the reason is the answer here
+                health.set(component, down(str(exc).splitlines()[0][:200]))
         snapshot = health.snapshot()
-        # 503 only when nothing can work (no database); a PBX or forum outage is "degraded".
-        database_up = health.get("database") == UP
-        return JSONResponse(snapshot, status_code=200 if database_up else 503)
+        # 503 only when nothing can work (an essential component, the database); a PBX or forum
+        # outage is "degraded".
+        working = all(snapshot["components"].get(name, {}).get("state") == UP for name in essential)
+        return JSONResponse(snapshot, status_code=200 if working else 503)
 
     return app
-
-
-def _ping_database(db: Database) -> None:
-    from sqlalchemy import text
-
-    with db.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))

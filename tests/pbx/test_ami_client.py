@@ -340,6 +340,75 @@ async def test_a_plain_handler_never_overtakes_an_earlier_coroutine(server):
         await client.stop()
 
 
+async def test_every_listener_gets_every_event_in_order_and_a_coroutine_holds_the_next(server):
+    """Listener after listener, event after event: a listener's coroutine finishes before the
+    next listener sees the event, and before any listener sees a later event."""
+    seen: list[str] = []
+
+    def tracker(event):
+        if event.get("Event") == "UserEvent":
+            seen.append(f"tracker:{event['N']}")
+
+    def callbacks(event):
+        if event.get("Event") != "UserEvent":
+            return None
+
+        async def slow(n=event["N"]):
+            await asyncio.sleep(0.02 if n == "0" else 0)
+            seen.append(f"callbacks:{n}")
+        return slow()
+
+    late: list[str] = []
+    client = AmiClient("127.0.0.1", server.port, "hotline-bridge", "s3cret", on_event=tracker,
+                       listeners=[callbacks], **FAST)
+    client.add_listener(lambda event: late.append(event["N"]) if event.get("Event") == "UserEvent" else None)
+    await client.start()
+    try:
+        assert await client.wait_up(2)
+        await server.live[0].send(b"".join(encode({"Event": "UserEvent", "N": str(i)}) for i in range(3)))
+        await eventually(lambda: len(late) == 3)
+        assert seen == [f"{who}:{n}" for n in "012" for who in ("tracker", "callbacks")]
+        assert late == ["0", "1", "2"]
+    finally:
+        await client.stop()
+
+
+async def test_a_failing_listener_is_logged_with_the_event_and_stops_neither_the_others_nor_the_link(server):
+    tracked: list[str] = []
+    after: list[str] = []
+
+    def broken(event):
+        if event.get("Event") == "UserEvent" and event["N"] == "1":
+            raise RuntimeError("listener bug")
+
+    async def broken_later(event):
+        if event.get("Event") == "UserEvent" and event["N"] == "2":
+            raise RuntimeError("coroutine bug")
+
+    def tracker(event):
+        if event.get("Event") == "UserEvent":
+            tracked.append(event["N"])
+
+    client = AmiClient("127.0.0.1", server.port, "hotline-bridge", "s3cret",
+                       listeners=[broken, broken_later, tracker], **FAST)
+    client.add_listener(lambda event: after.append(event["N"]) if event.get("Event") == "UserEvent" else None)
+    await client.start()
+    try:
+        assert await client.wait_up(2)
+        with structlog.testing.capture_logs() as logs:
+            await server.live[0].send(b"".join(encode({"Event": "UserEvent", "N": str(i), "Linkedid": f"L{i}"})
+                                               for i in range(4)))
+            await eventually(lambda: len(after) == 4)
+        assert tracked == after == ["0", "1", "2", "3"]
+        failures = [entry for entry in logs if entry["event"] == "ami.event_handler_failed"]
+        assert [(f["listener"].rsplit(".", 1)[-1], f["ami_event"], f["linkedid"]) for f in failures] == [
+            ("broken", "UserEvent", "L1"), ("broken_later", "UserEvent", "L2")]
+        assert failures[0]["ami_headers"] == {"Event": "UserEvent", "N": "1", "Linkedid": "L1"}
+        assert client.is_up and len(server.connections) == 1
+    finally:
+        await client.stop()
+
+
 async def test_on_connected_runs_before_later_events(server):
     order: list[str] = []
 

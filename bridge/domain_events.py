@@ -1,0 +1,257 @@
+"""Domain events between capabilities: durable, in order, each delivered once per consumer.
+
+Unlike the live feed for browsers (``bridge.live``, which drops what a slow page
+cannot take), nothing here is ever dropped.  The source is the case timeline: a
+topic is a set of ``case_events`` kinds (``case_answered``: the unit answered, or
+answered a follow-up), and ``case_events`` rows are never updated or deleted.
+
+Each :class:`Consumer` has a cursor row ``events:<name>`` in the ``cursors`` table
+(the id of the last case event it handled).  :class:`DomainEvents`, one per daemon,
+hands a consumer the events past its cursor, one at a time, and moves the cursor
+**in the same transaction** as the consumer's own work; so an event is handled
+exactly once, also across a crash or a restart (a rolled-back handling is tried
+again, a committed one never).  A consumer should therefore do database work in the
+session it is given and nothing outside it.
+
+Writers call :func:`announce_case_event` before they add a case event (the forum
+service's ``apply_event`` does).  It wakes the publishers of that database after the
+commit, and on PostgreSQL it takes a transaction lock per topic first, so the rows of
+a topic commit in the order of their ids and a cursor never passes a row that is
+still to commit.  A publisher also catches up at start and looks every ``POLL_S``
+seconds (rows written by another process, a wake-up lost in a crash).
+
+A brand-new consumer starts at the beginning of the timeline.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge.db.engine import Database
+from bridge.db.models import Case, CaseEvent, Cursor
+
+log = structlog.get_logger(__name__)
+
+POLL_S = 30.0
+BATCH = 100
+RETRY_S = 5.0
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    case_event_kinds: tuple[str, ...]
+
+    @property
+    def lock_key(self) -> int:
+        """A PostgreSQL advisory-lock key of this topic (stable across processes)."""
+        return 0x68620000_00000000 | zlib.crc32(self.name.encode())
+
+
+# The responsible unit answered the case (first answer, or the answer to a follow-up).
+CASE_ANSWERED = Topic("case_answered", ("answered", "follow_up_answered"))
+TOPICS: tuple[Topic, ...] = (CASE_ANSWERED,)
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    position: int  # the case event's id: the order of the stream
+    topic: str
+    kind: str  # the case event's kind
+    case_id: int
+    case_number: str
+    at: datetime
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """``handle(session, event)`` runs in the transaction that moves the cursor ``events:<name>``."""
+
+    name: str
+    topic: Topic
+    handle: Callable[[Session, DomainEvent], None]
+
+    @property
+    def cursor_name(self) -> str:
+        return f"events:{self.name}"
+
+
+# ------------------------------------------------------------ the writers' side
+
+_WAKE = "bridge.domain_events.wake"
+_OUTCOME = "bridge.domain_events.outcome"
+_publishers: dict[str, set[DomainEvents]] = {}
+_publishers_lock = threading.Lock()
+
+
+def _database_key(bind: Any) -> str:
+    return bind.url.render_as_string(hide_password=True)
+
+
+def announce_case_event(session: Session, kind: str) -> None:
+    """Call before adding a case event of ``kind``: if a topic carries that kind, order its rows
+    (PostgreSQL) and wake this database's publishers after the commit."""
+    topics = [topic for topic in TOPICS if kind in topic.case_event_kinds]
+    if not topics:
+        return
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        for topic in topics:  # held until the transaction ends: rows of a topic commit in id order
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": topic.lock_key})
+    session.info[_WAKE] = _database_key(bind)
+
+
+# A savepoint's release fires after_commit too, and its rollback after_rollback: the outcome
+# that counts is the last one seen when the outermost transaction ends.
+@event.listens_for(Session, "after_commit")
+def _note_commit(session: Session) -> None:
+    if _WAKE in session.info:
+        session.info[_OUTCOME] = "commit"
+
+
+@event.listens_for(Session, "after_rollback")
+def _note_rollback(session: Session) -> None:
+    if _WAKE in session.info:
+        session.info[_OUTCOME] = "rollback"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _wake_after_commit(session: Session, transaction: Any) -> None:
+    if transaction.parent is not None or _WAKE not in session.info:
+        return
+    key = session.info.pop(_WAKE)
+    if session.info.pop(_OUTCOME, None) != "commit":
+        return
+    with _publishers_lock:
+        publishers = list(_publishers.get(key, ()))
+    for publisher in publishers:
+        publisher.wake()
+
+
+# ------------------------------------------------------------- the reading side
+
+
+def _position(session: Session, consumer: Consumer) -> int:
+    row = session.get(Cursor, consumer.cursor_name)
+    return int(row.position or 0) if row else 0
+
+
+def pending_events(session: Session, consumer: Consumer, limit: int = BATCH) -> list[DomainEvent]:
+    """The consumer's next events past its cursor, in order."""
+    rows = session.execute(
+        select(CaseEvent.id, CaseEvent.kind, CaseEvent.case_id, Case.number, CaseEvent.at, CaseEvent.detail)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(CaseEvent.id > _position(session, consumer), CaseEvent.kind.in_(consumer.topic.case_event_kinds))
+        .order_by(CaseEvent.id).limit(limit)).all()
+    return [DomainEvent(position=id_, topic=consumer.topic.name, kind=kind, case_id=case_id, case_number=number,
+                        at=at, detail=dict(detail or {})) for id_, kind, case_id, number, at, detail in rows]
+
+
+def deliver_one(session: Session, consumer: Consumer, domain_event: DomainEvent) -> bool:
+    """Hand ``domain_event`` to the consumer and move its cursor, in this transaction; False
+    when the cursor is already past it (another process delivered it)."""
+    cursor = session.get(Cursor, consumer.cursor_name, with_for_update=True, populate_existing=True)
+    if cursor is None:
+        cursor = Cursor(name=consumer.cursor_name, position="0")
+        session.add(cursor)
+        session.flush()  # a concurrent first delivery fails here (primary key) and is tried again
+    if int(cursor.position or 0) >= domain_event.position:
+        return False
+    consumer.handle(session, domain_event)
+    cursor.position = str(domain_event.position)
+    cursor.updated_at = datetime.now(timezone.utc)
+    return True
+
+
+class DomainEvents:
+    """The daemon's publisher: registers consumers, delivers what is past their cursors."""
+
+    def __init__(self, db: Database, *, poll_s: float = POLL_S) -> None:
+        self.db = db
+        self.poll_s = poll_s
+        self.consumers: list[Consumer] = []
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+
+    def register(self, consumer: Consumer) -> None:
+        if any(c.name == consumer.name for c in self.consumers):
+            raise ValueError(f"a domain-event consumer named {consumer.name!r} is registered already")
+        self.consumers.append(consumer)
+
+    async def start(self) -> None:
+        """Catch up (every event past every cursor), then follow wake-ups and the poll."""
+        self._loop = asyncio.get_running_loop()
+        with _publishers_lock:
+            _publishers.setdefault(_database_key(self.db.engine), set()).add(self)
+        await self.deliver_pending()
+        self._task = asyncio.create_task(self._run(), name="domain-events")
+
+    async def stop(self) -> None:
+        with _publishers_lock:
+            _publishers.get(_database_key(self.db.engine), set()).discard(self)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def wake(self) -> None:
+        """From any thread: deliver now (a case event of a topic was committed)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:  # the loop closed meanwhile: the next start catches up
+            pass
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            if not await self.deliver_pending():
+                await asyncio.sleep(RETRY_S)  # a consumer failed: do not spin on it
+
+    async def deliver_pending(self) -> bool:
+        """Deliver every pending event to every consumer; False if a consumer failed (it is
+        tried again later from the same event)."""
+        ok = True
+        for consumer in self.consumers:
+            ok = await self._drain(consumer) and ok
+        return ok
+
+    async def _drain(self, consumer: Consumer) -> bool:
+        while True:
+            batch = await self.db.run_in_session(pending_events, consumer, readonly=True)
+            if not batch:
+                return True
+            for domain_event in batch:
+                try:
+                    delivered = await self.db.run_in_session(deliver_one, consumer, domain_event)
+                except IntegrityError:
+                    return False  # another process created the cursor row first: read again later
+                except Exception:  # noqa: BLE001 - the event stays pending; the others go on
+                    log.exception("domain_events.consumer_failed", consumer=consumer.name,
+                                  topic=consumer.topic.name, case_number=domain_event.case_number,
+                                  position=domain_event.position)
+                    return False
+                if delivered:
+                    log.info("domain_events.delivered", consumer=consumer.name, topic=consumer.topic.name,
+                             case_number=domain_event.case_number, position=domain_event.position)

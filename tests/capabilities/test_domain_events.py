@@ -1,0 +1,219 @@
+"""Domain events between capabilities (bridge.domain_events): an answer reaches each consumer
+exactly once, through duplicate deliveries, failures and restarts, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import structlog
+from sqlalchemy import select
+
+from bridge.capability import Runtime
+from bridge.cases.service import file_case
+from bridge.config import validate
+from bridge.db.models import Cursor
+from bridge.departments.service import ensure_shipped_units
+from bridge.domain_events import CASE_ANSWERED, Consumer, DomainEvents
+from bridge.forum import service
+from bridge.forum.adapter import ThreadEvent, ThreadEventKind
+from bridge.forum.link import ForumLink
+from bridge.health import Health
+from bridge.live import LiveEvents
+from tests.forum.test_builtin_support import SECRETS, case_form
+
+ZONE = ZoneInfo("Asia/Shanghai")
+FILED_AT = datetime(2026, 11, 25, 9, 50, tzinfo=ZONE)
+NEVER = 3600.0  # a publisher that only delivers when woken (or at start)
+
+
+@pytest.fixture
+def config(db_url):
+    return validate({"database": {"url": db_url}}, environ=SECRETS)
+
+
+@pytest.fixture
+def deadlines(config):
+    return service.Deadlines.from_config(config)
+
+
+def new_case(db) -> str:
+    with db.session() as session:
+        ensure_shipped_units(session)
+        return file_case(session, {**case_form(), "department": "CITY-LJQ"}, user=None, now=FILED_AT, zone=ZONE).number
+
+
+def answer(number: str, event_id: str, kind=ThreadEventKind.ANSWERED) -> ThreadEvent:
+    return ThreadEvent(event_id=event_id, kind=kind, case_number=number, at=FILED_AT + timedelta(days=1),
+                       unit_code="CITY-LJQ", text="已答复", actor="王芳")
+
+
+class Probe:
+    """A consumer that records, in the transaction that moves its cursor, a row per event it
+    handled (its "work"), and in memory every call."""
+
+    def __init__(self, name="probe", fail_first=0):
+        self.calls: list[str] = []
+        self.fail_first = fail_first
+        self.consumer = Consumer(name, CASE_ANSWERED, self.handle)
+
+    def handle(self, session, event):
+        self.calls.append(event.case_number)
+        session.add(Cursor(name=f"work:{self.consumer.name}:{event.position}", position=event.case_number))
+        session.flush()
+        if self.fail_first:
+            self.fail_first -= 1
+            raise RuntimeError("consumer bug")
+
+
+def work_rows(db, name="probe") -> list[str]:
+    with db.session(readonly=True) as session:
+        return list(session.scalars(select(Cursor.position).where(Cursor.name.like(f"work:{name}:%"))
+                                    .order_by(Cursor.name)))
+
+
+async def publisher_with(db, *probes, poll_s=NEVER) -> DomainEvents:
+    publisher = DomainEvents(db, poll_s=poll_s)
+    for probe in probes:
+        publisher.register(probe.consumer)
+    await publisher.start()
+    return publisher
+
+
+async def eventually(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_answer_delivered_by_webhook_and_by_polling_reaches_the_consumer_once(db, config, deadlines):
+    number = new_case(db)
+    probe = Probe()
+    publisher = await publisher_with(db, probe)
+    link = ForumLink(config, db, Health(), LiveEvents(), deadlines=deadlines)
+    try:
+        accepted = answer(number, "d:accept", ThreadEventKind.ACCEPTED)
+        assert await link.apply_events([accepted]) == 1  # no domain event: nothing delivered
+        # The daemon gives the webhook and polling the same sink (ForumLink.apply_events).
+        assert await link.apply_events([answer(number, "d:answer")]) == 1  # the webhook
+        assert await link.apply_events([answer(number, "d:answer")]) == 0  # polling, a moment later
+        # Delivered because the forum service woke the publisher (it never polls here).
+        await eventually(lambda: work_rows(db) == [number])
+        await publisher.deliver_pending()
+        assert probe.calls == [number] and work_rows(db) == [number]
+    finally:
+        await publisher.stop()
+
+
+async def test_an_answer_committed_while_no_publisher_ran_is_delivered_at_the_next_start_once(db, deadlines):
+    number = new_case(db)
+    first = Probe()
+    publisher = await publisher_with(db, first)
+    publisher.wake = lambda: None  # the daemon stops between the commit and the wake-up
+    with db.session() as session:
+        assert service.apply_event(session, answer(number, "b:9"), deadlines) is not None
+    await publisher.stop()
+    assert first.calls == [] and work_rows(db) == []
+
+    again = Probe()
+    publisher = await publisher_with(db, again)  # the restart's catch-up
+    await publisher.stop()
+    assert again.calls == [number] and work_rows(db) == [number]
+
+    third = Probe()
+    publisher = await publisher_with(db, third)  # and never again
+    await publisher.stop()
+    assert third.calls == [] and work_rows(db) == [number]
+
+
+async def test_a_failed_handling_is_rolled_back_and_tried_again_from_the_same_event(db, deadlines):
+    numbers = [new_case(db), new_case(db)]
+    probe = Probe(fail_first=1)
+    with db.session() as session:
+        service.apply_events(session, [answer(n, f"b:{i}") for i, n in enumerate(numbers)], deadlines)
+    with structlog.testing.capture_logs() as logs:
+        publisher = await publisher_with(db, probe)
+    try:
+        assert work_rows(db) == []  # the failure rolled back its work and kept the cursor
+        failure = next(entry for entry in logs if entry["event"] == "domain_events.consumer_failed")
+        assert failure["case_number"] == numbers[0] and failure["consumer"] == "probe"
+        assert await publisher.deliver_pending()
+        assert probe.calls == [numbers[0], numbers[0], numbers[1]]
+        assert sorted(work_rows(db)) == sorted(numbers)
+    finally:
+        await publisher.stop()
+
+
+async def test_consumers_have_their_own_cursor(db, deadlines):
+    number = new_case(db)
+    with db.session() as session:
+        service.apply_event(session, answer(number, "b:1", ThreadEventKind.FOLLOW_UP_ANSWERED), deadlines)
+    early = Probe("early")
+    publisher = await publisher_with(db, early)
+    await publisher.stop()
+    late = Probe("late")  # a consumer installed later starts at the beginning of the timeline
+    publisher = await publisher_with(db, early, late)
+    await publisher.stop()
+    assert early.calls == [number] and late.calls == [number]
+
+
+async def test_an_answer_that_commits_after_a_later_one_is_not_passed_over(db, deadlines):
+    """Two answers written at once: the second may not commit (and be delivered) while the
+    first, with the lower id, is still to commit, or the cursor would pass over it."""
+    first, second = new_case(db), new_case(db)
+    probe = Probe()
+    publisher = await publisher_with(db, probe)
+    hold, written = threading.Event(), threading.Event()
+
+    def slow_answer():
+        with db.session() as session:
+            service.apply_event(session, answer(first, "b:first"), deadlines)
+            written.set()
+            hold.wait(10)
+
+    def quick_answer():
+        with db.session() as session:
+            service.apply_event(session, answer(second, "b:second"), deadlines)
+
+    slow = threading.Thread(target=slow_answer)
+    slow.start()
+    try:
+        assert written.wait(10)
+        quick = threading.Thread(target=quick_answer)
+        quick.start()
+        quick.join(1.0)
+        assert quick.is_alive(), "the later answer committed while the earlier one was open"
+        await publisher.deliver_pending()
+        assert probe.calls == []
+    finally:
+        hold.set()
+        slow.join(10)
+    quick.join(10)
+    await eventually(lambda: len(work_rows(db)) == 2)
+    await publisher.stop()
+    assert probe.calls == [first, second]
+
+
+async def test_the_callbacks_capability_consumes_case_answered_once(db, config, deadlines):
+    from callbacks.capability import CallbacksCapability
+
+    capability = CallbacksCapability()
+    runtime = Runtime(config, db, Health(), LiveEvents(), capabilities=(capability,))
+    (consumer,) = capability.consumers(runtime)
+    assert consumer.topic is CASE_ANSWERED and consumer.cursor_name == "events:callbacks"
+    number = new_case(db)
+    with db.session() as session:
+        service.apply_event(session, answer(number, "b:1"), deadlines)
+    for expected in ([number], []):  # two daemon starts
+        publisher = DomainEvents(db, poll_s=NEVER)
+        publisher.register(consumer)
+        with structlog.testing.capture_logs() as logs:
+            await publisher.start()
+            await publisher.stop()
+        assert [entry["case_number"] for entry in logs if entry["event"] == "callbacks.case_answered"] == expected
+    with db.session(readonly=True) as session:
+        assert session.get(Cursor, "events:callbacks").position is not None
