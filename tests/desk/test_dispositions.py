@@ -44,9 +44,9 @@ def _pop_history(live, db, accept_language: str) -> dict[str, str]:
 
 def test_hung_up_in_the_menu_and_failed_read_differently_in_chinese(live, db):
     lines = _pop_history(live, db, "zh-CN")
-    assert "菜单中挂断" in lines["71.1"] and 'data-disposition="hung_up_in_menu"' in lines["71.1"]
+    assert "菜单中挂断" in lines["71.1"] and 'class="disposition hung_up_in_menu"' in lines["71.1"]
     assert "失败" in lines["72.1"] and "菜单中挂断" not in lines["72.1"]
-    assert 'data-disposition="failed"' in lines["72.1"]
+    assert 'class="disposition failed"' in lines["72.1"]
     assert "未接挂断" in lines["73.1"]
 
 
