@@ -1,9 +1,9 @@
 """Migrations: upgrade from empty, idempotence, the migrated schema equals models.py."""
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -202,20 +202,18 @@ def test_hung_up_in_menu_migration_keeps_existing_calls_cases_and_guards(empty_d
     try:
         with engine.begin() as connection:
             _a_call_filed_as_a_case(connection, "failed")
-            with pytest.raises(IntegrityError):
-                with connection.begin_nested():
-                    _insert_call(connection, 8, "hung_up_in_menu")
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                _insert_call(connection, 8, "hung_up_in_menu")
         assert migrate.upgrade(engine) == "0005_hung_up_in_menu"
         with engine.connect() as connection:
             assert connection.execute(text("SELECT call_id FROM cases WHERE id = 3")).scalar_one() == 7
-            assert connection.execute(text(
-                "SELECT caller_name, disposition, hangup_cause FROM calls WHERE id = 7")).one() == ("张三", "failed", 38)
+            kept = connection.execute(text("SELECT caller_name, disposition, hangup_cause FROM calls WHERE id = 7"))
+            assert kept.one() == ("张三", "failed", 38)
             assert guards.missing(connection) == []
         with engine.begin() as connection:
             _insert_call(connection, 8, "hung_up_in_menu")
-            with pytest.raises(IntegrityError):
-                with connection.begin_nested():
-                    _insert_call(connection, 9, "hung_up")
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                _insert_call(connection, 9, "hung_up")
         with engine.connect() as connection, pytest.raises(DBAPIError):
             connection.execute(text("DELETE FROM calls WHERE id = 8"))
         assert migrate.downgrade(engine, "0004_cursors") == "0004_cursors"

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import contextmanager
 
-import sqlalchemy as sa
 from alembic import op
 
 from bridge.db import guards
