@@ -119,5 +119,6 @@ async def test_a_key_during_the_greeting_skips_it_and_acts_at_once(shipped_aster
         assert ami.varset("HOTLINE_CHOICE", Linkedid=linkedid) == [key]
         bed.hangup(first["Channel"])
         assert await asyncio.to_thread(run.wait, 30) == 0, run.report()
+    print(f"key {key} -> {label} {after:.2f} s after the answer (greeting {greeting:.2f} s)")
     assert greeting > 1.5
     assert after < 1.5, f"key {key} at 0.7 s acted {after:.2f} s after the answer (greeting {greeting:.2f} s)"
