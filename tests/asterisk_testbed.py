@@ -303,9 +303,10 @@ def _build_config(state: Path, ports: dict[str, Any], root: str, environ: dict[s
     return validate(data, path="<asterisk test bed>", base_dir=state.parent, environ=environ)
 
 
-def start_testbed(base: Path) -> AsteriskTestbed:
+def start_testbed(base: Path, tuning: Tuning = TEST_TUNING) -> AsteriskTestbed:
     """Start a real Asterisk 22 with the shipped dialplan on free loopback ports, its files under
-    ``base``; office open now.  Raises SandboxError (leaving nothing running) if it cannot."""
+    ``base``; office open now.  ``tuning``: the tests' short timings and prompts, or ``Tuning()``
+    for the shipped ones.  Raises SandboxError (leaving nothing running) if it cannot."""
     taken: set[int] = set()
     fp = lambda **kw: sipp.free_port("127.0.0.1", taken=taken, **kw)  # noqa: E731
     ports = {"trunk": fp(), "carrier": fp(), "ami": fp(), "agi": fp(),
@@ -315,7 +316,7 @@ def start_testbed(base: Path) -> AsteriskTestbed:
     root = os.environ.get(ROOT_ENV, "/var/cache/hotline-bridge/asterisk-root")
     config = _build_config(base / "sandbox", ports, root, environ)
     today = datetime.now(config.site.zone).date()
-    tuning = Tuning(**{**TEST_TUNING.__dict__, "extra_working_days": (today,)})
+    tuning = Tuning(**{**tuning.__dict__, "extra_working_days": (today,)})
     observer_secret = secrets.token_urlsafe(24)
     box = Sandbox(config, ami_secret=secret, tuning=tuning, ami_observer_secret=observer_secret)
     try:

@@ -153,7 +153,8 @@ class CallDisposition(str, enum.Enum):
     ABANDONED = "abandoned"
     AFTER_HOURS_MESSAGE = "after_hours_message"
     STATUS_LINE = "status_line"
-    FAILED = "failed"
+    HUNG_UP_IN_MENU = "hung_up_in_menu"    # the caller hung up in the greeting or the menu
+    FAILED = "failed"                      # a technical failure (see hangup_cause)
 
 
 class Call(Base):

@@ -62,6 +62,7 @@ STATE_COLOUR = {"queued": "blue", "posted": "blue", "accepted": "green", "forwar
 DISPOSITION_LABELS = {
     "in_progress": N_("In progress"), "answered": N_("Answered call"), "abandoned": N_("Hung up unanswered"),
     "after_hours_message": N_("After-hours message"), "status_line": N_("Status line"), "failed": N_("Failed"),
+    "hung_up_in_menu": N_("Hung up in the menu"),
 }
 CHANNEL_LABELS = {"phone": N_("Phone"), "walk_in": N_("Walk-in"), "message": N_("Message"), "email": N_("Email")}
 ROLE_LABELS = {"operator": N_("Operator"), "supervisor": N_("Supervisor"), "admin": N_("Administrator"),

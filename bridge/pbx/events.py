@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-Disposition = Literal["answered", "abandoned", "after_hours_message", "status_line", "failed"]
-DISPOSITIONS: tuple[str, ...] = ("answered", "abandoned", "after_hours_message", "status_line", "failed")
+Disposition = Literal["answered", "abandoned", "after_hours_message", "status_line", "hung_up_in_menu",
+                      "failed"]
+DISPOSITIONS: tuple[str, ...] = ("answered", "abandoned", "after_hours_message", "status_line", "hung_up_in_menu",
+                                 "failed")
 
 UpdateKind = Literal[
     "arrived",        # a hotline call was seen for the first time (Newchannel of its first channel)

@@ -22,8 +22,11 @@ call's first channel).  The tracker keeps one state per Linkedid:
 Disposition of an ended call: ``answered`` if an operator answered (``AgentConnect``,
 ``DialEnd`` ANSWER to an extension, or the caller bridged with an operator channel);
 else the dialplan's last ``HOTLINE_DISPOSITION`` if it is ``after_hours_message`` or
-``status_line``; else ``abandoned`` if the caller joined the queue; else ``failed``
-(hung up in the greeting / menu, or never got anywhere).
+``status_line``; else ``abandoned`` if the caller joined the queue; else
+``hung_up_in_menu`` if the dialplan's last label is ``menu`` (greeting and menu) and the
+caller's own channel ended with a normal clearing cause (:data:`CALLER_CLEARING_CAUSES`);
+else ``failed``: a technical failure (the hangup cause says which, e.g. 38 network out of
+order), or a call that never reached the menu, or whose end was not seen.
 
 Robustness: events are untrusted text.  Missing fields, garbage values, duplicates and
 out-of-order events (a ``Hangup`` before its ``Newchannel``, an ``AgentConnect``
@@ -42,13 +45,16 @@ from typing import Any
 
 from bridge.pbx.events import CallRecord, CallUpdate
 
-__all__ = ["CallRecord", "CallTracker", "CallUpdate", "extension_of"]
+__all__ = ["CALLER_CLEARING_CAUSES", "CallRecord", "CallTracker", "CallUpdate", "extension_of"]
 
 _FINISHED_MEMORY = 20_000   # Linkedids remembered as ended (ignore their late events)
 _DEAD_MEMORY = 50_000       # Uniqueids remembered as hung up (ignore late Newchannels)
 _UNKNOWN = {"", "<unknown>", "unknown", "(null)"}
 _HEX_SUFFIX = re.compile(r"^(.+)-[0-9a-fA-F]{6,}$")
 _DURATION = re.compile(r"^(\d{1,6}):([0-5]?\d):([0-5]?\d)$")
+# Q.850 causes of a caller who simply hung up: 16 normal clearing, 31 normal unspecified, and
+# 0 (none given), which is what Asterisk 22 reports for a PJSIP caller's BYE without a Reason.
+CALLER_CLEARING_CAUSES = frozenset({0, 16, 31})
 
 
 def extension_of(name: Any) -> str | None:
@@ -165,6 +171,7 @@ class _Call:
     cause: int | None = None
     cause_text: str | None = None
     caller_cause_seen: bool = False
+    caller_hung_up: bool = False     # the Hangup of the caller's own channel was seen
     hint: str | None = None
     recording: str | None = None
     recording_explicit: bool = False
@@ -321,6 +328,8 @@ class CallTracker:
             disposition = call.hint
         elif call.queued:
             disposition = "abandoned"
+        elif call.hint == "menu" and self._caller_cleared(call):
+            disposition = "hung_up_in_menu"
         else:
             disposition = "failed"
         # An end inferred after a disconnection is only an upper bound: no durations from it.
@@ -356,6 +365,12 @@ class CallTracker:
             adopted=call.adopted,
             complete=call.complete,
         )
+
+    @staticmethod
+    def _caller_cleared(call: _Call) -> bool:
+        """The caller's channel ended normally (the caller hung up), as far as the events say."""
+        return (call.complete and call.caller_hung_up
+                and (call.cause is None or call.cause in CALLER_CLEARING_CAUSES))
 
     # ------------------------------------------------------------ call progress
 
@@ -433,6 +448,7 @@ class CallTracker:
             call.live.discard(uid)
             call.dead.add(uid)
         is_caller = uid == call.linkedid
+        call.caller_hung_up = call.caller_hung_up or is_caller
         if is_caller or not call.caller_cause_seen:
             cause = _int(ev.get("cause", ""))
             text = _clean(ev.get("cause-txt", ""))

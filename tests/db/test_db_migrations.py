@@ -1,9 +1,11 @@
 """Migrations: upgrade from empty, idempotence, the migrated schema equals models.py."""
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bridge.db import guards, migrate
 from bridge.db.engine import make_engine
@@ -31,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0004_cursors"
+    assert head == "0005_hung_up_in_menu"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -160,6 +162,64 @@ def test_call_takeover_migration_keeps_existing_calls_cases_and_guards(empty_db_
             assert connection.execute(text("SELECT call_id FROM cases WHERE id = 3")).scalar_one() == 7
             assert connection.execute(text("SELECT caller_name, taken_by_id FROM calls WHERE id = 7")).one() == (
                 "张三", None)
+            assert guards.missing(connection) == []
+    finally:
+        engine.dispose()
+
+
+def _a_call_filed_as_a_case(connection, disposition: str) -> None:
+    connection.execute(text(
+        "INSERT INTO departments (id, code, name, kind, pinyin_initials, keywords, created_at) "
+        "VALUES (1, 'CITY-GAJ', '市公安局', 'city_department', 'sgaj', '', '2026-11-25 01:00:00')"))
+    connection.execute(text(
+        "INSERT INTO calls (id, linkedid, caller_number, caller_name, dialled_number, arrived_at, "
+        "disposition, hangup_cause, source, updated_at) VALUES (7, '1764032400.7', '13900000001', '张三', "
+        "'96811', '2026-11-25 01:00:00', :disposition, 38, 'live', '2026-11-25 01:00:00')"),
+        {"disposition": disposition})
+    connection.execute(text(
+        "INSERT INTO cases (id, number, call_id, channel, state, department_id, caller_surname, "
+        "caller_honorific, location, title, description, caller_full_name, caller_phone, "
+        "caller_phone_alt, best_time, callback_wanted, sms_consent, operator_notes, created_at, updated_at) "
+        "VALUES (3, '96811-2026-000003', 7, 'phone', 'queued', 1, '张', '先生', '', '路灯不亮', "
+        "'衢江路路灯不亮已经一周', '', '', '', '', true, false, '', '2026-11-25 01:00:00', "
+        "'2026-11-25 01:00:00')"))
+
+
+def _insert_call(connection, call_id: int, disposition: str) -> None:
+    connection.execute(text(
+        "INSERT INTO calls (id, linkedid, caller_number, caller_name, dialled_number, arrived_at, "
+        "disposition, source, updated_at) VALUES (:id, :linkedid, '13900000002', '', '96811', "
+        "'2026-11-25 02:00:00', :disposition, 'live', '2026-11-25 02:00:00')"),
+        {"id": call_id, "linkedid": f"1764036000.{call_id}", "disposition": disposition})
+
+
+def test_hung_up_in_menu_migration_keeps_existing_calls_cases_and_guards(empty_db_url):
+    """0005 widens the CHECK on calls.disposition (a rebuild of `calls` on SQLite): the existing
+    calls, the case filed from one and the no-delete guard come through; the new value is
+    accepted and an unknown one still refused; downgrading maps it back to `failed`."""
+    migrate.upgrade(empty_db_url, "0004_cursors")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            _a_call_filed_as_a_case(connection, "failed")
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                _insert_call(connection, 8, "hung_up_in_menu")
+        assert migrate.upgrade(engine) == "0005_hung_up_in_menu"
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT call_id FROM cases WHERE id = 3")).scalar_one() == 7
+            kept = connection.execute(text("SELECT caller_name, disposition, hangup_cause FROM calls WHERE id = 7"))
+            assert kept.one() == ("张三", "failed", 38)
+            assert guards.missing(connection) == []
+        with engine.begin() as connection:
+            _insert_call(connection, 8, "hung_up_in_menu")
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                _insert_call(connection, 9, "hung_up")
+        with engine.connect() as connection, pytest.raises(DBAPIError):
+            connection.execute(text("DELETE FROM calls WHERE id = 8"))
+        assert migrate.downgrade(engine, "0004_cursors") == "0004_cursors"
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT disposition FROM calls WHERE id = 8")).scalar_one() == "failed"
+            assert connection.execute(text("SELECT call_id FROM cases WHERE id = 3")).scalar_one() == 7
             assert guards.missing(connection) == []
     finally:
         engine.dispose()

@@ -195,10 +195,36 @@ async def chinese_name(bed, prefix):
                             "desk phone 8001 answers.")
 
 
+async def hung_up_in_menu(bed, prefix):
+    caller = prefix + "09"
+    await _finish(bed.place_calls(1, caller_number=caller, caller_name="孙阿姨", hold_ms=1500))
+    return Placed([caller], "Office open; the caller keys nothing and hangs up (SIP BYE) 1.5 s after the "
+                            "answer, in the greeting / menu, before the no-key timeout would put them "
+                            "through to the queue.")
+
+
+async def failed_in_menu(bed, prefix):
+    """A technical failure during the menu: the network drops the call (Q.850 cause 38,
+    network out of order), here an AMI Hangup with that cause on the caller's channel."""
+    caller = prefix + "10"
+    async with bed.ami_events() as ami:
+        run = bed.place_calls(1, caller_number=caller, caller_name="周先生", hold_ms=60000)
+        first = await ami.wait_for("Newchannel", CallerIDNum=caller, timeout=10)
+        await ami.wait_for("VarSet", Variable="HOTLINE_DISPOSITION", Value="menu",
+                           Linkedid=first["Linkedid"], timeout=10)
+        await asyncio.sleep(0.5)
+        await ami.action({"Action": "Hangup", "Channel": first["Channel"], "Cause": "38"})
+        await _finish(run)
+    return Placed([caller], "Office open; during the greeting / menu the hotline side drops the call with "
+                            "Q.850 cause 38 (network out of order: AMI Hangup Cause 38 on the caller's "
+                            "channel); the caller answers the BYE.")
+
+
 SCENARIOS: dict[str, Scenario] = {
     "answered": answered, "abandoned": abandoned, "after_hours_message": after_hours_message,
     "status_line_agi_down": status_line_agi_down, "status_line": status_line,
     "same_second": same_second, "chinese_name": chinese_name,
+    "hung_up_in_menu": hung_up_in_menu, "failed_in_menu": failed_in_menu,
 }
 
 

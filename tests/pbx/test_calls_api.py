@@ -70,6 +70,21 @@ def test_filters_and_pagination(api):
     assert page2["total"] == 7
 
 
+def test_disposition_filter_tells_a_menu_hang_up_from_a_failure(api, db):
+    with db.session() as session:
+        for n, (disposition, cause, text) in enumerate((("hung_up_in_menu", 0, None),
+                                                        ("failed", 38, "Network out of order"))):
+            save_record(session, CallRecord(
+                linkedid=f"1764040000.{n}", caller_number="13900000002", dialled_number="96811",
+                arrived_at=T0 + timedelta(hours=1, minutes=n), ended_at=T0 + timedelta(hours=1, minutes=n, seconds=3),
+                hangup_cause=cause, hangup_cause_text=text, disposition=disposition))
+    menu = api.get("/api/v1/calls", params={"disposition": "hung_up_in_menu"}).json()
+    assert [(c["linkedid"], c["disposition"]) for c in menu["calls"]] == [("1764040000.0", "hung_up_in_menu")]
+    failed = api.get("/api/v1/calls", params={"disposition": "failed"}).json()
+    assert [(c["linkedid"], c["hangup_cause"], c["hangup_cause_text"]) for c in failed["calls"]] == [
+        ("1764040000.1", 38, "Network out of order")]
+
+
 @pytest.mark.parametrize("params", [
     {"disposition": "lost"}, {"since": "yesterday"}, {"since": "2026-11-25T09:00:00"},
     {"per_page": 0}, {"page": 0},

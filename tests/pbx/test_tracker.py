@@ -191,6 +191,64 @@ def test_status_line_with_the_agi_server_down_goes_to_the_operator_queue(tracker
     assert record.queue_joined_at is not None and record.answered_at is None
 
 
+def test_caller_hanging_up_in_the_menu_is_not_a_failure(tracker):
+    """The caller keyed nothing and hung up (BYE) during the greeting / menu: its own
+    disposition, not the technical ``failed``."""
+    events = load("hung_up_in_menu.txt")
+    assert [e["Value"] for e in find(events, "VarSet", Variable="HOTLINE_DISPOSITION")] == ["menu"]
+    assert find(events, "HangupRequest")             # the caller's side asked for the hangup
+    (record,) = ended(replay(tracker, events))
+    assert record.disposition == "hung_up_in_menu" and record.caller_name == "孙阿姨"
+    # Asterisk 22 reports a PJSIP caller's BYE as cause 0 (CEL hangupcause 0 too).
+    assert (record.hangup_cause, record.hangup_cause_text) == (0, None)
+    assert record.queue_joined_at is None and record.answered_at is None and record.recording is None
+
+
+def test_network_failure_in_the_menu_stays_failed_with_its_cause(tracker):
+    """The call dropped in the menu with cause 38 (network out of order): a real failure."""
+    events = load("failed_in_menu.txt")
+    assert [e["Value"] for e in find(events, "VarSet", Variable="HOTLINE_DISPOSITION")] == ["menu"]
+    (record,) = ended(replay(tracker, events))
+    assert record.disposition == "failed"
+    assert (record.hangup_cause, record.hangup_cause_text) == (38, "Network out of order")
+
+
+def _menu_call(lid: str, *, cause: str | None, label: str | None = "menu") -> list[dict[str, str]]:
+    events = [{"Event": "Newchannel", "Uniqueid": lid, "Linkedid": lid, "Exten": "96811", "CallerIDNum": "1"}]
+    if label:
+        events.append({"Event": "VarSet", "Uniqueid": lid, "Linkedid": lid, "Variable": "HOTLINE_DISPOSITION",
+                       "Value": label})
+    hangup = {"Event": "Hangup", "Uniqueid": lid, "Linkedid": lid}
+    if cause is not None:
+        hangup["Cause"] = cause
+    return [*events, hangup]
+
+
+@pytest.mark.parametrize(("cause", "label", "disposition"), [
+    ("16", "menu", "hung_up_in_menu"),          # normal clearing (a carrier that says so)
+    ("31", "menu", "hung_up_in_menu"),          # normal, unspecified
+    (None, "menu", "hung_up_in_menu"),          # no cause given
+    ("41", "menu", "failed"),                   # temporary failure
+    ("127", "menu", "failed"),                  # interworking
+    ("16", None, "failed"),                     # never reached the menu
+    ("16", "operator", "failed"),               # left the menu but never joined the queue
+])
+def test_menu_hangup_by_cause_and_label(tracker, cause, label, disposition):
+    updates = []
+    for i, event in enumerate(_menu_call("9.1", cause=cause, label=label)):
+        updates += tracker.feed(event, T0 + timedelta(seconds=i))
+    (record,) = ended(updates)
+    assert record.disposition == disposition
+
+
+def test_menu_call_whose_end_was_not_seen_is_not_called_a_hang_up(tracker):
+    """Ended while the link was down (reconciled by a channel list): nobody saw the caller
+    hang up, so no claim that they did (recovery from CEL settles it)."""
+    replay(tracker, [e for e in load("hung_up_in_menu.txt") if e["Event"] != "Hangup"])
+    (update,) = tracker.adopt([], T0 + timedelta(minutes=5))
+    assert not update.record.complete and update.record.disposition == "failed"
+
+
 def test_two_calls_in_the_same_second_stay_separate(tracker):
     events = load("same_second.txt")
     firsts = [e for e in find(events, "Newchannel") if e["Uniqueid"] == e["Linkedid"]]
@@ -479,7 +537,8 @@ def test_shuffled_duplicated_and_truncated_recordings_never_raise(name, rnd, dup
 
 INTERLEAVED = {"answered.txt": "answered", "abandoned.txt": "abandoned",
                "after_hours_message.txt": "after_hours_message", "status_line.txt": "status_line",
-               "status_line_agi_down.txt": "abandoned", "chinese_name.txt": "answered"}
+               "status_line_agi_down.txt": "abandoned", "chinese_name.txt": "answered",
+               "hung_up_in_menu.txt": "hung_up_in_menu", "failed_in_menu.txt": "failed"}
 
 
 @settings(max_examples=60, deadline=None)
