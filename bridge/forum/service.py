@@ -81,7 +81,7 @@ class Deadlines:
 
     def __init__(self, *, office_periods: list[str] | tuple[str, ...], zone: ZoneInfo, calendar: Any = None) -> None:
         if calendar is None:
-            from bridge.forum.calendar import ChinaWorkingCalendar
+            from bridge.site.calendar import ChinaWorkingCalendar
 
             calendar = ChinaWorkingCalendar()
         self.calendar = calendar
@@ -94,7 +94,7 @@ class Deadlines:
         return cls(office_periods=tuple(config.office_hours.periods), zone=config.site.zone)
 
     def _guard(self, fn, *args, **kwargs) -> datetime | None:
-        from bridge.forum.calendar import CalendarNotCovered
+        from bridge.site.calendar import CalendarNotCovered
 
         try:
             due = fn(*args, **kwargs)

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from bridge.config import Config, ConfigError, load_config, resolve_config_path
-from bridge.pbx.sandbox import Sandbox, SandboxError, render_office_hours
+from bridge.pbx.dialplan import render_office_hours
+from bridge.pbx.sandbox import Sandbox, SandboxError
 from bridge.pbx.subscription import manager_eventfilters
 
 config_option = click.option(
