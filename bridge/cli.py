@@ -52,9 +52,10 @@ def _attach_groups() -> None:
     from bridge.accounts.cli import token, user
     from bridge.db.cli import db
     from bridge.departments.cli import departments
+    from bridge.pbx.dialplan_cli import dialplan
     from bridge.pbx.sandbox_cli import sandbox
 
-    for group in (db, user, token, departments, sandbox):
+    for group in (db, user, token, departments, sandbox, dialplan):
         main.add_command(group)
 
 
