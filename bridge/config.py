@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +25,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from bridge.site.office_hours import parse_period
 
 DEFAULT_CONFIG_PATH = "config.toml"
 CONFIG_PATH_ENV = "HOTLINE_BRIDGE_CONFIG"
@@ -81,12 +82,6 @@ def _check_period(value: str) -> str:
 
 
 Period = Annotated[str, AfterValidator(_check_period)]
-
-
-def parse_period(period: str) -> tuple[time, time]:
-    """'08:30-12:00' -> (time(8, 30), time(12, 0)); the string is already validated."""
-    start, end = period.split("-")
-    return time.fromisoformat(start), time.fromisoformat(end)
 
 
 def _check_loopback(value: str) -> str:

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import signal
 import socket
-from datetime import datetime
 from typing import Awaitable, Callable
 
 import structlog
@@ -143,10 +142,10 @@ class Daemon:
 
     def check_calendar(self) -> None:
         """Say loudly (health and log) when deadlines will soon need a year the calendar lacks."""
-        from bridge.forum.calendar import ChinaWorkingCalendar
+        from bridge.site.calendar import ChinaWorkingCalendar
+        from bridge.site.clock import SiteClock
 
-        today = datetime.now(self.config.site.zone).date()
-        problem = ChinaWorkingCalendar().coverage_problem(today)
+        problem = ChinaWorkingCalendar().coverage_problem(SiteClock.of(self.config).today())
         self.health.warn("calendar", problem)
         if problem:
             log.warning("calendar.not_covered", problem=problem)

@@ -37,7 +37,8 @@ from typing import Any, Callable, Iterable
 import pytest
 
 from bridge.config import Config, validate
-from bridge.pbx.sandbox import Sandbox, SandboxError, Tuning, render_office_hours
+from bridge.pbx.dialplan import render_office_hours
+from bridge.pbx.sandbox import Sandbox, SandboxError, Tuning
 from tests import sipp
 
 AMI_SECRET_ENV = "HOTLINE_BRIDGE_AMI_SECRET"

@@ -52,11 +52,11 @@ from bridge.db.models import (
     CaseState,
     Department,
     ForumOutbox,
+    OutboxOperation,
     Role,
     User,
 )
 
-CREATE_POST = "create_post"
 FILED = "filed"
 SYSTEM_ACTOR = "system"
 # States in which a unit still owes the forum a step (and so can be overdue).
@@ -159,7 +159,7 @@ def forum_payload(case: Case, department: Department, prefix: str = DEFAULT_PREF
 
 
 def _outbox_entry(case: Case, department: Department, now: datetime, prefix: str) -> ForumOutbox:
-    return ForumOutbox(case_id=case.id, operation=CREATE_POST, idempotency_key=case.number,
+    return ForumOutbox(case_id=case.id, operation=OutboxOperation.CREATE_POST.value, idempotency_key=case.number,
                        payload=forum_payload(case, department, prefix), next_attempt_at=now, created_at=now)
 
 
@@ -316,7 +316,7 @@ def list_cases(session: Session, filters: CaseFilter, *, user: User | None, now:
 
 
 __all__ = [
-    "CREATE_POST", "FIELDS", "TAKEN_EXPIRES_AFTER", "CaseFilter", "CaseValidationError", "case_view",
+    "FIELDS", "TAKEN_EXPIRES_AFTER", "CaseFilter", "CaseValidationError", "case_view",
     "check_case", "file_case", "taken_by_someone_else",
     "forum_payload", "get_case", "hotline_line", "is_overdue", "list_cases",
 ]

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bridge.db.models import CaseNumberCounter
 
-DEFAULT_PREFIX = "96811"
+DEFAULT_PREFIX = "96811"  # the one case-number prefix: filing, the forum post, the status line
 _NUMBER = re.compile(r"^(?P<prefix>\d+)-(?P<year>\d{4})-(?P<serial>\d{6,})$")
 
 
@@ -60,6 +60,7 @@ def next_serial(session: Session, year: int) -> int:
 def next_case_number(session: Session, year: int, prefix: str = DEFAULT_PREFIX) -> str:
     """The next case number of ``year``, e.g. ``96811-2026-000123``.
 
-    ``year`` is the year in the site's time zone (Asia/Shanghai), chosen by the caller.
+    ``year`` is the year in the site's time zone (Asia/Shanghai), chosen by the caller; the
+    case-status line completes a keyed "123" with the same year (``bridge.site.clock``).
     """
     return format_case_number(year, next_serial(session, year), prefix)

@@ -296,6 +296,13 @@ class OutboxState(str, enum.Enum):
     FAILED = "failed"  # gave up; a person must look
 
 
+class OutboxOperation(str, enum.Enum):
+    """What an outbox row asks of the forum: the ``Forum`` method of the same name."""
+
+    CREATE_POST = "create_post"
+    POST_FOLLOW_UP = "post_follow_up"
+
+
 class ForumOutbox(Base):
     """A write to the forum, sent at least once and applied exactly once."""
 

@@ -1,1 +1,1 @@
-"""The forum bridge: adapter, backends, the China working calendar and the platform's deadlines."""
+"""The forum bridge: adapter, backends, outbox and deadlines (the calendar is site-wide: bridge.site)."""

@@ -76,6 +76,15 @@ class ForumRejected(ForumError):
     """The forum refused the write for good (bad category, post too long...): a person must look."""
 
 
+class ForumRateLimited(ForumError):
+    """The forum asks us to wait ``retry_after`` seconds before the next request (HTTP 429);
+    the forum link then sends it nothing until then."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @runtime_checkable
 class Forum(Protocol):
     async def list_boards(self) -> list[Board]: ...

@@ -2,8 +2,9 @@
 
 Rules and the decisions taken here:
 
-* **Acceptance.**  A post made *in office hours* (a working day of the China calendar,
-  inside one of ``[office_hours] periods``, start inclusive, end exclusive) must be accepted
+* **Acceptance.**  A post made *in office hours* (:func:`bridge.site.office_hours.is_office_time`:
+  a working day of the China calendar, inside one of ``[office_hours] periods``, start
+  inclusive, end exclusive) must be accepted
   within **2 office hours**: only office time counts (periods on working days; lunch
   breaks, evenings, weekends and holidays are skipped; make-up working days count).  The
   due time is the instant the 2nd office hour is used up, so it can be a period's end
@@ -32,13 +33,12 @@ counted as elapsed (UTC) time, office periods are wall-clock times of ``zone``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
-from typing import Iterator, Literal, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Literal, Sequence
 from zoneinfo import ZoneInfo
 
-from bridge.config import parse_period
-from bridge.forum.calendar import CalendarNotCovered, ChinaWorkingCalendar
+from bridge.site.calendar import CalendarNotCovered, ChinaWorkingCalendar
+from bridge.site.office_hours import is_office_time, office_intervals, parse_periods
 
 __all__ = [
     "ACCEPT_IN_OFFICE", "ACCEPT_OUT_OF_OFFICE", "ANSWER_WITHIN", "CalendarNotCovered",
@@ -63,36 +63,6 @@ def _aware(value: datetime, name: str) -> datetime:
     return value
 
 
-@lru_cache(maxsize=64)
-def _periods(office_periods: tuple[str, ...]) -> tuple[tuple[time, time], ...]:
-    if not office_periods:
-        raise ValueError("at least one office period is needed")
-    return tuple(parse_period(p) for p in office_periods)
-
-
-def _intervals(day: date, periods: tuple[tuple[time, time], ...], zone) -> Iterator[tuple[datetime, datetime]]:
-    """The day's office periods as UTC instants (the day is assumed to be a working day)."""
-    for start, end in periods:
-        yield (datetime.combine(day, start, tzinfo=zone).astimezone(timezone.utc),
-               datetime.combine(day, end, tzinfo=zone).astimezone(timezone.utc))
-
-
-def _in_period(moment: datetime, periods: tuple[tuple[time, time], ...]) -> bool:
-    t = moment.time()
-    return any(start <= t < end for start, end in periods)
-
-
-def is_office_time(moment: datetime, *, calendar: ChinaWorkingCalendar,
-                   office_periods: Sequence[str], zone: ZoneInfo) -> bool:
-    """Whether ``moment`` is in office hours: inside a period (end exclusive) of a working day.
-
-    A time of day outside every period needs no calendar; otherwise
-    :class:`CalendarNotCovered` may be raised."""
-    local = _aware(moment, "moment").astimezone(zone)
-    periods = _periods(tuple(office_periods))
-    return _in_period(local, periods) and calendar.is_working_day(local.date())
-
-
 def acceptance_due(posted_at: datetime, *, calendar: ChinaWorkingCalendar,
                    office_periods: Sequence[str], zone: ZoneInfo) -> datetime:
     """When a post made (or forwarded to a unit) at ``posted_at`` must be accepted by.
@@ -100,7 +70,7 @@ def acceptance_due(posted_at: datetime, *, calendar: ChinaWorkingCalendar,
     2 office hours for a post made in office hours, else 24 clock hours (module doc).
     Raises :class:`CalendarNotCovered` when the count needs a day of an uncovered year.
     """
-    periods = _periods(tuple(office_periods))
+    periods = parse_periods(tuple(office_periods))
     local = _aware(posted_at, "posted_at").astimezone(zone)
     if not is_office_time(local, calendar=calendar, office_periods=office_periods, zone=zone):
         return (local.astimezone(timezone.utc) + ACCEPT_OUT_OF_OFFICE).astimezone(zone)
@@ -110,7 +80,7 @@ def acceptance_due(posted_at: datetime, *, calendar: ChinaWorkingCalendar,
     while True:
         if calendar.is_working_day(day):
             rest_run = 0
-            for start, end in _intervals(day, periods, zone):
+            for start, end in office_intervals(day, periods, zone):
                 if end <= now:
                     continue
                 begin = max(start, now)

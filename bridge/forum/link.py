@@ -25,7 +25,7 @@ again within ``forum.discourse.verify_min_interval_s`` (kept in memory).
 At its first cycle the link also hands the backend the known case -> topic pairs
 (``remember_topics``), so telling a case's topic from an impostor costs no request.
 
-**Rate limits**: when the forum answers :class:`ForumRateLimited` (polling,
+**Rate limits**: when the forum answers :class:`bridge.forum.adapter.ForumRateLimited` (polling,
 verification or the outbox), the link sends nothing to it until ``retry_after``
 has passed: no outbox row, no poll, no verification (overdue flags go on).
 
@@ -53,7 +53,7 @@ from bridge.config import Config
 from bridge.db.engine import Database
 from bridge.db.models import Case, CaseState, ForumCursor
 from bridge.forum import service
-from bridge.forum.adapter import Forum, ForumError, ForumRejected, PostRef, ThreadEvent
+from bridge.forum.adapter import Forum, ForumError, ForumRateLimited, ForumRejected, PostRef, ThreadEvent
 from bridge.forum.outbox import OutboxStats, OutboxWorker, outbox_counts
 from bridge.health import CONNECTING, UP, Health, down
 from bridge.live import LiveEvent, LiveEvents
@@ -269,10 +269,10 @@ class ForumLink:
         return self.rate_limited_until is not None and self.clock() < self.rate_limited_until
 
     def note_rate_limit(self, exc: Exception) -> None:
-        """A ForumRateLimited (any error with ``retry_after`` seconds): nothing goes to the forum until then."""
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is None:
+        """After a :class:`ForumRateLimited`, nothing goes to the forum until its ``retry_after`` has passed."""
+        if not isinstance(exc, ForumRateLimited):
             return
+        retry_after = exc.retry_after
         until = self.clock() + timedelta(seconds=float(retry_after))
         if self.rate_limited_until is None or until > self.rate_limited_until:
             self.rate_limited_until = until

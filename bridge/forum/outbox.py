@@ -24,7 +24,8 @@ Before sending, the payload is checked once more against the case's private
 part (phone numbers, full name): a post that would carry one is refused (row
 ``failed``), never sent.
 
-Operations: ``create_post`` (payload from ``forum_payload``) and ``post_follow_up``
+Operations (:class:`bridge.db.models.OutboxOperation`): ``create_post`` (payload from
+``forum_payload``) and ``post_follow_up``
 (payload ``{"text": ...}``, idempotency key ``<case number>:<suffix>``).
 """
 from __future__ import annotations
@@ -41,15 +42,13 @@ from sqlalchemy.orm import Session
 
 from bridge.db.engine import Database
 from bridge.cases.privacy import fold
-from bridge.db.models import Case, ForumOutbox, OutboxState
+from bridge.db.models import Case, ForumOutbox, OutboxOperation, OutboxState
 from bridge.forum import service
 from bridge.forum.adapter import Forum, ForumRejected, NewPost, PostRef
 from bridge.live import LiveEvent, LiveEvents
 
 log = structlog.get_logger(__name__)
 
-CREATE_POST = "create_post"
-POST_FOLLOW_UP = "post_follow_up"
 DEFAULT_BACKOFF_S = (30, 120, 600, 1800, 3600)
 
 
@@ -138,7 +137,7 @@ class OutboxWorker:
         row.remote_id = remote_id
         row.attempts = row.attempts + 1
         row.last_error = None
-        if due.operation == CREATE_POST and ref is not None:
+        if due.operation == OutboxOperation.CREATE_POST and ref is not None:
             return service.mark_posted(session, due.case_number, ref, now, self.deadlines, attempts=row.attempts)
         return None
 
@@ -162,7 +161,7 @@ class OutboxWorker:
     # ---------------------------------------------------------------- forum side
 
     async def _send(self, due: _Due) -> tuple[str, PostRef | None]:
-        if due.operation == CREATE_POST:
+        if due.operation == OutboxOperation.CREATE_POST:
             ref = await self.forum.find_post(due.case_number) if due.attempts > 0 else None
             if ref is not None:
                 log.info("forum.outbox.found_existing", case_number=due.case_number, remote_id=ref.remote_id)
@@ -171,7 +170,7 @@ class OutboxWorker:
                                title=due.payload["title"], body=due.payload["body"])
                 ref = await self.forum.create_post(post)
             return ref.remote_id, ref
-        if due.operation == POST_FOLLOW_UP:
+        if due.operation == OutboxOperation.POST_FOLLOW_UP:
             ref = await self.forum.find_post(due.case_number)
             if ref is None:
                 raise ForumRejected("the case has no post on the forum yet")
@@ -234,5 +233,5 @@ def outbox_counts(session: Session) -> dict[str, int]:
     return counts
 
 
-__all__ = ["CREATE_POST", "POST_FOLLOW_UP", "OutboxStats", "OutboxWorker", "backoff_delay", "check_public",
+__all__ = ["OutboxStats", "OutboxWorker", "backoff_delay", "check_public",
            "outbox_counts"]

@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from bridge.cases.service import OPEN_STATES
-from bridge.db.models import Case, CaseEvent, CaseState, Department
+from bridge.db.models import Case, CaseEvent, CaseState, Department, OutboxOperation
 from bridge.domain_events import announce_case_event
 from bridge.forum.adapter import PostRef, ThreadEvent, ThreadEventKind
 
@@ -82,7 +82,7 @@ class Deadlines:
 
     def __init__(self, *, office_periods: list[str] | tuple[str, ...], zone: ZoneInfo, calendar: Any = None) -> None:
         if calendar is None:
-            from bridge.forum.calendar import ChinaWorkingCalendar
+            from bridge.site.calendar import ChinaWorkingCalendar
 
             calendar = ChinaWorkingCalendar()
         self.calendar = calendar
@@ -95,7 +95,7 @@ class Deadlines:
         return cls(office_periods=tuple(config.office_hours.periods), zone=config.site.zone)
 
     def _guard(self, fn, *args, **kwargs) -> datetime | None:
-        from bridge.forum.calendar import CalendarNotCovered
+        from bridge.site.calendar import CalendarNotCovered
 
         try:
             due = fn(*args, **kwargs)
@@ -178,7 +178,7 @@ def mark_posted(session: Session, number: str, ref: PostRef, now: datetime, dead
 
 
 def record_post_failure(session: Session, case_id: int, *, error: str, attempt: int, now: datetime,
-                        next_attempt_at: datetime | None, gave_up: bool, operation: str = "create_post") -> None:
+                        next_attempt_at: datetime | None, gave_up: bool, operation: str = OutboxOperation.CREATE_POST.value) -> None:
     """One failed attempt, on the case's timeline (each failure its own entry)."""
     session.add(CaseEvent(case_id=case_id, at=now, kind=POST_FAILED, actor=FORUM_ACTOR, detail={
         "operation": operation, "error": error[:500], "attempt": attempt, "gave_up": gave_up,

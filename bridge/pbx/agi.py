@@ -2,8 +2,12 @@
 ``AGI(agi://HOST:PORT/case-status,DIGITS)``.
 
 The caller keys a case number (the digits after "96811-": year and sequence,
-e.g. 2026000123, or only the sequence for this year, e.g. 123).  With no digits,
-a caller whose number matches exactly one open case is offered that case.
+e.g. 2026000123, or only the sequence for this year, e.g. 123; "this year" is the
+site's, :class:`bridge.site.clock.SiteClock`, as for the numbers filed).  With no
+digits, a caller whose number matches exactly one case still under way is offered that
+case: one open for its unit (:data:`bridge.cases.service.OPEN_STATES`), or answered
+with the hotline's callback still to make.  An answered case whose caller has been
+called back is done for the caller too; they can still key its number.
 The server sets ``HOTLINE_CASE_STATUS`` (filed, accepted, answered,
 callback_pending, not_found) and ``HOTLINE_CASE_NUMBER`` on the channel and speaks the
 status with the prompts in the folder the dialplan's ``HOTLINE_SOUNDS`` names.
@@ -19,22 +23,23 @@ import asyncio
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
 
 import structlog
 from panoramisk.fast_agi import Request
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
+from bridge.cases.service import OPEN_STATES
 from bridge.cases.validation import normalise_phone
+from bridge.db.case_numbers import format_case_number
 from bridge.db.models import CallbackState, CallbackTask, Case, CaseState
+from bridge.site.clock import SiteClock
 
 log = structlog.get_logger(__name__)
 
 SCRIPT = "case-status"
 HEADER_TIMEOUT_S = 5.0
-OPEN_STATES = (CaseState.QUEUED, CaseState.POSTED, CaseState.ACCEPTED, CaseState.FORWARDED,
-               CaseState.ANSWERED, CaseState.REOPENED)
+CALLBACK_PENDING_STATES = (CallbackState.PENDING, CallbackState.IN_PROGRESS)
 
 
 @dataclass(frozen=True)
@@ -57,34 +62,36 @@ def case_number_from_digits(digits: str, this_year: int) -> str | None:
     """'2026000123' -> '96811-2026-000123'; '123' -> this year's case 123; else None."""
     digits = re.sub(r"\D", "", digits or "")
     if len(digits) == 10 and digits.startswith("20"):
-        return f"96811-{digits[:4]}-{digits[4:]}"
+        return format_case_number(int(digits[:4]), int(digits[4:]))
     if 1 <= len(digits) <= 6:
-        return f"96811-{this_year}-{int(digits):06d}"
+        return format_case_number(this_year, int(digits))
     return None
 
 
+def _callback_pending(case_id):
+    """SQL: the hotline still owes the caller of case ``case_id`` a callback."""
+    return exists().where(CallbackTask.case_id == case_id, CallbackTask.state.in_(CALLBACK_PENDING_STATES))
+
+
 def _answer_for(session: Session, case: Case) -> StatusAnswer:
-    pending = session.scalar(
-        select(CallbackTask.id).where(CallbackTask.case_id == case.id,
-                                      CallbackTask.state.in_((CallbackState.PENDING, CallbackState.IN_PROGRESS)))
-        .limit(1)
-    ) is not None
+    pending = bool(session.scalar(select(_callback_pending(case.id))))
     return StatusAnswer(phone_status(case.state, pending), case.number)
 
 
-def look_up(session: Session, digits: str, caller_number: str, now: datetime) -> StatusAnswer:
-    number = case_number_from_digits(digits, now.year)
+def look_up(session: Session, digits: str, caller_number: str, this_year: int) -> StatusAnswer:
+    """What the caller hears; ``this_year`` is the site's year (a case number's "123")."""
+    number = case_number_from_digits(digits, this_year)
     if number:
         case = session.scalar(select(Case).where(Case.number == number))
         return _answer_for(session, case) if case else StatusAnswer("not_found")
     phone = normalise_phone(caller_number)  # cases keep numbers in E.164
     if digits or not phone:
         return StatusAnswer("not_found")
-    open_cases = session.scalars(
-        select(Case).where(Case.caller_phone == phone, Case.state.in_(OPEN_STATES)).limit(2)
-    ).all()
-    if len(open_cases) == 1:
-        answer = _answer_for(session, open_cases[0])
+    under_way = or_(Case.state.in_(OPEN_STATES),
+                    and_(Case.state == CaseState.ANSWERED, _callback_pending(Case.id)))
+    cases = session.scalars(select(Case).where(Case.caller_phone == phone, under_way).limit(2)).all()
+    if len(cases) == 1:
+        answer = _answer_for(session, cases[0])
         return StatusAnswer(answer.status, answer.case_number, offered=True)
     return StatusAnswer("not_found")
 
@@ -101,9 +108,10 @@ def prompts_for(answer: StatusAnswer) -> list[str]:
 class CaseStatusServer:
     """Serves ``agi://HOST:PORT/case-status`` inside the daemon's loop."""
 
-    def __init__(self, host: str, port: int, db, *, clock=None) -> None:
+    def __init__(self, host: str, port: int, db, *, clock: SiteClock) -> None:
+        """``clock``: the site's (its year completes a keyed "123")."""
         self.host, self.port, self.db = host, port, db
-        self._clock = clock or (lambda: datetime.now().astimezone())
+        self._clock = clock
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -159,4 +167,4 @@ class CaseStatusServer:
 
     def _look_up(self, digits: str, caller: str) -> StatusAnswer:
         with self.db.session() as session:
-            return look_up(session, digits, caller, self._clock())
+            return look_up(session, digits, caller, self._clock.this_year())

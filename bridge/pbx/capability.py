@@ -1,5 +1,5 @@
 """The PBX as a capability: the AMI + FastAGI link, the call tracker's AMI subscription,
-/api/v1/calls, the `sandbox` commands, health "pbx" and the live topic "call".
+/api/v1/calls, the `sandbox` and `dialplan` commands, health "pbx" and the live topic "call".
 
 With ``pbx.backend = "none"`` there is no link and health "pbx" stays "not configured".
 """
@@ -17,9 +17,10 @@ class PbxCapability(Capability):
     live_topics = ("call",)
 
     def commands(self):
+        from bridge.pbx.dialplan_cli import dialplan
         from bridge.pbx.sandbox_cli import sandbox
 
-        return (sandbox,)
+        return (sandbox, dialplan)
 
     def links(self, runtime: Runtime):
         if runtime.config.pbx.backend == "none":

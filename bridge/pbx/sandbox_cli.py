@@ -1,17 +1,14 @@
-"""`hotline-bridge sandbox start|stop|status|hours`: the loopback Asterisk test bed.
+"""`hotline-bridge sandbox start|stop|status|eventfilters`: the loopback Asterisk test bed.
 
 Each command takes ``-c/--config`` itself (default: $HOTLINE_BRIDGE_CONFIG or config.toml),
 so the group works attached to the root CLI or on its own.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
 from bridge.config import Config, ConfigError, load_config, resolve_config_path
-from bridge.pbx.sandbox import Sandbox, SandboxError, render_office_hours
+from bridge.pbx.sandbox import Sandbox, SandboxError
 from bridge.pbx.subscription import manager_eventfilters
 
 config_option = click.option(
@@ -86,21 +83,6 @@ def status(ctx: click.Context, config_path: str | None) -> None:
     _print_status(state)
     click.echo(f"sandbox: running, pid {state['pid']}" if state["running"] else "sandbox: not running",
                err=True)
-
-
-@sandbox.command("hours")
-@config_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="write extensions_hours.conf here (default: standard output)")
-@click.pass_context
-def hours(ctx: click.Context, config_path: str | None, output: str | None) -> None:
-    """Render the office-hours dialplan include for a real site (extensions_hours.conf)."""
-    config = _load(ctx, config_path)
-    text = render_office_hours(config)
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
 
 
 @sandbox.command("eventfilters")

@@ -155,7 +155,7 @@ def test_bad_config_exits_2_before_starting(tmp_path):
 def test_calendar_gap_is_a_health_warning(monkeypatch, tmp_path):
     from bridge.config import validate
     from bridge.daemon import Daemon
-    from bridge.forum.calendar import ChinaWorkingCalendar
+    from bridge.site.calendar import ChinaWorkingCalendar
 
     config = validate({"database": {"url": f"sqlite:///{tmp_path}/d.sqlite3"},
                        "pbx": {"backend": "none"}, "callbacks": {"dialler": "twilio"},

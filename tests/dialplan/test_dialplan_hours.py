@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 
 from bridge.config import validate
-from bridge.pbx.sandbox import render_office_hours
+from bridge.pbx.dialplan import render_office_hours
 
 ENV = {"HOTLINE_BRIDGE_AMI_SECRET": "x", "HOTLINE_BRIDGE_SESSION_SECRET": "y"}
 

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 
 from bridge.cases.service import file_case as file_case_in_session
+from bridge.forum.adapter import ForumError, ForumRateLimited
+from bridge.forum.builtin.forum import BuiltinForum
 from bridge.forum.link import ForumLink
 from bridge.health import Health
 from bridge.live import LiveEvent, LiveEvents
@@ -42,3 +45,29 @@ async def test_link_posts_a_filed_case_at_once_and_is_up(db, site_config, people
     finally:
         await link.stop()
     assert health.get("forum").startswith("down")
+
+
+class _RateLimitedForum(BuiltinForum):
+    """The builtin board asking the bridge to wait, as a rate-limiting backend would."""
+
+    async def create_post(self, post):
+        raise ForumRateLimited("slow down", retry_after=120)
+
+
+class _LooksRateLimited(ForumError):
+    retry_after = 120.0  # not the one rate-limit type: a plain failure
+
+
+async def test_the_one_rate_limit_type_pauses_the_link_whatever_the_backend(db, site_config, people):
+    now = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
+    forum = _RateLimitedForum(db, site_config.web.public_url)
+    link = ForumLink(site_config, db, Health(), LiveEvents(), forum=forum, interval_s=30, clock=lambda: now)
+    with db.session() as session:
+        file_case_in_session(session, case_form(), user=None, now=now, zone=site_config.site.zone)
+    counts = await link.cycle()
+    assert counts["failed"] == 1
+    assert link.rate_limited_until == now + timedelta(seconds=120) and link.is_rate_limited()
+
+    link.rate_limited_until = None
+    link.note_rate_limit(_LooksRateLimited("refused"))
+    assert not link.is_rate_limited()

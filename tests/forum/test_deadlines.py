@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, example, given, reject, settings
 from hypothesis import strategies as st
 
-from bridge.config import parse_period
-from bridge.forum.calendar import CalendarNotCovered, ChinaWorkingCalendar
+from bridge.site.office_hours import parse_period
+from bridge.site.calendar import CalendarNotCovered, ChinaWorkingCalendar
 from bridge.forum.deadlines import (
     Deadline,
     acceptance_due,

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from bridge.forum.adapter import Forum, ForumError, ForumRejected, NewPost, ThreadEventKind
-from bridge.forum.discourse import DiscourseForum, ForumRateLimited, make_webhook_router, sign
+from bridge.forum.adapter import Forum, ForumError, ForumRateLimited, ForumRejected, NewPost, ThreadEventKind
+from bridge.forum.discourse import DiscourseForum, make_webhook_router, sign
 from tests.forum.discourse_server import CATEGORIES, HOTLINE, make_site
 
 CASE = "96811-2026-000123"

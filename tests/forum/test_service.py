@@ -12,7 +12,7 @@ from bridge.db.models import CaseEvent, CaseState
 from bridge.departments.service import ensure_shipped_units
 from bridge.forum import service
 from bridge.forum.adapter import PostRef, ThreadEvent, ThreadEventKind
-from bridge.forum.calendar import CalendarNotCovered
+from bridge.site.calendar import CalendarNotCovered
 from tests.forum.test_builtin_support import case_form
 
 ZONE = ZoneInfo("Asia/Shanghai")

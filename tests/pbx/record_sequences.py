@@ -146,6 +146,7 @@ async def status_line(bed, prefix):
     from bridge.db.engine import Database
     from bridge.departments.service import ensure_shipped_units
     from bridge.pbx.agi import CaseStatusServer
+    from bridge.site.clock import SiteClock
 
     caller = prefix + "05"
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,7 +162,8 @@ async def status_line(bed, prefix):
                     "title": "楼道里的公鸡凌晨打鸣", "description": "居民楼里有人养公鸡，每天凌晨四五点打鸣，影响休息。",
                     "callback_wanted": True, "sms_consent": False, "best_time": "上午",
                 }, user=None, now=datetime.now(timezone.utc), zone=bed.config.site.zone)
-            server = CaseStatusServer(bed.config.pbx.agi_host, bed.config.pbx.agi_port, db)
+            server = CaseStatusServer(bed.config.pbx.agi_host, bed.config.pbx.agi_port, db,
+                                      clock=SiteClock.of(bed.config))
             await server.start()
             try:
                 await _finish(bed.place_calls(1, caller_number=caller, caller_name="李先生", digits="2",

@@ -37,6 +37,7 @@ from bridge.forum.adapter import (
     Board,
     EventPage,
     ForumError,
+    ForumRateLimited,
     ForumRejected,
     NewPost,
     PostRef,
@@ -58,14 +59,6 @@ _DUPLICATE = re.compile(r"already been (used|taken)", re.IGNORECASE)
 # What is kept of a post read once (enough to classify it again, and its raw text).
 _SLIM = ("id", "topic_id", "post_number", "username", "primary_group_name", "created_at", "post_type",
          "raw", "cooked")
-
-
-class ForumRateLimited(ForumError):
-    """HTTP 429: Discourse asks us to wait ``retry_after`` seconds before the next request."""
-
-    def __init__(self, message: str, retry_after: float):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def _retry_after(value: str | None, default: float = 60.0) -> float:

@@ -13,11 +13,12 @@ the year having holidays.  For an uncovered year the calendar does not guess:
 :meth:`ChinaWorkingCalendar.is_working_day` raises :class:`CalendarNotCovered` (unless the
 site declared that very day), the deadline code lets it propagate and the caller shows the
 step as "deadline unknown"; :meth:`ChinaWorkingCalendar.coverage_problem` gives the
-sentence the daemon puts into health (a ``calendar`` detail) and its log.
+sentence the daemon puts into health (a ``calendar`` warning) and its log.
 
-The dialplan include (``bridge.pbx.sandbox.render_office_hours``) draws its day list from
+The dialplan include (``bridge.pbx.dialplan.render_office_hours``) draws its day list from
 :meth:`ChinaWorkingCalendar.exceptions`, which does not raise: for an uncovered year it
-lists what is known (the statutory rest days) and the include carries a warning.
+lists what is known (the statutory rest days) and the include carries a warning.  Health,
+log and include say it in the same words: :meth:`ChinaWorkingCalendar.not_covered_warning`.
 
 Pure: no I/O, no clock; ``today`` is passed in.
 """
@@ -106,13 +107,17 @@ class ChinaWorkingCalendar:
         (the next year from early December, with the default).
         """
         missing = self.uncovered_years(today, today + horizon)
-        if not missing:
-            return None
-        years = " or ".join(str(y) for y in missing)
-        return (f"the China working calendar (holidays {self.version}) has no {years} arrangement "
-                f"yet: office-hours deadlines reaching into {years} cannot be computed and show as "
-                f"'deadline unknown'; upgrade holidays (pip install -U holidays) or declare the "
-                f"days in the site calendar")
+        return self.not_covered_warning(missing) if missing else None
+
+    def not_covered_warning(self, years: Iterable[int]) -> str:
+        """The one sentence (health, log, dialplan include) saying that ``years`` are not covered."""
+        named = " or ".join(str(y) for y in sorted(set(years)))
+        return (f"no make-up working days known for {named}: the China working calendar "
+                f"(holidays {self.version}) has no {named} arrangement yet, so office-hours deadlines "
+                f"reaching into {named} show as 'deadline unknown' and the phone line's office hours "
+                f"in {named} follow the statutory rest days only; upgrade holidays "
+                f"(pip install -U holidays) once it is announced, then regenerate the dialplan's "
+                f"extensions_hours.conf (hotline-bridge dialplan hours)")
 
     # ------------------------------------------------------------------- days
     def is_working_day(self, day: date) -> bool:

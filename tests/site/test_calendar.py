@@ -6,7 +6,7 @@ from datetime import date
 import holidays
 import pytest
 
-from bridge.forum.calendar import RESTDAY, WORKDAY, CalendarNotCovered, ChinaWorkingCalendar
+from bridge.site.calendar import RESTDAY, WORKDAY, CalendarNotCovered, ChinaWorkingCalendar
 
 CAL = ChinaWorkingCalendar()
 
