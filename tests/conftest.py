@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import structlog
 from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 
@@ -19,6 +20,14 @@ pytest_plugins = ["tests.conftest_db", "tests.asterisk_testbed"]
 def cheap_hashing(monkeypatch):
     # argon2's production parameters cost ~50 ms and 64 MiB per hash; tests need not pay that.
     monkeypatch.setattr(passwords, "hasher", PasswordHasher.from_parameters(CHEAPEST))
+
+
+@pytest.fixture(autouse=True)
+def structlog_defaults():
+    # A test that runs configure_logging (a daemon, the CLI) leaves a level filter behind, which
+    # would hide info lines from a later test's structlog.testing.capture_logs.
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
