@@ -43,6 +43,7 @@ import jinja2
 
 from bridge.config import Config, parse_period
 from bridge.forum.calendar import ChinaWorkingCalendar
+from bridge.pbx.recovery import pgsql_writer_settings
 from bridge.pbx.subscription import manager_eventfilters
 
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -59,6 +60,7 @@ SHARE_DIR = "/usr/share/asterisk"    # the packaged data dir, shared by every in
 # numbers in its Chinese syntax and looks sounds up in ASTDATADIR/sounds/<LANGUAGE>/ first.
 LANGUAGE = "zh"
 TRUNK_ENDPOINT = "carrier"
+SECRET_FILES = ("manager.conf", "cel_pgsql.conf", "cdr_pgsql.conf")   # rendered 0600
 
 
 class SandboxError(RuntimeError):
@@ -280,6 +282,8 @@ class Sandbox:
             # side-by-side instances rarely share; all within 20000-39999.
             "rtp_start": 20000 + (sb.ami_port % 20) * 1000,
             "rtp_end": 20000 + (sb.ami_port % 20) * 1000 + 998,
+            # CEL/CDR into PostgreSQL when [pbx] cel_url is set (cel_pgsql.conf, cdr_pgsql.conf).
+            **pgsql_writer_settings(cfg),
         }
         files = {}
         for name in sorted(os.listdir(TEMPLATES_DIR)):
@@ -296,7 +300,7 @@ class Sandbox:
             path = etc / name
             tmp = path.with_suffix(path.suffix + ".tmp")
             tmp.write_text(text, encoding="utf-8")
-            os.chmod(tmp, 0o600 if name == "manager.conf" else 0o644)
+            os.chmod(tmp, 0o600 if name in SECRET_FILES else 0o644)
             os.replace(tmp, path)
 
     def write_office_hours(self, text: str) -> None:
