@@ -273,7 +273,9 @@ class AsteriskTable:
     # --- SQL, searching the row id only (Asterisk's tables have no other index)
 
     def bounds(self, connection: Connection) -> tuple[int | None, int | None]:
-        row = connection.execute(text(f"SELECT min({self.row_id}), max({self.row_id}) FROM {self.table}")).one()
+        # Two subqueries: each is one look-up in the primary key (min and max together scan).
+        row = connection.execute(text(f"SELECT (SELECT min({self.row_id}) FROM {self.table}), "
+                                      f"(SELECT max({self.row_id}) FROM {self.table})")).one()
         return row[0], row[1]
 
     def time_at(self, connection: Connection, row_id: int) -> tuple[int, datetime | None] | None:
