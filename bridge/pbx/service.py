@@ -83,6 +83,7 @@ class PbxService:
         self._queued_views: dict[str, tuple] = {}  # Linkedid -> stored_view of its last queued snapshot
         self._storing: list[tuple[CallRecord, str | None]] = []  # the writer's batch under way
         self._recovering: asyncio.Task | None = None
+        self._recovery_run: asyncio.Future | None = None   # the run under way, in a worker thread
         self._recover_again = False
         self.recovery = self._recovery()
 
@@ -114,13 +115,18 @@ class PbxService:
 
     async def stop(self) -> None:
         """Stop within about ``stop_flush_s`` (plus the AMI and AGI close), whatever the database does."""
-        if self._recovering is not None:  # it stores nothing half: its transaction commits or not
+        deadline = asyncio.get_running_loop().time() + self.stop_flush_s
+        remaining = lambda: max(0.0, deadline - asyncio.get_running_loop().time())  # noqa: E731
+        if self._recovering is not None:
             self._recovering.cancel()
+            # A run under way (in a worker thread, one transaction) may finish: it is short.
+            if self._recovery_run is not None and not self._recovery_run.done():
+                await asyncio.wait({self._recovery_run}, timeout=remaining())
         await self.ami.stop()
         await self.agi.stop()
         if self._writer is not None:
             try:
-                await asyncio.wait_for(self._writes.join(), self.stop_flush_s)
+                await asyncio.wait_for(self._writes.join(), remaining())
             except asyncio.TimeoutError:
                 pass
             self._writer.cancel()
@@ -180,7 +186,11 @@ class PbxService:
         while True:
             self._recover_again = False
             try:
-                result = await asyncio.to_thread(recover_batch, self.db, self.recovery, now=self.clock())
+                self._recovery_run = asyncio.ensure_future(
+                    asyncio.to_thread(recover_batch, self.db, self.recovery, now=self.clock()))
+                # Its outcome is read here, or by nobody once a stop cancelled this loop.
+                self._recovery_run.add_done_callback(lambda run: run.cancelled() or run.exception())
+                result = await asyncio.shield(self._recovery_run)
             except Exception as exc:  # Asterisk's tables or ours away: live logging goes on
                 log.warning("pbx.recovery_failed", error=repr(exc), retry_in_s=RECOVERY_RETRY_S)
                 await asyncio.sleep(RECOVERY_RETRY_S)
