@@ -472,6 +472,8 @@ def recover_batch(db, recovery: CdrRecovery, *, now: datetime, limit: int = DEFA
     pending = recovery.pending(position, now=now, limit=limit)
     if not pending.ended and pending.position == position:
         return BatchResult(0, 0, pending.more)
+    # Calls the live tracker still holds open are replayed too: the call log's source ranks
+    # keep the live row's figures whichever write comes first.
     with db.session(readonly=True) as session:
         settled = settled_linkedids(session, [e.linkedid for e in pending.ended])
     records = recovery.replay_calls([e for e in pending.ended if e.linkedid not in settled])

@@ -115,8 +115,12 @@ class PbxService:
 
     async def stop(self) -> None:
         """Stop within about ``stop_flush_s`` (plus the AMI and AGI close), whatever the database does."""
-        deadline = asyncio.get_running_loop().time() + self.stop_flush_s
-        remaining = lambda: max(0.0, deadline - asyncio.get_running_loop().time())  # noqa: E731
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_flush_s
+
+        def remaining() -> float:
+            return max(0.0, deadline - loop.time())
+
         if self._recovering is not None:
             self._recovering.cancel()
             # A run under way (in a worker thread, one transaction) may finish: it is short.
