@@ -6,6 +6,7 @@ The daemon's PBX link (``PbxService``) runs for real against a local AMI server
 (tests/pbx/fake_ami.py) that plays the test bed's recorded AMI events; the CEL/CDR files
 hold the rows the same Asterisk wrote for those calls (tests/pbx/recorded).  "Away" is a
 PostgreSQL URL on a loopback port where nothing listens: every write is refused at once.
+The last test does the same against the real Asterisk test bed with a SIPp call.
 """
 from __future__ import annotations
 
@@ -128,3 +129,51 @@ async def test_a_stop_with_the_database_up_still_stores_everything(ami, db, tmp_
         session.expunge_all()
     assert sorted(r.linkedid for r in rows) == sorted(live_calls(*SCENARIOS))
     assert all(r.source == "live" for r in rows)
+
+
+@pytest.mark.asterisk
+@pytest.mark.timeout(180)
+async def test_on_the_real_asterisk_a_call_lost_at_a_stop_with_the_database_away_is_recovered(
+        asterisk, sipp_cleanup, tmp_path):
+    from bridge.db import migrate
+    from bridge.db.models import CallDisposition
+    from tests.pbx.test_calllog_asterisk import Bridge, finished, new_caller
+
+    caller = new_caller()
+    away = Database(f"postgresql+psycopg://postgres@127.0.0.1:{sipp.free_port('127.0.0.1')}/test"
+                    "?connect_timeout=2")
+    service = PbxService(asterisk.config, away, Health(), LiveEvents(), stop_flush_s=1.0)
+    await service.start()
+    try:
+        assert await service.ami.wait_up(20)
+        async with service.live.subscribe() as popped:
+            with asterisk.desk_phone("8001"):
+                await finished(asterisk.place_calls(1, caller_number=caller, caller_name="韩先生", digits="1",
+                                                    hold_ms=2500))
+            ended = None
+            while ended is None:
+                event = await asyncio.wait_for(popped.get(), 20)
+                if event.kind == "ended" and event.data["caller_number"] == caller:
+                    ended = event.data["linkedid"]
+    finally:
+        with structlog.testing.capture_logs() as logs:
+            started = time.monotonic()
+            await asyncio.wait_for(service.stop(), 15)
+            took = time.monotonic() - started
+        away.dispose()
+    assert took < 1.0 + 1.5, f"stop took {took:.1f} s"
+    (unsaved,) = [e for e in logs if e["event"] == "calllog.unsaved_at_stop"]
+    assert ended in unsaved["linkedids"]
+
+    url = f"sqlite:///{tmp_path / 'back.sqlite3'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    bridge = Bridge(asterisk, db)
+    try:
+        await bridge.start()
+        (call,) = await bridge.wait_calls([caller], count=1)
+    finally:
+        await bridge.stop()
+        db.dispose()
+    assert call.linkedid == ended and call.source == "recovered"
+    assert call.disposition == CallDisposition.ANSWERED and call.extension == "8001"
