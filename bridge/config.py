@@ -179,6 +179,17 @@ class AmiConfig(Section):
         return self
 
 
+def _check_sql_name(value: str) -> str:
+    if not _SQL_NAME.match(value):
+        raise ValueError(f"{value!r} is not a table name; expected letters, digits and '_' "
+                         "(not starting with a digit), at most 63, like cel")
+    return value
+
+
+_SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+SqlName = Annotated[str, AfterValidator(_check_sql_name)]
+
+
 class PbxConfig(Section):
     # "asterisk": connect to the Asterisk below; "none": run without a PBX.
     backend: Literal["asterisk", "none"] = "asterisk"
@@ -191,8 +202,33 @@ class PbxConfig(Section):
     # Asterisk's CDR sqlite3 file (master.db; or its folder), read to recover calls missed while
     # down; CEL is read from cel.db beside it (bridge.pbx.recovery.cel_path_for).
     cdr_path: str | None = None
+    # Or CEL/CDR in PostgreSQL (Asterisk's cel_pgsql / cdr_pgsql): the tables' database URLs
+    # (cdr_url defaults to cel_url), table names, and the variable holding their password.
+    cel_url: str | None = None
+    cdr_url: str | None = None
+    cel_table: SqlName = "cel"
+    cdr_table: SqlName = "cdr"
+    cel_password_env: EnvName | None = None
     # Folder holding recordings and messages (as the daemon sees it).
     recordings_dir: str | None = None
+
+    @field_validator("cel_url", "cdr_url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgresql+psycopg://")):
+            raise ValueError("expected a postgresql:// URL of the database Asterisk's cel_pgsql/cdr_pgsql "
+                             "write into, like postgresql://asterisk@db.example.org/asterisk "
+                             "(SQLite CEL/CDR files: use cdr_path)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_cel_source(self) -> PbxConfig:
+        if self.cdr_url and not self.cel_url:
+            raise ValueError("cdr_url is set but cel_url is not; recovery reads CEL first: set cel_url too")
+        if self.cel_url and self.cdr_path:
+            raise ValueError("cdr_path and cel_url are both set; choose the SQLite files (cdr_path) "
+                             "or PostgreSQL (cel_url)")
+        return self
 
 
 class SandboxConfig(Section):
@@ -353,6 +389,26 @@ class Config(Section):
                 url = url.set(password=os.environ.get(self.database.password_env, ""))
         return url.render_as_string(hide_password=False)
 
+    @property
+    def cel_database_url(self) -> str | None:
+        """[pbx] cel_url for SQLAlchemy (psycopg 3 driver, password from cel_password_env)."""
+        return self._asterisk_url(self.pbx.cel_url)
+
+    @property
+    def cdr_database_url(self) -> str | None:
+        """[pbx] cdr_url (default: cel_url) for SQLAlchemy, like :attr:`cel_database_url`."""
+        return self._asterisk_url(self.pbx.cdr_url or self.pbx.cel_url)
+
+    def _asterisk_url(self, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+
+        url = make_url(value).set(drivername="postgresql+psycopg")
+        if self.pbx.cel_password_env:
+            url = url.set(password=self.secret(self.pbx.cel_password_env))
+        return url.render_as_string(hide_password=False)
+
     def secret(self, env_name: str) -> str:
         """The secret held in environment variable ``env_name``, as read when the file was validated."""
         if env_name in self._secrets:
@@ -375,6 +431,8 @@ def _required_secrets(config: Config) -> list[tuple[str, str]]:
         needed.append(("twilio.auth_token_env", config.twilio.auth_token_env))
     if config.database.password_env:
         needed.append(("database.password_env", config.database.password_env))
+    if config.pbx.backend == "asterisk" and config.pbx.cel_password_env:
+        needed.append(("pbx.cel_password_env", config.pbx.cel_password_env))
     return needed
 
 

@@ -292,11 +292,12 @@ class AsteriskTestbed:
         self._runs.clear()
 
 
-def _build_config(state: Path, ports: dict[str, Any], root: str, environ: dict[str, str]) -> Config:
+def _build_config(state: Path, ports: dict[str, Any], root: str, environ: dict[str, str],
+                  pbx: dict[str, Any] | None = None) -> Config:
     data = {
         "pbx": {"ami": {"host": "127.0.0.1", "port": ports["ami"], "username": "hotline-bridge",
                         "secret_env": AMI_SECRET_ENV},
-                "agi_host": "127.0.0.1", "agi_port": ports["agi"]},
+                "agi_host": "127.0.0.1", "agi_port": ports["agi"], **(pbx or {})},
         "sandbox": {"asterisk_root": root, "state_dir": str(state), "host": "127.0.0.1",
                     "trunk_port": ports["trunk"], "carrier_port": ports["carrier"], "ami_port": ports["ami"],
                     "phones": ports["phones"]},
@@ -304,10 +305,11 @@ def _build_config(state: Path, ports: dict[str, Any], root: str, environ: dict[s
     return validate(data, path="<asterisk test bed>", base_dir=state.parent, environ=environ)
 
 
-def start_testbed(base: Path, tuning: Tuning = TEST_TUNING) -> AsteriskTestbed:
+def start_testbed(base: Path, tuning: Tuning = TEST_TUNING, *, pbx: dict[str, Any] | None = None) -> AsteriskTestbed:
     """Start a real Asterisk 22 with the shipped dialplan on free loopback ports, its files under
     ``base``; office open now.  ``tuning``: the tests' short timings and prompts, or ``Tuning()``
-    for the shipped ones.  Raises SandboxError (leaving nothing running) if it cannot."""
+    for the shipped ones; ``pbx``: more ``[pbx]`` keys (e.g. ``cel_url``).  Raises SandboxError
+    (leaving nothing running) if it cannot."""
     taken: set[int] = set()
     fp = lambda **kw: sipp.free_port("127.0.0.1", taken=taken, **kw)  # noqa: E731
     ports = {"trunk": fp(), "carrier": fp(), "ami": fp(), "agi": fp(),
@@ -315,7 +317,7 @@ def start_testbed(base: Path, tuning: Tuning = TEST_TUNING) -> AsteriskTestbed:
     secret = secrets.token_urlsafe(24)
     environ = {AMI_SECRET_ENV: secret, SESSION_SECRET_ENV: secrets.token_urlsafe(24)}
     root = os.environ.get(ROOT_ENV, "/var/cache/hotline-bridge/asterisk-root")
-    config = _build_config(base / "sandbox", ports, root, environ)
+    config = _build_config(base / "sandbox", ports, root, environ, pbx)
     today = datetime.now(config.site.zone).date()
     tuning = Tuning(**{**tuning.__dict__, "extra_working_days": (today,)})
     observer_secret = secrets.token_urlsafe(24)

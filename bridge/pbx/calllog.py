@@ -127,3 +127,17 @@ def _link_operator(session: Session, row: dict[str, Any], operators: dict[str, i
                 select(User.id).where(User.extension == extension, User.disabled_at.is_(None)).limit(1)
             )
         row["operator_id"] = operators[extension]
+
+
+def settled_linkedids(session: Session, linkedids: list[str]) -> set[str]:
+    """Those of ``linkedids`` whose row has ended from a complete source (live or recovered):
+    recovery need not replay them.  A missing row, one still in progress (its last snapshot
+    was lost) or one whose end was only inferred (adopted) is not settled."""
+    settled: set[str] = set()
+    calls = Call.__table__
+    for start in range(0, len(linkedids), 500):
+        chunk = linkedids[start:start + 500]
+        settled.update(session.scalars(select(calls.c.linkedid).where(
+            calls.c.linkedid.in_(chunk), calls.c.ended_at.is_not(None),
+            calls.c.source.in_(("live", "recovered")))))
+    return settled

@@ -37,7 +37,7 @@ HOURS_FILE = "extensions_hours.conf"
 # (a site has its own asterisk.conf, modules, SIP trunk and phones).
 SITE_TEMPLATES = ("extensions.conf", "extensions_globals.conf", "queues.conf", "manager.conf")
 # Only the AMI account holds a secret.
-SECRET_FILES = frozenset({"manager.conf"})
+SECRET_FILES = frozenset({"manager.conf", "cel_pgsql.conf", "cdr_pgsql.conf"})  # passwords: 0600
 # A site's defaults (Asterisk's usual folders; the Mandarin prompts are ASTDATADIR/sounds/zh,
 # so the queue's number saying finds digits/N there too: dialplan/README.md).
 SITE_SOUNDS = "/var/lib/asterisk/sounds/zh"

@@ -47,6 +47,7 @@ from bridge.pbx.dialplan import (
     render_templates,
     write_files,
 )
+from bridge.pbx.recovery import pgsql_writer_settings
 from bridge.pbx.subscription import manager_eventfilters
 
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -215,6 +216,8 @@ class Sandbox:
             # side-by-side instances rarely share; all within 20000-39999.
             "rtp_start": 20000 + (sb.ami_port % 20) * 1000,
             "rtp_end": 20000 + (sb.ami_port % 20) * 1000 + 998,
+            # CEL/CDR into PostgreSQL when [pbx] cel_url is set (cel_pgsql.conf, cdr_pgsql.conf).
+            **pgsql_writer_settings(cfg),
         }
         files = render_templates(ctx)
         files[HOURS_FILE] = render_office_hours(

@@ -7,11 +7,19 @@ writer task stores in small batches, so a burst of events never waits on the
 database and rows are written in the order their calls changed.
 
 After every (re)login the service lists the channels up now and adopts the
-calls in progress, then recovers calls it missed from Asterisk's CDR file.
+calls in progress, then starts recovering calls it missed from Asterisk's CEL/CDR
+(``recovery.recover_batch``) in a task of its own: live events are handled meanwhile.
+
+Stopping is bounded (``stop_flush_s``, well within the systemd unit's TimeoutStopSec):
+with the database away the writer would retry for ever, so after the bound the service
+logs the Linkedids it could not store (``calllog.unsaved_at_stop``) and goes.  Those calls
+are recovered from Asterisk's CEL at the next start: the recovery cursor only moves in a
+transaction that stored every call it passed, so it has not passed them.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -41,6 +49,13 @@ WRITE_BATCH = 500
 # they belong to are recovered from Asterisk's CDR at the next start.
 WRITE_COALESCE_S = 1.0
 MAX_QUEUED_VIEWS = 10_000
+# How long a stop waits for the call log's queue to be stored: the whole daemon must stop
+# within the systemd unit's TimeoutStopSec (20 s), the web server and forum link included.
+STOP_FLUSH_S = 5.0
+# Between two recovery runs while a backlog is worked off (each run takes at most
+# recovery.DEFAULT_BATCH calls), and before a failed run is tried again.
+RECOVERY_PAUSE_S = 0.2
+RECOVERY_RETRY_S = 30.0
 
 
 def _now() -> datetime:
@@ -50,11 +65,13 @@ def _now() -> datetime:
 class PbxService:
     def __init__(self, config: Config, db: Database, health: Health, live: LiveEvents, *,
                  clock=_now, write_coalesce_s: float = WRITE_COALESCE_S,
+                 stop_flush_s: float = STOP_FLUSH_S,
                  listeners: Iterable[AmiListener] = (), ami_subscription: AmiSubscription | None = None) -> None:
         """``listeners``: other capabilities' AMI listeners, given every event after the tracker;
         ``ami_subscription``: the events to keep (default: the installed capabilities' union)."""
         self.config = config
         self.write_coalesce_s = write_coalesce_s
+        self.stop_flush_s = stop_flush_s
         self.db = db
         self.health = health
         self.live = live
@@ -71,12 +88,22 @@ class PbxService:
         self._writes: asyncio.Queue[tuple[CallRecord, str | None]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._queued_views: dict[str, tuple] = {}  # Linkedid -> stored_view of its last queued snapshot
-        self.recovery = None
-        cdr_path = self._cdr_path()
-        if cdr_path:
-            from bridge.pbx.recovery import CdrRecovery
+        self._storing: list[tuple[CallRecord, str | None]] = []  # the writer's batch under way
+        self._recovering: asyncio.Task | None = None
+        self._recovery_run: asyncio.Future | None = None   # the run under way, in a worker thread
+        self._recover_again = False
+        self.recovery = self._recovery()
 
-            self.recovery = CdrRecovery(cdr_path, pbx.hotline_numbers)
+    def _recovery(self):
+        from bridge.pbx.recovery import CdrRecovery
+
+        pbx = self.config.pbx
+        if pbx.cel_url:
+            return CdrRecovery.from_urls(self.config.cel_database_url, self.config.cdr_database_url,
+                                         pbx.hotline_numbers, pbx.queue,
+                                         cel_table=pbx.cel_table, cdr_table=pbx.cdr_table)
+        cdr_path = self._cdr_path()
+        return CdrRecovery(cdr_path, pbx.hotline_numbers, pbx.queue) if cdr_path else None
 
     def _cdr_path(self) -> str | None:
         if self.config.pbx.cdr_path:
@@ -94,11 +121,44 @@ class PbxService:
         await self.ami.start()
 
     async def stop(self) -> None:
+        """Stop within about ``stop_flush_s`` (plus the AMI and AGI close), whatever the database does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_flush_s
+
+        def remaining() -> float:
+            return max(0.0, deadline - loop.time())
+
+        if self._recovering is not None:
+            self._recovering.cancel()
+            # A run under way (in a worker thread, one transaction) may finish: it is short.
+            if self._recovery_run is not None and not self._recovery_run.done():
+                await asyncio.wait({self._recovery_run}, timeout=remaining())
         await self.ami.stop()
         await self.agi.stop()
         if self._writer is not None:
-            await self._writes.join()  # every queued row is stored before we go
+            try:
+                await asyncio.wait_for(self._writes.join(), remaining())
+            except asyncio.TimeoutError:
+                pass
             self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._report_unsaved()
+        if self.recovery is not None:
+            self.recovery.dispose()
+
+    def _report_unsaved(self) -> None:
+        unsaved = sorted({record.linkedid for record, _ in [*self._storing, *self._drain()]})
+        if unsaved:
+            log.error("calllog.unsaved_at_stop", linkedids=unsaved, calls=len(unsaved),
+                      waited_s=self.stop_flush_s, recovered_from="asterisk cel at the next start")
+
+    def _drain(self) -> list[tuple[CallRecord, str | None]]:
+        items = []
+        while not self._writes.empty():
+            items.append(self._writes.get_nowait())
+            self._writes.task_done()
+        return items
 
     # ------------------------------------------------------------------ AMI side
 
@@ -118,21 +178,40 @@ class PbxService:
             for update in self.tracker.adopt(response.events, self.clock()):
                 self._publish(update)
         if self.recovery is not None:
-            await self.recover_missed_calls()
+            self.start_recovery()
 
-    async def recover_missed_calls(self) -> int:
-        """Store calls from Asterisk's CDR that the live log lacks; returns how many records."""
-        try:
-            records = await asyncio.to_thread(self.recovery.records)
-        except Exception as exc:  # an unreadable CDR file must not stop live logging
-            log.warning("pbx.recovery_failed", error=repr(exc))
-            return 0
-        open_ids = {r.linkedid for r in self.tracker.open_calls()}
-        fresh = [r for r in records if r.linkedid not in open_ids]
-        for record in fresh:
-            self._writes.put_nowait((record, "recovered"))
-        log.info("pbx.recovery", records=len(fresh))
-        return len(fresh)
+    def start_recovery(self) -> asyncio.Task:
+        """Recover missed calls in a task of its own (once more after it, if one is running)."""
+        if self._recovering is not None and not self._recovering.done():
+            self._recover_again = True
+        else:
+            self._recovering = asyncio.create_task(self._recover_loop(), name="cel-recovery")
+        return self._recovering
+
+    async def _recover_loop(self) -> int:
+        """Runs of at most recovery.DEFAULT_BATCH calls until nothing is left; returns how many
+        calls were stored."""
+        from bridge.pbx.recovery import recover_batch
+
+        stored = 0
+        while True:
+            self._recover_again = False
+            try:
+                self._recovery_run = asyncio.ensure_future(
+                    asyncio.to_thread(recover_batch, self.db, self.recovery, now=self.clock()))
+                # Its outcome is read here, or by nobody once a stop cancelled this loop.
+                self._recovery_run.add_done_callback(lambda run: run.cancelled() or run.exception())
+                result = await asyncio.shield(self._recovery_run)
+            except Exception as exc:  # Asterisk's tables or ours away: live logging goes on
+                log.warning("pbx.recovery_failed", error=repr(exc), retry_in_s=RECOVERY_RETRY_S)
+                await asyncio.sleep(RECOVERY_RETRY_S)
+                continue
+            stored += result.recovered
+            if result.examined or result.recovered:
+                log.info("pbx.recovery", examined=result.examined, recovered=result.recovered, more=result.more)
+            if not (result.more or self._recover_again):
+                return stored
+            await asyncio.sleep(RECOVERY_PAUSE_S)
 
     def _publish(self, update: CallUpdate) -> None:
         record = update.record
@@ -159,8 +238,10 @@ class PbxService:
             await asyncio.sleep(self.write_coalesce_s)
             while len(batch) < WRITE_BATCH and not self._writes.empty():
                 batch.append(self._writes.get_nowait())
+            self._storing = batch   # until stored: a stop cut short reports it
             try:
                 await self._store(batch)
+                self._storing = []
             finally:
                 for _ in batch:
                     self._writes.task_done()

@@ -1,0 +1,105 @@
+"""The real Asterisk test bed writing CEL and CDR into the local PostgreSQL through cel_pgsql /
+cdr_pgsql (``[pbx] cel_url``, rendered into cel_pgsql.conf / cdr_pgsql.conf), and the daemon's
+PBX link recovering from those tables a call it did not see.
+
+An Asterisk instance of its own (the session's test bed writes SQLite files), with CEL/CDR
+tables of their own in the ``test`` database, so parallel runs do not collide.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from bridge.db import migrate
+from bridge.db.engine import Database
+from bridge.db.models import CallDisposition
+from bridge.pbx.sandbox import SandboxError
+from tests.asterisk_testbed import KEEP_ENV, start_testbed
+from tests.conftest_db import pg_base_url
+from tests.pbx.recorded_tables import create_pg_tables
+from tests.pbx.test_calllog_asterisk import Bridge, finished, new_caller
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def pg_asterisk(tmp_path_factory, pg_admin_engine):
+    suffix = uuid.uuid4().hex[:10]
+    cel, cdr = f"cel_{suffix}", f"cdr_{suffix}"
+    create_pg_tables(pg_admin_engine, cel, cdr)     # cel_pgsql reads the table's columns when it loads
+    url = pg_base_url().replace("postgresql+psycopg://", "postgresql://")
+    try:
+        bed = start_testbed(tmp_path_factory.mktemp("asterisk-pg"),
+                            pbx={"cel_url": url, "cel_table": cel, "cdr_table": cdr})
+    except SandboxError as exc:
+        pytest.fail(f"the Asterisk test bed could not start: {exc}", pytrace=False)
+    bed.sync_queue()
+    bed.tables = (cel, cdr)
+    try:
+        yield bed
+    finally:
+        bed.stop_sipp()
+        bed.sandbox.stop()
+        if not os.environ.get(KEEP_ENV):
+            shutil.rmtree(bed.sandbox.instance_dir, ignore_errors=True)
+        with pg_admin_engine.begin() as connection:
+            for name in (cel, cdr):
+                connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+
+
+async def rows_in_postgresql(engine, table: str, caller: str, timeout: float = 30) -> list[dict]:
+    """The CEL rows of ``caller``'s call, once its LINKEDID_END row is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as connection:
+            found = [dict(r._mapping) for r in connection.execute(text(
+                f"SELECT * FROM {table} WHERE linkedid IN (SELECT linkedid FROM {table} WHERE cid_num = :n) "
+                "ORDER BY id"), {"n": caller})]
+        if any(r["eventtype"] == "LINKEDID_END" for r in found) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.3)
+
+
+async def test_a_call_made_while_the_daemon_is_down_is_recovered_from_postgresql(
+        pg_asterisk, pg_admin_engine, tmp_path):
+    asterisk = pg_asterisk
+    cel, cdr = asterisk.tables
+    loaded = asterisk.cli("module show like pgsql")
+    assert "cel_pgsql.so" in loaded and "cdr_pgsql.so" in loaded, loaded
+    caller = new_caller()
+    with asterisk.desk_phone("8001"):
+        await finished(asterisk.place_calls(1, caller_number=caller, caller_name="蒋女士", digits="1",
+                                            hold_ms=2500))
+    written = await rows_in_postgresql(pg_admin_engine, cel, caller)
+    assert any(r["eventtype"] == "LINKEDID_END" for r in written), [r["eventtype"] for r in written]
+    linkedid = written[0]["linkedid"]
+    with pg_admin_engine.connect() as connection:
+        disposition = connection.execute(text(
+            f"SELECT hotline_disposition FROM {cdr} WHERE uniqueid = linkedid AND linkedid = :l"),
+            {"l": linkedid}).scalars().all()
+    assert "operator" in disposition   # cdr_pgsql filled the column from the CDR variable
+
+    url = f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    bridge = Bridge(asterisk, db)
+    try:
+        service = await bridge.start()
+        assert (service.recovery.cel.table, service.recovery.cel.row_id) == (cel, "id")   # read from PostgreSQL
+        (call,) = await bridge.wait_calls([caller], count=1)
+    finally:
+        await bridge.stop()
+        db.dispose()
+    assert call.linkedid == linkedid and call.source == "recovered"
+    assert call.disposition == CallDisposition.ANSWERED and call.extension == "8001"
+    assert call.caller_name == "蒋女士"
+    assert call.recording and linkedid in call.recording
+    # eventtime is UTC (usegmtime): the call is placed now, not hours off.
+    assert abs((call.ended_at - written[-1]["eventtime"].replace(tzinfo=call.ended_at.tzinfo)).total_seconds()) < 2
+    assert abs(time.time() - call.ended_at.timestamp()) < 120
