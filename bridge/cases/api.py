@@ -40,6 +40,7 @@ from bridge.i18n import header_locale
 from bridge.live import LiveEvent
 from bridge.db.models import CaseState, Role, User
 from bridge.web.auth import require_role
+from bridge.web.paging import PageNumber
 
 # ------------------------------------------------------------------ error shape
 
@@ -252,7 +253,7 @@ async def search_cases(
                                                               "(or 4+ of its digits)")] = None,
     overdue: Annotated[bool, Query(description="only cases past their deadline")] = False,
     today: Annotated[bool, Query(description="only cases filed today (site time zone)")] = False,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = 50,
 ) -> dict:
     state_value: CaseState | None = None

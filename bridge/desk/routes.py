@@ -46,6 +46,7 @@ from bridge.desk.security import (
 )
 from bridge.i18n import HTML_LANG, N_, request_locale, translations
 from bridge.live import LiveEvent
+from bridge.web.paging import clamp_page
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -439,7 +440,7 @@ def _filters(params) -> tuple[cases.CaseFilter, dict[str, str]]:
 async def _case_rows(request: Request, user: DeskUser) -> dict[str, Any]:
     filters, shown = _filters(request.query_params)
     try:
-        page = max(1, int(request.query_params.get("page", "1")))
+        page = clamp_page(int(request.query_params.get("page", "1")))
     except ValueError:
         page = 1
     db = request.app.state.db

@@ -35,6 +35,7 @@ from bridge.forum.builtin import board
 from bridge.i18n import header_locale as request_locale
 from bridge.live import LiveEvent
 from bridge.web.auth import api_user
+from bridge.web.paging import PageNumber, RowId
 
 log = structlog.get_logger(__name__)
 
@@ -155,7 +156,7 @@ async def list_posts(
     _user: Annotated[User, Depends(api_user)],
     unit: Annotated[str | None, Query(max_length=32, description="unit code")] = None,
     state: Annotated[str | None, Query(description="open, accepted, answered or follow_up")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     locale = request_locale(request)
@@ -179,7 +180,7 @@ async def list_posts(
 
 
 @router.get("/posts/{post_id}", response_model=PostOut, summary="One thread with its replies")
-async def read_post(request: Request, post_id: int, _user: Annotated[User, Depends(api_user)]) -> Any:
+async def read_post(request: Request, post_id: RowId, _user: Annotated[User, Depends(api_user)]) -> Any:
     db = request.app.state.db
     locale = request_locale(request)
 
@@ -201,14 +202,14 @@ def _fresh(session, user_id: int) -> User:
 
 
 @router.post("/posts/{post_id}/accept", response_model=PostOut, summary="Accept the post (受理)")
-async def accept_post(request: Request, post_id: int, user: Annotated[User, Depends(api_user)]) -> Any:
+async def accept_post(request: Request, post_id: RowId, user: Annotated[User, Depends(api_user)]) -> Any:
     view, error = await act(request, lambda s, now: board.accept(s, post_id, _fresh(s, user.id), now))
     return error_response(error, request_locale(request)) if error else view
 
 
 @router.post("/posts/{post_id}/forward", response_model=PostOut,
              summary="Forward the post to another unit, telling the poster which unit handles it")
-async def forward_post(request: Request, post_id: int, body: Annotated[ForwardIn | None, Body()] = None, *,
+async def forward_post(request: Request, post_id: RowId, body: Annotated[ForwardIn | None, Body()] = None, *,
                        user: Annotated[User, Depends(api_user)]) -> Any:
     body = body or ForwardIn()
     view, error = await act(request, lambda s, now: board.forward(s, post_id, _fresh(s, user.id), body.to_department,
@@ -217,7 +218,7 @@ async def forward_post(request: Request, post_id: int, body: Annotated[ForwardIn
 
 
 @router.post("/posts/{post_id}/answer", response_model=PostOut, summary="Answer the post (or its follow-up)")
-async def answer_post(request: Request, post_id: int, body: Annotated[AnswerIn | None, Body()] = None, *,
+async def answer_post(request: Request, post_id: RowId, body: Annotated[AnswerIn | None, Body()] = None, *,
                       user: Annotated[User, Depends(api_user)]) -> Any:
     body = body or AnswerIn()
     view, error = await act(request, lambda s, now: board.answer(s, post_id, _fresh(s, user.id), body.text, now))

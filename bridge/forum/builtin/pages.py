@@ -40,6 +40,7 @@ from bridge.i18n import HTML_LANG, LOCALES, N_, request_locale, translations
 from bridge.desk.security import CSRF_FIELD, check_csrf, client_ip, csrf_token, end_session
 from bridge.forum.builtin import board
 from bridge.forum.builtin.api import act
+from bridge.web.paging import RowId, clamp_id, clamp_page
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
@@ -97,7 +98,7 @@ async def board_page(request: Request, unit: str | None = None, page: int = 1) -
     config = request.app.state.config
     locale = request_locale(request)
     code = (unit or "").strip().upper()[:32] or None
-    page = max(1, page)
+    page = clamp_page(page)
 
     def work() -> dict:
         with db.session(readonly=True) as session:
@@ -120,7 +121,7 @@ async def thread_page(request: Request, post_id: int) -> Response:
 
     def work() -> dict | None:
         with db.session(readonly=True) as session:
-            post = board.get_post(session, post_id)
+            post = board.get_post(session, post_id) if clamp_id(post_id) else None
             if post is None:
                 return None
             names = dict(session.execute(select(Department.code, Department.name)).all())
@@ -258,7 +259,7 @@ async def _do(request: Request, user: User, post_id: int, verb: str) -> Response
 
 
 @spokes.post("/posts/{post_id}/{verb}", dependencies=[Depends(check_csrf)])
-async def post_action(request: Request, post_id: int, verb: str, user: User = Depends(spokesperson)) -> Response:
+async def post_action(request: Request, post_id: RowId, verb: str, user: User = Depends(spokesperson)) -> Response:
     if verb not in ("accept", "forward", "answer"):
         return Response(status_code=404)
     return await _do(request, user, post_id, verb)
