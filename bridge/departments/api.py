@@ -6,10 +6,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from bridge.cases.api import FieldErrorRoute
 from bridge.db.models import User
 from bridge.departments.service import list_units
 from bridge.web.auth import api_user
+from bridge.web.errors import FieldErrorRoute
 
 router = APIRouter(prefix="/api/v1", tags=["departments"], route_class=FieldErrorRoute)
 

@@ -30,14 +30,6 @@ class DeskUser:
         return self.role is Role.ADMIN
 
 
-def load_user(session: Session, user_id: int) -> User | None:
-    user = session.get(User, user_id)
-    if user is None or user.disabled_at is not None:
-        return None
-    session.expunge(user)
-    return user
-
-
 def units(session: Session) -> list[dict]:
     """Units in service, for the form's search box (name, pinyin initials, keywords)."""
     rows = session.scalars(select(Department).where(Department.retired_at.is_(None))

@@ -8,6 +8,7 @@ from bridge.config import Config
 from bridge.db.engine import Database
 from bridge.health import UP, Health, down
 from bridge.live import LiveEvents
+from bridge.web.site import install_site
 
 
 def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents | None = None) -> FastAPI:
@@ -21,6 +22,7 @@ def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents
     app.state.db = db
     app.state.health = health
     app.state.live = live or LiveEvents()
+    install_site(app, config)  # sessions, CSRF refusal, `/` and the start page, shared by the capabilities' pages
 
     from bridge.cases.api import router as cases_router
     from bridge.departments.api import router as departments_router

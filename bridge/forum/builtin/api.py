@@ -28,13 +28,13 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bridge.cases.api import FieldErrorRoute
 from bridge.db.models import BoardPostState, User
 from bridge.forum import service
 from bridge.forum.builtin import board
 from bridge.i18n import header_locale as request_locale
 from bridge.live import LiveEvent
 from bridge.web.auth import api_user
+from bridge.web.errors import FieldErrorRoute
 from bridge.web.paging import PageNumber, RowId
 
 log = structlog.get_logger(__name__)
