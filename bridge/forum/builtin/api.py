@@ -34,7 +34,7 @@ from bridge.forum.builtin import board
 from bridge.i18n import header_locale as request_locale
 from bridge.live import LiveEvent
 from bridge.web.auth import api_user
-from bridge.web.errors import FieldErrorRoute
+from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute
 from bridge.web.paging import PageNumber, RowId
 
 log = structlog.get_logger(__name__)
@@ -88,7 +88,8 @@ class PostPage(BaseModel):
     total: int
 
 
-router = APIRouter(prefix="/api/v1/board", tags=["board"], route_class=FieldErrorRoute)
+router = APIRouter(prefix="/api/v1/board", tags=["board"], route_class=FieldErrorRoute,
+                   responses=FIELD_ERRORS_RESPONSE)
 
 
 def _now() -> datetime:
