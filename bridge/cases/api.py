@@ -19,19 +19,27 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from bridge.cases import service
 from bridge.cases.validation import (
     BEST_TIME_MAX,
+    DEPARTMENT_MAX,
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
+    FULL_NAME_MAX,
+    LINKEDID_MAX,
     LOCATION_MAX,
+    OPERATOR_NOTES_MAX,
+    PHONE_MAX,
+    SURNAME_MAX,
+    SURNAME_PATTERN,
     TITLE_MAX,
     CaseValidationError,
     FieldError,
 )
-from bridge.db.models import CaseState, Role, User
+from bridge.config import UNIT_CODE_PATTERN
+from bridge.db.models import CaseChannel, CaseState, Honorific, Role, User
 from bridge.live import LiveEvent
 from bridge.web.auth import require_role
 from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute
@@ -40,33 +48,76 @@ from bridge.web.paging import PageNumber
 # ----------------------------------------------------------------------- models
 
 
+# What the case rules (bridge.cases.validation) enforce, stated in the OpenAPI document so that a
+# client (or a generated request) can get it right the first time.  Pydantic does not enforce these
+# itself: the rules do, reporting every problem at once with its own message (422, one entry each).
+TRIMMED = r"^\S(?:[\s\S]*\S)?$"  # the rules trim text; a value without outer spaces is measured as sent
+PHONE_SHAPE = (r"^(?:\+86[ -]?)?(?:1[3-9][0-9](?:[ -]?[0-9]{4}){2}"
+               r"|0[1-9][0-9]{1,2}[ -]?[1-9][0-9]{6,7})$")
+REQUIRED = ["caller_surname", "caller_honorific", "caller_phone", "department", "title", "description"]
+
+
+def _text(max_length: int, *, min_length: int = 1, pattern: str = TRIMMED, required: bool = False) -> WithJsonSchema:
+    text = {"type": "string", "minLength": min_length, "maxLength": max_length, "pattern": pattern}
+    return WithJsonSchema(text if required else {"anyOf": [text, {"type": "null"}]})
+
+
+def _choice(values: list[str], *, required: bool = False) -> WithJsonSchema:
+    choice = {"type": "string", "enum": values}
+    return WithJsonSchema(choice if required else {"anyOf": [choice, {"type": "null"}]})
+
+
+EXAMPLE = {
+    "call_linkedid": "1764133200.42", "caller_surname": "朱", "caller_honorific": "女士",
+    "caller_full_name": "朱小红", "caller_phone": "139 1234 5678", "department": "CITY-LJQ",
+    "location": "东港三路与百灵路交叉口", "title": "路口垃圾堆积无人清理",
+    "description": "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
+    "callback_wanted": True, "sms_consent": False, "best_time": "工作日下午",
+}
+
+
+def _state_required(schema: dict) -> None:
+    """The rules' required fields are required in the document (and have no default there)."""
+    schema["required"] = REQUIRED
+    schema["examples"] = [EXAMPLE]
+    for name in REQUIRED:
+        schema["properties"][name].pop("default", None)
+
+
 class CaseIn(BaseModel):
     """A case as written by the desk or an API client. Text fields are trimmed."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "call_linkedid": "1764133200.42", "caller_surname": "朱", "caller_honorific": "女士",
-        "caller_full_name": "朱小红", "caller_phone": "139 1234 5678", "department": "CITY-LJQ",
-        "location": "东港三路与百灵路交叉口", "title": "路口垃圾堆积无人清理",
-        "description": "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
-        "callback_wanted": True, "sms_consent": False, "best_time": "工作日下午",
-    }]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _state_required(schema))
 
-    call_linkedid: str | None = Field(None, description="the call (Asterisk linkedid) this case comes from")
-    channel: str | None = Field(None, description="phone (default), walk_in, message or email")
-    caller_surname: str | None = Field(None, description="1-2 Chinese characters, or a Latin surname (public)")
-    caller_honorific: str | None = Field(None, description="女士 or 先生 (public)")
-    caller_full_name: str | None = Field(None, description="private; must contain the surname")
-    caller_phone: str | None = Field(None, description="private; a Chinese mobile or fixed line with area code; "
-                                                       "stored and read back in E.164 (+8613912345678)")
-    caller_phone_alt: str | None = Field(None, description="private; optional second number")
-    department: str | None = Field(None, description="the unit's code from /api/v1/departments (not retired)")
-    location: str | None = Field(None, description=f"public; at most {LOCATION_MAX} characters")
-    title: str | None = Field(None, description=f"public; at most {TITLE_MAX} characters")
-    description: str | None = Field(None, description=f"public; {DESCRIPTION_MIN}-{DESCRIPTION_MAX} characters")
+    call_linkedid: Annotated[str | None, _text(LINKEDID_MAX)] = Field(
+        None, description="the call (Asterisk linkedid) this case comes from; needs the channel phone")
+    channel: Annotated[str | None, _choice([c.value for c in CaseChannel])] = Field(
+        None, description="phone (default), walk_in, message or email")
+    caller_surname: Annotated[str | None, _text(SURNAME_MAX, pattern=SURNAME_PATTERN, required=True)] = Field(
+        None, description="1-2 Chinese characters, or a Latin surname (public)")
+    caller_honorific: Annotated[str | None, _choice([h.value for h in Honorific], required=True)] = Field(
+        None, description="女士 or 先生 (public)")
+    caller_full_name: Annotated[str | None, _text(FULL_NAME_MAX)] = Field(
+        None, description="private; must contain the surname")
+    caller_phone: Annotated[str | None, _text(PHONE_MAX, pattern=PHONE_SHAPE, required=True)] = Field(
+        None, description="private; a Chinese mobile or fixed line with area code, written as the pattern shows "
+                          "(the number itself is checked too); stored and read back in E.164 (+8613912345678)")
+    caller_phone_alt: Annotated[str | None, _text(PHONE_MAX, pattern=PHONE_SHAPE)] = Field(
+        None, description="private; optional second number, not the same as caller_phone")
+    department: Annotated[str | None, _text(DEPARTMENT_MAX, pattern=UNIT_CODE_PATTERN.pattern, required=True)] = Field(
+        None, description="the unit's code from /api/v1/departments (not retired)")
+    location: Annotated[str | None, _text(LOCATION_MAX)] = Field(
+        None, description=f"public; at most {LOCATION_MAX} characters; no phone, ID card number or full name")
+    title: Annotated[str | None, _text(TITLE_MAX, required=True)] = Field(
+        None, description=f"public; at most {TITLE_MAX} characters; no phone, ID card number or full name")
+    description: Annotated[str | None, _text(DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True)] = Field(
+        None, description=f"public; {DESCRIPTION_MIN}-{DESCRIPTION_MAX} characters; no phone, ID card number "
+                          "or full name")
     callback_wanted: bool | None = Field(None, description="private; default true")
     sms_consent: bool | None = Field(None, description="private; default false; needs a mobile number")
-    best_time: str | None = Field(None, description=f"private; at most {BEST_TIME_MAX} characters")
-    operator_notes: str | None = Field(None, description="private")
+    best_time: Annotated[str | None, _text(BEST_TIME_MAX)] = Field(
+        None, description=f"private; at most {BEST_TIME_MAX} characters")
+    operator_notes: Annotated[str | None, _text(OPERATOR_NOTES_MAX)] = Field(None, description="private")
 
 
 class TimelineEntry(BaseModel):

@@ -26,8 +26,9 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from bridge.config import UNIT_CODE_PATTERN
 from bridge.db.models import BoardPostState, User
 from bridge.forum import service
 from bridge.forum.builtin import board
@@ -40,15 +41,24 @@ from bridge.web.paging import PageNumber, RowId
 log = structlog.get_logger(__name__)
 
 
+# What the board's rules (bridge.forum.builtin.board) enforce, stated in the OpenAPI document;
+# the rules themselves answer a breach (422 with the field), not pydantic.
+def _text(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "minLength": board.TEXT_MIN, "maxLength": max_length,
+                           "pattern": r"^\S(?:[\s\S]*\S)?$"})
+
+
 class ForwardIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    to_department: str | None = Field(None, description="the unit's code (from /api/v1/departments)")
-    note: str | None = Field(None, description="required: tells the poster, in the thread, which unit handles it")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["to_department", "note"]})
+    to_department: Annotated[str | None, WithJsonSchema({"type": "string", "pattern": UNIT_CODE_PATTERN.pattern})] = (
+        Field(None, description="the unit's code (from /api/v1/departments), not this unit's"))
+    note: Annotated[str | None, _text(board.NOTE_MAX)] = Field(
+        None, description="required: tells the poster, in the thread, which unit handles it")
 
 
 class AnswerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str | None = Field(None, description="the answer shown in the thread")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["text"]})
+    text: Annotated[str | None, _text(board.ANSWER_MAX)] = Field(None, description="the answer shown in the thread")
 
 
 class ReplyOut(BaseModel):
