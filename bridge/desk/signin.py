@@ -23,6 +23,8 @@ router = APIRouter(prefix="/desk", include_in_schema=False)
 
 # What a visitor may read without signing in, linked from the sign-in page when the app serves it.
 PUBLIC_PAGES = (("/board/", N_("Public board")), ("/transparency", N_("Transparency")))
+# Spokespeople sign in on their unit's board, not here (``/`` sends everyone signed out here first).
+SPOKESPEOPLE_SIGN_IN = "/desk/board/login"
 
 
 def safe_next(value: str | None) -> str:
@@ -34,7 +36,9 @@ def safe_next(value: str | None) -> str:
 
 def _login_page(request: Request, status_code: int = 200, **values) -> Response:
     links = [(path, label) for path, label in PUBLIC_PAGES if serves(request.app, path)]
-    return render(request, "login.html", status_code=status_code, public_pages=links, **values)
+    spokespeople = SPOKESPEOPLE_SIGN_IN if serves(request.app, SPOKESPEOPLE_SIGN_IN) else None
+    return render(request, "login.html", status_code=status_code, public_pages=links,
+                  spokespeople_sign_in=spokespeople, **values)
 
 
 @router.get("/login")

@@ -64,6 +64,7 @@ def test_a_disabled_user_lands_on_the_sign_in(client, db):
 def test_sign_in_links_the_public_board_and_transparency_only_when_served(client, web_app):
     page = client.get("/desk/login")
     assert 'href="/board/"' in page.text and "/transparency" not in page.text
+    assert '<a href="/desk/board/login">单位网络发言人请由此登录</a>' in page.text  # spokespeople sign in there
     assert client.get("/board/").status_code == 200
 
     @web_app.get("/transparency")
