@@ -11,130 +11,113 @@ A validation error answers 422 with one entry per problem::
 in Chinese, or in English when ``Accept-Language`` prefers ``en`` (default: the
 site's ``[site] locale``).  FastAPI's own request-validation errors (wrong JSON
 types, unknown fields, bad query parameters) take the same shape on these
-routes through :class:`FieldErrorRoute`, which any router can use with
-``APIRouter(route_class=FieldErrorRoute)``.
+routes through the shared :class:`bridge.web.errors.FieldErrorRoute`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from bridge.cases import service
 from bridge.cases.validation import (
     BEST_TIME_MAX,
+    DEPARTMENT_MAX,
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
+    FULL_NAME_MAX,
+    LINKEDID_MAX,
     LOCATION_MAX,
+    OPERATOR_NOTES_MAX,
+    PHONE_MAX,
+    SURNAME_MAX,
+    SURNAME_PATTERN,
     TITLE_MAX,
     CaseValidationError,
     FieldError,
 )
-from bridge.i18n import header_locale
+from bridge.config import UNIT_CODE_PATTERN
+from bridge.db.models import CaseChannel, CaseState, Honorific, Role, User
 from bridge.live import LiveEvent
-from bridge.db.models import CaseState, Role, User
 from bridge.web.auth import require_role
-
-# ------------------------------------------------------------------ error shape
-
-
-# zh_CN or en: the request's Accept-Language, else the site's configured locale.
-request_locale = header_locale
-
-
-def _field_of(loc: tuple[Any, ...]) -> str:
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
-    names = [p for p in parts if isinstance(p, str)]
-    return names[-1] if names else "body"
-
-
-def _translate_pydantic(error: dict[str, Any]) -> FieldError:
-    kind = error.get("type", "")
-    loc = tuple(error.get("loc", ()))
-    field = _field_of(loc)
-    ctx = error.get("ctx") or {}
-    if kind == "json_invalid":
-        return FieldError("body", "invalid_json")
-    if kind == "extra_forbidden":
-        return FieldError(field, "unknown_field")
-    if kind == "missing":
-        return FieldError(field, "required")
-    if kind in ("string_type", "string_unicode"):
-        return FieldError(field, "not_text")
-    if kind in ("bool_type", "bool_parsing"):
-        return FieldError(field, "not_bool")
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return FieldError(field, "not_integer")
-    if kind in ("greater_than_equal", "greater_than"):
-        return FieldError(field, "too_small", {"min": ctx.get("ge", ctx.get("gt"))})
-    if kind in ("less_than_equal", "less_than"):
-        return FieldError(field, "too_large", {"max": ctx.get("le", ctx.get("lt"))})
-    if kind == "string_too_long":
-        value = error.get("input")
-        return FieldError(field, "too_long", {"max": ctx.get("max_length"),
-                                              "length": len(value) if isinstance(value, str) else "?"})
-    return FieldError(field, "invalid_value")
-
-
-def field_errors_response(errors: list[FieldError], locale: str) -> JSONResponse:
-    return JSONResponse({"detail": [e.as_dict(locale) for e in errors]}, status_code=422)
-
-
-class FieldErrorRoute(APIRoute):
-    """A route whose validation errors (FastAPI's and the case rules') answer 422 as
-    ``{"detail": [{"field", "message", "code"}]}``, in the request's locale."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = [_translate_pydantic(e) for e in exc.errors()]
-                return field_errors_response(errors, request_locale(request))
-            except CaseValidationError as exc:
-                return field_errors_response(exc.errors, request_locale(request))
-
-        return route_handler
-
+from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute
+from bridge.web.paging import PageNumber
 
 # ----------------------------------------------------------------------- models
+
+
+# What the case rules (bridge.cases.validation) enforce, stated in the OpenAPI document so that a
+# client (or a generated request) can get it right the first time.  Pydantic does not enforce these
+# itself: the rules do, reporting every problem at once with its own message (422, one entry each).
+TRIMMED = r"^\S(?:[\s\S]*\S)?$"  # the rules trim text; a value without outer spaces is measured as sent
+PHONE_SHAPE = (r"^(?:\+86[ -]?)?(?:1[3-9][0-9](?:[ -]?[0-9]{4}){2}"
+               r"|0[1-9][0-9]{1,2}[ -]?[1-9][0-9]{6,7})$")
+REQUIRED = ["caller_surname", "caller_honorific", "caller_phone", "department", "title", "description"]
+
+
+def _text(max_length: int, *, min_length: int = 1, pattern: str = TRIMMED, required: bool = False) -> WithJsonSchema:
+    text = {"type": "string", "minLength": min_length, "maxLength": max_length, "pattern": pattern}
+    return WithJsonSchema(text if required else {"anyOf": [text, {"type": "null"}]})
+
+
+def _choice(values: list[str], *, required: bool = False) -> WithJsonSchema:
+    choice = {"type": "string", "enum": values}
+    return WithJsonSchema(choice if required else {"anyOf": [choice, {"type": "null"}]})
+
+
+EXAMPLE = {
+    "call_linkedid": "1764133200.42", "caller_surname": "朱", "caller_honorific": "女士",
+    "caller_full_name": "朱小红", "caller_phone": "139 1234 5678", "department": "CITY-LJQ",
+    "location": "东港三路与百灵路交叉口", "title": "路口垃圾堆积无人清理",
+    "description": "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
+    "callback_wanted": True, "sms_consent": False, "best_time": "工作日下午",
+}
+
+
+def _state_required(schema: dict) -> None:
+    """The rules' required fields are required in the document (and have no default there)."""
+    schema["required"] = REQUIRED
+    schema["examples"] = [EXAMPLE]
+    for name in REQUIRED:
+        schema["properties"][name].pop("default", None)
 
 
 class CaseIn(BaseModel):
     """A case as written by the desk or an API client. Text fields are trimmed."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "call_linkedid": "1764133200.42", "caller_surname": "朱", "caller_honorific": "女士",
-        "caller_full_name": "朱小红", "caller_phone": "139 1234 5678", "department": "CITY-LJQ",
-        "location": "东港三路与百灵路交叉口", "title": "路口垃圾堆积无人清理",
-        "description": "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
-        "callback_wanted": True, "sms_consent": False, "best_time": "工作日下午",
-    }]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _state_required(schema))
 
-    call_linkedid: str | None = Field(None, description="the call (Asterisk linkedid) this case comes from")
-    channel: str | None = Field(None, description="phone (default), walk_in, message or email")
-    caller_surname: str | None = Field(None, description="1-2 Chinese characters, or a Latin surname (public)")
-    caller_honorific: str | None = Field(None, description="女士 or 先生 (public)")
-    caller_full_name: str | None = Field(None, description="private; must contain the surname")
-    caller_phone: str | None = Field(None, description="private; a Chinese mobile or fixed line with area code; "
-                                                       "stored and read back in E.164 (+8613912345678)")
-    caller_phone_alt: str | None = Field(None, description="private; optional second number")
-    department: str | None = Field(None, description="the unit's code from /api/v1/departments (not retired)")
-    location: str | None = Field(None, description=f"public; at most {LOCATION_MAX} characters")
-    title: str | None = Field(None, description=f"public; at most {TITLE_MAX} characters")
-    description: str | None = Field(None, description=f"public; {DESCRIPTION_MIN}-{DESCRIPTION_MAX} characters")
+    call_linkedid: Annotated[str | None, _text(LINKEDID_MAX)] = Field(
+        None, description="the call (Asterisk linkedid) this case comes from; needs the channel phone")
+    channel: Annotated[str | None, _choice([c.value for c in CaseChannel])] = Field(
+        None, description="phone (default), walk_in, message or email")
+    caller_surname: Annotated[str | None, _text(SURNAME_MAX, pattern=SURNAME_PATTERN, required=True)] = Field(
+        None, description="1-2 Chinese characters, or a Latin surname (public)")
+    caller_honorific: Annotated[str | None, _choice([h.value for h in Honorific], required=True)] = Field(
+        None, description="女士 or 先生 (public)")
+    caller_full_name: Annotated[str | None, _text(FULL_NAME_MAX)] = Field(
+        None, description="private; must contain the surname")
+    caller_phone: Annotated[str | None, _text(PHONE_MAX, pattern=PHONE_SHAPE, required=True)] = Field(
+        None, description="private; a Chinese mobile or fixed line with area code, written as the pattern shows "
+                          "(the number itself is checked too); stored and read back in E.164 (+8613912345678)")
+    caller_phone_alt: Annotated[str | None, _text(PHONE_MAX, pattern=PHONE_SHAPE)] = Field(
+        None, description="private; optional second number, not the same as caller_phone")
+    department: Annotated[str | None, _text(DEPARTMENT_MAX, pattern=UNIT_CODE_PATTERN.pattern, required=True)] = Field(
+        None, description="the unit's code from /api/v1/departments (not retired)")
+    location: Annotated[str | None, _text(LOCATION_MAX)] = Field(
+        None, description=f"public; at most {LOCATION_MAX} characters; no phone, ID card number or full name")
+    title: Annotated[str | None, _text(TITLE_MAX, required=True)] = Field(
+        None, description=f"public; at most {TITLE_MAX} characters; no phone, ID card number or full name")
+    description: Annotated[str | None, _text(DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True)] = Field(
+        None, description=f"public; {DESCRIPTION_MIN}-{DESCRIPTION_MAX} characters; no phone, ID card number "
+                          "or full name")
     callback_wanted: bool | None = Field(None, description="private; default true")
     sms_consent: bool | None = Field(None, description="private; default false; needs a mobile number")
-    best_time: str | None = Field(None, description=f"private; at most {BEST_TIME_MAX} characters")
-    operator_notes: str | None = Field(None, description="private")
+    best_time: Annotated[str | None, _text(BEST_TIME_MAX)] = Field(
+        None, description=f"private; at most {BEST_TIME_MAX} characters")
+    operator_notes: Annotated[str | None, _text(OPERATOR_NOTES_MAX)] = Field(None, description="private")
 
 
 class TimelineEntry(BaseModel):
@@ -183,23 +166,12 @@ class CasePage(BaseModel):
     total: int
 
 
-class FieldErrorOut(BaseModel):
-    field: str
-    message: str
-    code: str
-
-
-class FieldErrors(BaseModel):
-    detail: list[FieldErrorOut]
-
-
 # ----------------------------------------------------------------------- routes
 
 STAFF = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 staff_user = require_role(*STAFF)
 
-router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=FieldErrorRoute,
-                   responses={422: {"model": FieldErrors, "description": "one entry per invalid field"}})
+router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=FieldErrorRoute, responses=FIELD_ERRORS_RESPONSE)
 
 
 def _now() -> datetime:
@@ -252,7 +224,7 @@ async def search_cases(
                                                               "(or 4+ of its digits)")] = None,
     overdue: Annotated[bool, Query(description="only cases past their deadline")] = False,
     today: Annotated[bool, Query(description="only cases filed today (site time zone)")] = False,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=service.MAX_PER_PAGE)] = 50,
 ) -> dict:
     state_value: CaseState | None = None
@@ -278,4 +250,4 @@ async def search_cases(
     return await db.run(work)
 
 
-__all__ = ["FieldErrorRoute", "field_errors_response", "request_locale", "router"]
+__all__ = ["router"]

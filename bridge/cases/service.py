@@ -35,6 +35,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from bridge.cases import takes
+from bridge.cases.takes import TAKEN_EXPIRES_AFTER  # re-exported: the rule's one home is bridge.cases.takes
 from bridge.cases.validation import (
     FIELDS,
     CaseDraft,
@@ -62,8 +64,6 @@ SYSTEM_ACTOR = "system"
 # States in which a unit still owes the forum a step (and so can be overdue).
 OPEN_STATES = (CaseState.QUEUED, CaseState.POSTED, CaseState.ACCEPTED, CaseState.FORWARDED, CaseState.REOPENED)
 MAX_PER_PAGE = 200
-# A call taken from the shared list and not done by then is free again (a taker who left must not hold it).
-TAKEN_EXPIRES_AFTER = timedelta(hours=2)
 # Roles that may file a case from a call another operator took.
 OVERRIDE_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 
@@ -84,9 +84,7 @@ def taken_by_someone_else(session: Session, call: Call, user: User | None, now: 
         return None
     if call.taken_by_id is None or call.taken_by_id == user.id or call.handled_at is not None:
         return None
-    if call.taken_at is not None and call.taken_at < now - TAKEN_EXPIRES_AFTER:
-        return None
-    return session.get(User, call.taken_by_id)
+    return takes.holder(session, call.id, now)
 
 
 def _database_checks(session: Session, data: Mapping[str, Any], errors: list[FieldError], *,

@@ -47,11 +47,14 @@ OPERATOR_NOTES_MAX = 4000
 LINKEDID_MAX = 64
 DEPARTMENT_MAX = 32
 SURNAME_MAX = 16
+PHONE_MAX = 32
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002ebef"
 _LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
 _CJK_SURNAME = re.compile(f"^[{_CJK}]{{1,2}}$")
 _LATIN_SURNAME = re.compile(f"^[{_LATIN}](?:[{_LATIN}'\u2019 -]{{0,{SURNAME_MAX - 2}}}[{_LATIN}])?$")
+# Both surname rules as one regular expression (the API's schema states it).
+SURNAME_PATTERN = f"^(?:{_CJK_SURNAME.pattern[1:-1]}|{_LATIN_SURNAME.pattern[1:-1]})$"
 _PHONE_CHARS = re.compile(r"^[\d\s()+\-]+$")
 _PHONE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 _TRUE = {"true", "1", "on", "yes", "是"}
@@ -252,13 +255,13 @@ def validate_case(data: Mapping[str, Any]) -> tuple[CaseDraft | None, list[Field
                                  {"full_name": full_name, "surname": surname}))
 
     phone = ""
-    phone_text = _text(data, "caller_phone", errors, required=True, max_length=32)
+    phone_text = _text(data, "caller_phone", errors, required=True, max_length=PHONE_MAX)
     if phone_text:
         phone, problem = check_phone(phone_text)
         if problem:
             errors.append(FieldError("caller_phone", problem, {"value": phone_text}))
     phone_alt = ""
-    alt_text = _text(data, "caller_phone_alt", errors, max_length=32)
+    alt_text = _text(data, "caller_phone_alt", errors, max_length=PHONE_MAX)
     if alt_text:
         phone_alt, problem = check_phone(alt_text)
         if problem:

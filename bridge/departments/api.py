@@ -6,12 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from bridge.cases.api import FieldErrorRoute
 from bridge.db.models import User
 from bridge.departments.service import list_units
 from bridge.web.auth import api_user
+from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute
 
-router = APIRouter(prefix="/api/v1", tags=["departments"], route_class=FieldErrorRoute)
+router = APIRouter(prefix="/api/v1", tags=["departments"], route_class=FieldErrorRoute,
+                   responses=FIELD_ERRORS_RESPONSE)
 
 
 class DepartmentOut(BaseModel):

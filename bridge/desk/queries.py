@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from bridge.cases.service import TAKEN_EXPIRES_AFTER
+from bridge.cases.takes import TAKEN_EXPIRES_AFTER, take_holds  # noqa: F401 - the list's rule, named here too
 from bridge.cases.validation import normalise_phone
 from bridge.db.models import Call, CallDisposition, Case, Department, Role, User
 
@@ -28,14 +28,6 @@ class DeskUser:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
-
-
-def load_user(session: Session, user_id: int) -> User | None:
-    user = session.get(User, user_id)
-    if user is None or user.disabled_at is not None:
-        return None
-    session.expunge(user)
-    return user
 
 
 def units(session: Session) -> list[dict]:
@@ -109,18 +101,12 @@ def _on_the_list():
     return (Call.disposition.in_(CALLBACK_DISPOSITIONS), Call.handled_at.is_(None), ~has_case)
 
 
-def _held(now: datetime):
-    """A call's take still counts: taken, less than TAKEN_EXPIRES_AFTER ago (older takes count as free)."""
-    return and_(Call.taken_by_id.is_not(None),
-                or_(Call.taken_at.is_(None), Call.taken_at >= now - TAKEN_EXPIRES_AFTER))
-
-
 def callback_list(session: Session, now: datetime, days: int = CALLBACK_LIST_DAYS) -> list[dict]:
     """Calls that ended unanswered and after-hours messages with no case filed from them yet and not
     done without a case; with who took each (``taken_by_id`` / ``taken_by_name`` / ``taken_at``, None
     when free, or when the take is older than TAKEN_EXPIRES_AFTER: then it is back on the list)."""
     rows = session.execute(
-        select(Call, User).outerjoin(User, and_(User.id == Call.taken_by_id, _held(now)))
+        select(Call, User).outerjoin(User, and_(User.id == Call.taken_by_id, take_holds(now)))
         .where(*_on_the_list(), Call.arrived_at >= now - timedelta(days=days))
         .order_by(Call.arrived_at.desc()).limit(200))
     return [{"linkedid": c.linkedid, "caller_number": c.caller_number, "caller_name": c.caller_name,
@@ -147,7 +133,7 @@ def done_list(session: Session, now: datetime, days: int = CALLBACK_LIST_DAYS,
 def _holder_name(session: Session, linkedid: str, now: datetime) -> str | None:
     """Who holds the call now (a take not yet expired), else None."""
     user = session.scalar(select(User).join(Call, Call.taken_by_id == User.id)
-                          .where(Call.linkedid == linkedid, _held(now)))
+                          .where(Call.linkedid == linkedid, take_holds(now)))
     return None if user is None else (user.display_name or user.username)
 
 
@@ -159,12 +145,12 @@ def take_call(session: Session, linkedid: str, user_id: int, now: datetime) -> t
     A take older than TAKEN_EXPIRES_AFTER counts as free: taking the call again overwrites it.
     """
     result = session.execute(
-        update(Call).where(Call.linkedid == linkedid, ~_held(now), *_on_the_list())
+        update(Call).where(Call.linkedid == linkedid, ~take_holds(now), *_on_the_list())
         .values(taken_by_id=user_id, taken_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount == 1:
         return "taken", None
-    call = session.scalar(select(Call).where(Call.linkedid == linkedid, _held(now), *_on_the_list()))
+    call = session.scalar(select(Call).where(Call.linkedid == linkedid, take_holds(now), *_on_the_list()))
     if call is None:
         return "missing", None
     if call.taken_by_id == user_id:
@@ -182,7 +168,7 @@ def done_call(session: Session, linkedid: str, user_id: int, note: str, now: dat
     if not note:
         return "note_missing", None
     result = session.execute(
-        update(Call).where(Call.linkedid == linkedid, Call.taken_by_id == user_id, _held(now), *_on_the_list())
+        update(Call).where(Call.linkedid == linkedid, Call.taken_by_id == user_id, take_holds(now), *_on_the_list())
         .values(handled_at=now, handled_note=note, updated_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount == 1:

@@ -32,8 +32,9 @@ from sqlalchemy import func, select
 
 from bridge.db.models import Case
 from bridge.desk import queries
+from bridge.desk.access import current_user
 from bridge.desk.queries import DeskUser
-from bridge.desk.routes import ENV, context, current_user
+from bridge.desk.rendering import TEMPLATES
 from bridge.live import LiveEvent
 
 HEARTBEAT_S = 15.0
@@ -56,8 +57,7 @@ async def render_pop(request: Request, user: DeskUser, event: LiveEvent) -> str:
     db = request.app.state.db
     history = await db.run(db.in_session, queries.caller_history, data.get("caller_number"),
                            exclude_linkedid=data.get("linkedid"), readonly=True)
-    return ENV.get_template("_pop.html").render(context(request, user=user, call=data, kind=event.kind,
-                                                        history=history))
+    return TEMPLATES.text(request, "_pop.html", user=user, call=data, kind=event.kind, history=history)
 
 
 async def translate(request: Request, user: DeskUser, event: LiveEvent, pops: dict[str, str]) -> str | None:

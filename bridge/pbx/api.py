@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from bridge.db.models import Call, CallDisposition, Role, User
 from bridge.web.auth import require_role
+from bridge.web.paging import PageNumber
 
 # Callers' numbers are private to the hotline: units' spokespeople never see them.
 hotline_staff = require_role(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
@@ -93,7 +94,7 @@ async def list_calls(
     caller: Annotated[str | None, Query(max_length=32, description="exact caller number")] = None,
     operator: Annotated[str | None, Query(max_length=64, description="operator username or extension")] = None,
     disposition: Annotated[DispositionFilter | None, Query()] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CallPage:
     if since and until and since >= until:

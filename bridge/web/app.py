@@ -9,6 +9,7 @@ from bridge.config import Config
 from bridge.db.engine import Database
 from bridge.health import UP, Health, down
 from bridge.live import LiveEvents
+from bridge.web.site import install_site
 
 
 def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents | None = None,
@@ -31,6 +32,7 @@ def create_app(config: Config, db: Database, health: Health, *, live: LiveEvents
     app.state.health = health
     app.state.live = runtime.live
     app.state.runtime = runtime
+    install_site(app, config)  # sessions, CSRF refusal, `/` and the start page, shared by the capabilities' pages
 
     for capability in runtime.capabilities:
         capability.mount(app, runtime)

@@ -12,9 +12,9 @@ from bridge.accounts.service import add_user
 from bridge.config import validate
 from bridge.db.models import Call, CallDisposition, Role
 from bridge.departments.service import ensure_shipped_units
-from bridge.desk.security import SignInThrottle
 from bridge.health import Health
 from bridge.web.app import create_app
+from bridge.web.throttle import SignInThrottle
 from tests.desk.server import served
 
 SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "desk-test-session-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}

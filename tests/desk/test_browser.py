@@ -83,6 +83,13 @@ def test_sign_in_and_throttling(page, live, clock):
     page.wait_for_url(f"{live.url}/desk/login?bye=1")
     page.goto(f"{live.url}/desk/cases")
     assert page.url.startswith(f"{live.url}/desk/login?next=")
+    page.goto(f"{live.url}/")  # the address a newcomer is told: the sign-in, which links the public board
+    assert page.url == f"{live.url}/desk/login"
+    assert page.locator('#public-pages a[href="/board/"]').count() == 1
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.goto(f"{live.url}/")
+    assert page.url == f"{live.url}/desk/"
 
 
 def test_case_form_validation_privacy_draft_and_filing(page, live, db):

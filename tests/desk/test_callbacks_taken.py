@@ -237,3 +237,16 @@ def test_done_list_is_last_done_first_and_within_the_days(db, operator):
         rows = queries.done_list(session, now)
     assert [r["linkedid"] for r in rows] == [MESSAGE, ABANDONED]
     assert rows[0]["handled_by"] == "operator person" and rows[0]["handled_note"] == "已处理"
+
+
+def test_the_take_rule_has_one_definition():
+    """The list's queries and filing judge a take by one condition (bridge.cases.takes), not by copies."""
+    from pathlib import Path
+
+    from bridge.cases import service, takes
+
+    assert queries.TAKEN_EXPIRES_AFTER is takes.TAKEN_EXPIRES_AFTER is service.TAKEN_EXPIRES_AFTER
+    root = Path(__file__).resolve().parents[2] / "bridge"
+    copies = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                    if "- TAKEN_EXPIRES_AFTER" in p.read_text(encoding="utf-8"))
+    assert copies == ["cases/takes.py"]

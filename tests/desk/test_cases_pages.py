@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from bridge.db.models import Call, CallDisposition, Case, CaseEvent, ForumOutbox
-from bridge.desk.routes import recording_path
+from bridge.desk.recordings import recording_path
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, csrf_of, valid_form
 
 

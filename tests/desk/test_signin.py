@@ -1,11 +1,13 @@
 """Sign-in, sessions, CSRF, throttling, roles and languages of the desk (HTTP level, SQLite and PostgreSQL)."""
 from __future__ import annotations
 
-from bridge.desk.security import SESSION_COOKIE, SignInThrottle
+from fastapi.testclient import TestClient
+
 from bridge.config import validate
 from bridge.health import Health
 from bridge.web.app import create_app
-from fastapi.testclient import TestClient
+from bridge.web.sessions import SESSION_COOKIE
+from bridge.web.throttle import SignInThrottle
 from tests.desk.conftest import PASSWORD, SECRETS, csrf_of, sign_in
 
 

@@ -26,28 +26,39 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from bridge.cases.api import FieldErrorRoute
+from bridge.config import UNIT_CODE_PATTERN
 from bridge.db.models import BoardPostState, User
 from bridge.forum import service
 from bridge.forum.builtin import board
 from bridge.i18n import header_locale as request_locale
 from bridge.live import LiveEvent
 from bridge.web.auth import api_user
+from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute
+from bridge.web.paging import PageNumber, RowId
 
 log = structlog.get_logger(__name__)
 
 
+# What the board's rules (bridge.forum.builtin.board) enforce, stated in the OpenAPI document;
+# the rules themselves answer a breach (422 with the field), not pydantic.
+def _text(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "minLength": board.TEXT_MIN, "maxLength": max_length,
+                           "pattern": r"^\S(?:[\s\S]*\S)?$"})
+
+
 class ForwardIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    to_department: str | None = Field(None, description="the unit's code (from /api/v1/departments)")
-    note: str | None = Field(None, description="required: tells the poster, in the thread, which unit handles it")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["to_department", "note"]})
+    to_department: Annotated[str | None, WithJsonSchema({"type": "string", "pattern": UNIT_CODE_PATTERN.pattern})] = (
+        Field(None, description="the unit's code (from /api/v1/departments), not this unit's"))
+    note: Annotated[str | None, _text(board.NOTE_MAX)] = Field(
+        None, description="required: tells the poster, in the thread, which unit handles it")
 
 
 class AnswerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str | None = Field(None, description="the answer shown in the thread")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["text"]})
+    text: Annotated[str | None, _text(board.ANSWER_MAX)] = Field(None, description="the answer shown in the thread")
 
 
 class ReplyOut(BaseModel):
@@ -87,7 +98,8 @@ class PostPage(BaseModel):
     total: int
 
 
-router = APIRouter(prefix="/api/v1/board", tags=["board"], route_class=FieldErrorRoute)
+router = APIRouter(prefix="/api/v1/board", tags=["board"], route_class=FieldErrorRoute,
+                   responses=FIELD_ERRORS_RESPONSE)
 
 
 def _now() -> datetime:
@@ -155,7 +167,7 @@ async def list_posts(
     _user: Annotated[User, Depends(api_user)],
     unit: Annotated[str | None, Query(max_length=32, description="unit code")] = None,
     state: Annotated[str | None, Query(description="open, accepted, answered or follow_up")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     locale = request_locale(request)
@@ -179,7 +191,7 @@ async def list_posts(
 
 
 @router.get("/posts/{post_id}", response_model=PostOut, summary="One thread with its replies")
-async def read_post(request: Request, post_id: int, _user: Annotated[User, Depends(api_user)]) -> Any:
+async def read_post(request: Request, post_id: RowId, _user: Annotated[User, Depends(api_user)]) -> Any:
     db = request.app.state.db
     locale = request_locale(request)
 
@@ -201,14 +213,14 @@ def _fresh(session, user_id: int) -> User:
 
 
 @router.post("/posts/{post_id}/accept", response_model=PostOut, summary="Accept the post (受理)")
-async def accept_post(request: Request, post_id: int, user: Annotated[User, Depends(api_user)]) -> Any:
+async def accept_post(request: Request, post_id: RowId, user: Annotated[User, Depends(api_user)]) -> Any:
     view, error = await act(request, lambda s, now: board.accept(s, post_id, _fresh(s, user.id), now))
     return error_response(error, request_locale(request)) if error else view
 
 
 @router.post("/posts/{post_id}/forward", response_model=PostOut,
              summary="Forward the post to another unit, telling the poster which unit handles it")
-async def forward_post(request: Request, post_id: int, body: Annotated[ForwardIn | None, Body()] = None, *,
+async def forward_post(request: Request, post_id: RowId, body: Annotated[ForwardIn | None, Body()] = None, *,
                        user: Annotated[User, Depends(api_user)]) -> Any:
     body = body or ForwardIn()
     view, error = await act(request, lambda s, now: board.forward(s, post_id, _fresh(s, user.id), body.to_department,
@@ -217,7 +229,7 @@ async def forward_post(request: Request, post_id: int, body: Annotated[ForwardIn
 
 
 @router.post("/posts/{post_id}/answer", response_model=PostOut, summary="Answer the post (or its follow-up)")
-async def answer_post(request: Request, post_id: int, body: Annotated[AnswerIn | None, Body()] = None, *,
+async def answer_post(request: Request, post_id: RowId, body: Annotated[AnswerIn | None, Body()] = None, *,
                       user: Annotated[User, Depends(api_user)]) -> Any:
     body = body or AnswerIn()
     view, error = await act(request, lambda s, now: board.answer(s, post_id, _fresh(s, user.id), body.text, now))

@@ -1,8 +1,8 @@
 """The builtin board's pages: the public read-only board and the spokesperson pages.
 
-``mount_board(app)`` adds them; call it after ``mount_desk`` (the spokesperson pages
-use the desk's signed-cookie session, CSRF tokens, sign-in throttle and page
-language; the session cookie's path is ``/desk``, hence their place under it).
+``mount_board(app)`` adds them.  The spokesperson pages use the shared web layer's signed-cookie
+session, CSRF tokens, sign-in throttle and page language (:mod:`bridge.web`); the session
+cookie's path is ``/desk``, hence their place under it.
 
 Public, read-only, no sign-in (the platform's colours: blue = 未受理, green = 已受理):
 
@@ -24,26 +24,26 @@ the same events, the case updated at once.  There is no delete anywhere.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from bridge.accounts.service import sign_in
 from bridge.db.models import BoardPostState, Department, Role, User
-from bridge.i18n import HTML_LANG, LOCALES, N_, request_locale, translations
-from bridge.desk.security import CSRF_FIELD, check_csrf, client_ip, csrf_token, end_session
 from bridge.forum.builtin import board
 from bridge.forum.builtin.api import act
+from bridge.i18n import LOCALES, N_, request_locale, translations
+from bridge.web.csrf import CSRF_FIELD, check_csrf
+from bridge.web.paging import RowId, clamp_id, clamp_page
+from bridge.web.sessions import end_session, session_user, start_session
+from bridge.web.site import install_site, register_error_page, register_start_page
+from bridge.web.templates import Templates
+from bridge.web.throttle import client_ip, sign_in_throttle
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
-                  extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
 PER_PAGE = 50
 
 # What each kind of reply is called in a thread (the catalogues translate the msgids).
@@ -52,38 +52,29 @@ REPLY_KINDS = {"accepted": N_("Accepted"), "forwarded": N_("Forwarded"), "answer
 STATUS_OPTIONS = [s.value for s in BoardPostState]
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def render(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-    config = request.app.state.config
+def _board_values(request: Request, _) -> dict[str, Any]:
     locale = request_locale(request)
-    tr = translations(locale)
-    _ = tr.gettext
-
-    def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        return value.astimezone(config.site.zone).strftime(fmt) if value else ""
-
     asked = request.query_params.get("lang")
 
     def href(path: str) -> str:
         """A board link that keeps an explicit ``?lang=`` (the session cookie is the desk's, not sent to /board)."""
         return f"{path}{'&' if '?' in path else '?'}{urlencode({'lang': asked})}" if asked in LOCALES else path
 
-    def lang_url(lang: str) -> str:
-        params = dict(request.query_params)
-        params["lang"] = lang
-        return f"{request.url.path}?{urlencode(params)}"
-
-    base = {"request": request, "_": _, "gettext": _, "ngettext": tr.ngettext, "locale": locale,
-            "html_lang": HTML_LANG.get(locale, "zh-CN"), "site_name": config.site.name, "localtime": localtime,
-            "lang_url": lang_url, "href": href, "lang": asked if asked in LOCALES else None, "csrf": csrf_token(request), "csrf_field": CSRF_FIELD, "user": None,
-            "path": request.url.path, "status_label": lambda state: board.status_label(state, locale),
+    return {"href": href, "lang": asked if asked in LOCALES else None, "path": request.url.path,
+            "status_label": lambda state: board.status_label(state, locale),
             "reply_kind": lambda kind: _(REPLY_KINDS[kind]) if kind in REPLY_KINDS else kind}
-    base.update(values)
-    return HTMLResponse(ENV.get_template(name).render(base), status_code=status_code,
-                        headers={"Cache-Control": "no-store"})
+
+
+TEMPLATES = Templates(Path(__file__).resolve().parent / "templates", extra=_board_values)
+
+
+def render(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    return TEMPLATES.render(request, name, status_code, **values)
+
+
+def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """The board's error page (registered for ``/board`` and ``/desk/board``)."""
+    return render(request, "board_error.html", status_code=status_code, message=message)
 
 
 # ------------------------------------------------------------------------ public
@@ -97,7 +88,7 @@ async def board_page(request: Request, unit: str | None = None, page: int = 1) -
     config = request.app.state.config
     locale = request_locale(request)
     code = (unit or "").strip().upper()[:32] or None
-    page = max(1, page)
+    page = clamp_page(page)
 
     def work() -> dict:
         with db.session(readonly=True) as session:
@@ -120,7 +111,7 @@ async def thread_page(request: Request, post_id: int) -> Response:
 
     def work() -> dict | None:
         with db.session(readonly=True) as session:
-            post = board.get_post(session, post_id)
+            post = board.get_post(session, post_id) if clamp_id(post_id) else None
             if post is None:
                 return None
             names = dict(session.execute(select(Department.code, Department.name)).all())
@@ -143,19 +134,9 @@ spokes = APIRouter(prefix="/desk/board", include_in_schema=False)
 
 async def spokesperson(request: Request) -> User:
     """The signed-in spokesperson (read again from the database), else to the sign-in page."""
-    user_id = request.session.get("uid")
-    db = request.app.state.db
-
-    def load() -> User | None:
-        with db.session(readonly=True) as session:
-            found = session.get(User, user_id) if user_id else None
-            if found is None or found.disabled_at is not None or found.role is not Role.SPOKESPERSON:
-                return None
-            found.department  # noqa: B018 - loaded before the session ends
-            session.expunge_all()
-            return found
-
-    user = await db.run(load)
+    user = await session_user(request)
+    if user is not None and (user.role is not Role.SPOKESPERSON or user.department is None):
+        user = None
     if user is None:
         raise HTTPException(303, headers={"Location": f"/desk/board/login?next={quote(request.url.path)}"})
     return user
@@ -172,9 +153,9 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "").strip().lower()
     password = str(form.get("password") or "")
     _ = translations(request_locale(request)).gettext
-    throttle = getattr(request.app.state, "desk_throttle", None)
-    keys = throttle.keys(username, client_ip(request)) if throttle else []
-    if throttle and throttle.locked_until(keys) is not None:
+    throttle = sign_in_throttle(request.app)
+    keys = throttle.keys(username, client_ip(request))
+    if throttle.locked_until(keys) is not None:
         return render(request, "board_login.html", 429, error=_("Too many failed sign-ins. Try again later."),
                       username=username)
     if not username or not password:
@@ -183,19 +164,13 @@ async def login(request: Request) -> Response:
     db = request.app.state.db
     user = await db.run(sign_in, db, username, password)
     if user is None:
-        if throttle:
-            throttle.failure(keys)
+        throttle.failure(keys)
         return render(request, "board_login.html", 401, error=_("Wrong username or password."), username=username)
-    if throttle:
-        throttle.success(username)
+    throttle.success(username)
     if user.role is not Role.SPOKESPERSON or user.department_id is None:
         return render(request, "board_login.html", 403, error=_("This account is not a unit's spokesperson."),
                       username=username)
-    lang = request.session.get("lang")
-    request.session.clear()
-    request.session.update({"uid": user.id, "at": int(_now().timestamp())})
-    if lang:
-        request.session["lang"] = lang
+    start_session(request, user)
     return RedirectResponse("/desk/board/", status_code=303)
 
 
@@ -258,16 +233,20 @@ async def _do(request: Request, user: User, post_id: int, verb: str) -> Response
 
 
 @spokes.post("/posts/{post_id}/{verb}", dependencies=[Depends(check_csrf)])
-async def post_action(request: Request, post_id: int, verb: str, user: User = Depends(spokesperson)) -> Response:
+async def post_action(request: Request, post_id: RowId, verb: str, user: User = Depends(spokesperson)) -> Response:
     if verb not in ("accept", "forward", "answer"):
         return Response(status_code=404)
     return await _do(request, user, post_id, verb)
 
 
 def mount_board(app: FastAPI) -> None:
-    """Add the public board and the spokesperson pages (after ``mount_desk``)."""
+    """Add the public board and the spokesperson pages (before the app starts)."""
+    install_site(app, app.state.config)
     app.include_router(public)
     app.include_router(spokes)
+    register_start_page(app, [Role.SPOKESPERSON], "/desk/board/")
+    for prefix in ("/board", "/desk/board"):
+        register_error_page(app, prefix, render_error)
 
     @app.get("/board", include_in_schema=False)
     async def board_root() -> Response:

@@ -1,62 +1,16 @@
-"""The desk's sessions, CSRF tokens and sign-in throttling.
+"""Sign-in throttling, one per app, shared by every sign-in form (the desk's, the spokespeople's).
 
-Sessions are Starlette's signed cookies (``itsdangerous``): the cookie holds the
-session dict, signed with the key from ``config.secret(config.web.session_secret_env)``;
-it is HttpOnly, SameSite=Lax, and Secure when ``web.secure_cookies`` is true.  The
-session holds the user's id, the extension chosen at sign-in, the page language
-and the CSRF token; the user row is read again on every request, so a disabled
-user or a changed role takes effect at once.
-
-CSRF: every form carries the session's token in a hidden ``csrf_token`` field,
-and htmx/fetch requests send it in the ``X-CSRF-Token`` header (the page's
-``<body hx-headers>``); :func:`check_csrf` refuses an unsafe request without it.
-
-Throttling (:class:`SignInThrottle`, in memory, per process): failures are counted
-per username and per client address in a sliding window; past the limit, sign-in
-is refused without checking the password until the lockout ends.
+Failures are counted per username and per client address in a sliding window (in memory, per
+process); past the limit, sign-in is refused without checking the password until the lockout ends.
 """
 from __future__ import annotations
 
-import hmac
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fastapi import Request
-
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
-SESSION_COOKIE = "hotline_desk"
-SESSION_MAX_AGE_S = 12 * 3600  # one long shift
-
-
-class CsrfRefused(Exception):
-    """An unsafe request without the session's CSRF token (the desk answers 403)."""
-
-
-def csrf_token(request: Request) -> str:
-    """The session's CSRF token (created on first use)."""
-    token = request.session.get(CSRF_FIELD)
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.session[CSRF_FIELD] = token
-    return token
-
-
-async def check_csrf(request: Request) -> None:
-    """Raise CsrfRefused unless the request's token (form field or header) is the session's."""
-    expected = request.session.get(CSRF_FIELD)
-    sent = request.headers.get(CSRF_HEADER)
-    if not sent:
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            form = await request.form()  # cached on the request: the endpoint reads it again for free
-            value = form.get(CSRF_FIELD)
-            sent = value if isinstance(value, str) else None
-    if not expected or not sent or not hmac.compare_digest(str(expected), str(sent)):
-        raise CsrfRefused()
+from fastapi import FastAPI, Request
 
 
 @dataclass
@@ -116,13 +70,17 @@ class SignInThrottle:
             del self._counters[key]
 
 
+def sign_in_throttle(app: FastAPI) -> SignInThrottle:
+    """The app's throttle (``app.state.desk_throttle``, the name from when only the desk had one;
+    tests replace it to set the clock)."""
+    throttle = getattr(app.state, "desk_throttle", None)
+    if throttle is None:
+        throttle = app.state.desk_throttle = SignInThrottle()
+    return throttle
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def end_session(request: Request) -> None:
-    """Sign out: forget everything in the session but the page language."""
-    lang = request.session.get("lang")
-    request.session.clear()
-    if lang:
-        request.session["lang"] = lang
+__all__ = ["SignInThrottle", "client_ip", "sign_in_throttle"]

@@ -1,0 +1,198 @@
+"""The desk's case pages: the list (filters, search, live rows), the case form and a case.
+
+``/desk/cases`` and ``/desk/cases/rows`` (the rows as a fragment); ``/desk/cases/new`` (the form,
+optionally ``?call=LINKEDID`` or ``?phone=``) and ``POST /desk/cases`` (filing; every problem
+shown beside its field); ``/desk/cases/{number}``.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from bridge.cases import service as cases
+from bridge.cases.messages import translate
+from bridge.cases.validation import FIELDS, CaseValidationError, display_phone, normalise_phone
+from bridge.config import Config
+from bridge.db.models import Call, CaseState, User
+from bridge.desk import queries
+from bridge.desk.access import current_user
+from bridge.desk.queries import DeskUser
+from bridge.desk.rendering import CHANNEL_LABELS, STATE_LABELS, render
+from bridge.desk.rendering import now as _now
+from bridge.i18n import request_locale, translations
+from bridge.live import LiveEvent
+from bridge.web.csrf import check_csrf
+from bridge.web.paging import clamp_page
+
+router = APIRouter(prefix="/desk", include_in_schema=False)
+
+
+def _filters(params) -> tuple[cases.CaseFilter, dict[str, str]]:
+    def flag(name: str) -> bool:
+        return params.get(name, "") in ("1", "on", "true")
+
+    state = params.get("state") or ""
+    try:
+        state_value = CaseState(state) if state else None
+    except ValueError:
+        state_value, state = None, ""
+    department = (params.get("department") or "").strip().upper()[:32]
+    q = (params.get("q") or "").strip()[:64]
+    filters = cases.CaseFilter(mine=flag("mine"), state=state_value, department=department or None, q=q or None,
+                               overdue=flag("overdue"), today=flag("today"))
+    shown = {"mine": flag("mine"), "today": flag("today"), "overdue": flag("overdue"), "state": state,
+             "department": department, "q": q}
+    return filters, shown
+
+
+async def _case_rows(request: Request, user: DeskUser) -> dict[str, Any]:
+    filters, shown = _filters(request.query_params)
+    try:
+        page = clamp_page(int(request.query_params.get("page", "1")))
+    except ValueError:
+        page = 1
+    db = request.app.state.db
+    zone = request.app.state.config.site.zone
+    now = _now()
+
+    def work() -> dict[str, Any]:
+        with db.session(readonly=True) as session:
+            account = session.get(User, user.id)
+            found, total = cases.list_cases(session, filters, user=account, now=now, zone=zone, page=page,
+                                            per_page=50)
+            rows = [cases.case_view(c, zone, now, timeline=False) for c in found]
+            return {"rows": rows, "total": total, "units": queries.units(session)}
+
+    result = await db.run(work)
+    for row in result["rows"]:
+        deadline = row["deadline_at"]
+        row["time_left_s"] = (deadline - now).total_seconds() if deadline is not None else None
+    result.update(filters=shown, page_number=page, query=urlencode({k: v for k, v in shown.items() if v}))
+    return result
+
+
+@router.get("/cases")
+async def case_list(request: Request, user: DeskUser = Depends(current_user)) -> Response:
+    data = await _case_rows(request, user)
+    return render(request, "cases.html", user=user, page="cases", states=list(STATE_LABELS), **data)
+
+
+@router.get("/cases/rows")
+async def case_rows(request: Request, user: DeskUser = Depends(current_user)) -> Response:
+    data = await _case_rows(request, user)
+    return render(request, "_case_rows.html", user=user, **data)
+
+
+def _form_defaults() -> dict[str, Any]:
+    values: dict[str, Any] = {name: "" for name in FIELDS}
+    values.update(channel="phone", callback_wanted=True, sms_consent=False)
+    return values
+
+
+async def _form_page(request: Request, user: DeskUser, values: dict[str, Any], errors: dict[str, str],
+                     status_code: int = 200, restore: bool = True, privacy: bool = False) -> Response:
+    db = request.app.state.db
+    linkedid = values.get("call_linkedid") or ""
+
+    def work() -> dict[str, Any]:
+        with db.session(readonly=True) as session:
+            call = queries.call_by_linkedid(session, linkedid) if linkedid else None
+            number = values.get("caller_phone") or (call or {}).get("caller_number") or ""
+            history = queries.caller_history(session, number, exclude_linkedid=linkedid or None)
+            holder = None
+            if call is not None and "call_linkedid" not in errors:  # said before anything is typed
+                row = session.scalar(select(Call).where(Call.linkedid == linkedid))
+                found = cases.taken_by_someone_else(session, row, session.get(User, user.id), _now())
+                holder = (found.display_name or found.username) if found is not None else None
+            return {"call": call, "history": history, "units": queries.units(session), "holder": holder}
+
+    data = await db.run(work)
+    holder = data.pop("holder")
+    if holder is not None:
+        data["call_taken"] = translate("call_taken", request_locale(request), name=holder)
+    draft_key = f"hotline-desk:draft:{linkedid or 'new'}"
+    return render(request, "case_form.html", status_code=status_code, user=user, page="new", values=values,
+                  errors=errors, draft_key=draft_key, restore=restore, privacy=privacy,
+                  channels=list(CHANNEL_LABELS), **data)
+
+
+@router.get("/cases/new")
+async def case_form(request: Request, call: str | None = None, phone: str | None = None,
+                    user: DeskUser = Depends(current_user)) -> Response:
+    values = _form_defaults()
+    if call:
+        values["call_linkedid"] = call.strip()[:64]
+        db = request.app.state.db
+        found = await db.run(db.in_session, queries.call_by_linkedid, values["call_linkedid"], readonly=True)
+        number = (found or {}).get("caller_number") or phone or ""
+    else:
+        number = phone or ""
+    if number:
+        e164 = normalise_phone(number)
+        values["caller_phone"] = display_phone(e164) if e164 else number
+    return await _form_page(request, user, values, {})
+
+
+@router.post("/cases", dependencies=[Depends(check_csrf)])
+async def file_case(request: Request, user: DeskUser = Depends(current_user)) -> Response:
+    form = await request.form()
+    data: dict[str, Any] = {}
+    for name in FIELDS:
+        value = form.get(name)
+        data[name] = value.strip() if isinstance(value, str) else ""
+    data["callback_wanted"] = "true" if form.get("callback_wanted") else "false"
+    data["sms_consent"] = "true" if form.get("sms_consent") else "false"
+    if data["call_linkedid"]:
+        data["channel"] = "phone"
+    db = request.app.state.db
+    config: Config = request.app.state.config
+    zone = config.site.zone
+    locale = request_locale(request)
+
+    def work() -> str:
+        with db.session() as session:
+            account = session.get(User, user.id)
+            case = cases.file_case(session, data, user=account, now=_now(), zone=zone)
+            return case.number
+
+    try:
+        number = await db.run(work)
+    except CaseValidationError as problem:
+        errors: dict[str, str] = {}
+        for error in problem.errors:  # every message of a field, beside it
+            message = error.message(locale)
+            errors[error.field] = f"{errors[error.field]} {message}" if error.field in errors else message
+        privacy = any(e.message_id == "privacy_found" for e in problem.errors)
+        values = dict(data)
+        values["callback_wanted"] = data["callback_wanted"] == "true"
+        values["sms_consent"] = data["sms_consent"] == "true"
+        return await _form_page(request, user, values, errors, status_code=422, restore=False,
+                                privacy=privacy)
+    request.app.state.live.publish(LiveEvent("case", "filed", {"number": number, "state": "queued"}))
+    draft_key = f"hotline-desk:draft:{data['call_linkedid'] or 'new'}"
+    return RedirectResponse(f"/desk/cases/{quote(number)}?filed=1&draft={quote(draft_key)}", status_code=303)
+
+
+@router.get("/cases/{number}")
+async def case_page(request: Request, number: str, user: DeskUser = Depends(current_user)) -> Response:
+    db = request.app.state.db
+    zone = request.app.state.config.site.zone
+
+    def work() -> dict | None:
+        with db.session(readonly=True) as session:
+            case = cases.get_case(session, number)
+            return None if case is None else cases.case_view(case, zone, _now())
+
+    view = await db.run(work)
+    if view is None:
+        return render(request, "error.html", status_code=404, user=user,
+                      message=translations(request_locale(request)).gettext("There is no case %(number)s.")
+                      % {"number": number})
+    fragment = request.headers.get("hx-request") == "true"
+    return render(request, "_case_detail.html" if fragment else "case.html", user=user, case=view, page="cases",
+                  filed=request.query_params.get("filed") == "1", draft=request.query_params.get("draft", ""))
+

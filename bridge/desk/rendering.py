@@ -1,0 +1,78 @@
+"""How the desk's pages look: its templates (``bridge/desk/templates``) on the shared factory
+(:class:`bridge.web.templates.Templates`), the labels of states, dispositions, channels and roles,
+and :func:`render` (a page as an HTMLResponse, ``Cache-Control: no-store``)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from bridge.cases.validation import display_phone
+from bridge.db.models import Role
+from bridge.i18n import N_
+from bridge.web.templates import Templates
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+
+STATE_LABELS = {
+    "queued": N_("Queued"), "posted": N_("Posted"), "accepted": N_("Accepted"),
+    "forwarded": N_("Forwarded"), "answered": N_("Answered"), "reopened": N_("Reopened"),
+    "closed": N_("Closed"),
+}
+STATE_COLOUR = {"queued": "blue", "posted": "blue", "accepted": "green", "forwarded": "green",
+                "reopened": "green", "answered": "answered", "closed": "closed"}
+DISPOSITION_LABELS = {
+    "in_progress": N_("In progress"), "answered": N_("Answered call"), "abandoned": N_("Hung up unanswered"),
+    "after_hours_message": N_("After-hours message"), "status_line": N_("Status line"), "failed": N_("Failed"),
+    "hung_up_in_menu": N_("Hung up in the menu"),
+}
+CHANNEL_LABELS = {"phone": N_("Phone"), "walk_in": N_("Walk-in"), "message": N_("Message"), "email": N_("Email")}
+ROLE_LABELS = {"operator": N_("Operator"), "supervisor": N_("Supervisor"), "admin": N_("Administrator"),
+               "spokesperson": N_("Spokesperson")}
+# Who sees the calls done without a case (with their notes) under the shared list.
+SUPERVISING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def duration(seconds: float | None, _) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(abs(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours >= 24:
+        return _("%(days)d d %(hours)d h") % {"days": hours // 24, "hours": hours % 24}
+    if hours:
+        return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+    return _("%(minutes)d min") % {"minutes": minutes}
+
+
+
+def _desk_values(_request: Request, _) -> dict[str, Any]:
+    return {
+        "state_label": lambda s: _(STATE_LABELS.get(s, s)), "state_colour": lambda s: STATE_COLOUR.get(s, ""),
+        "disposition_label": lambda d: _(DISPOSITION_LABELS.get(d, d)),
+        "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),
+        "role_label": lambda r: _(ROLE_LABELS.get(r, r)),
+        "duration": lambda s: duration(s, _), "now": now(),
+    }
+
+
+TEMPLATES = Templates(HERE / "templates", extra=_desk_values)
+TEMPLATES.env.filters["phone"] = lambda v: display_phone(v) if v else ""
+
+
+def render(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    return TEMPLATES.render(request, name, status_code, **values)
+
+
+def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """The desk's error page (registered for ``/desk`` with the shared web layer)."""
+    return render(request, "error.html", status_code=status_code, message=message)

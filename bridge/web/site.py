@@ -1,0 +1,121 @@
+"""What the site's pages share beyond any one capability: ``/``, the start page, the CSRF refusal.
+
+:func:`install_site` (called by :func:`bridge.web.app.create_app` before the capabilities mount)
+adds the session middleware, the sign-in throttle, the 403 answer to a refused CSRF token, and:
+
+- ``GET /``: where a newcomer lands.  The session cookie is scoped to ``SESSION_PATH`` (``/desk``),
+  so ``/`` cannot see it and hands over to ``GET /desk/start``, which can: a signed-out person
+  goes to the sign-in page, a signed-in one to their role's start page.
+
+Capabilities register what is theirs: :func:`register_start_page` (the desk: operators,
+supervisors and admins, and its sign-in page; the board: spokespeople) and
+:func:`register_error_page` (how an error looks under a path prefix, e.g. ``/desk``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from html import escape
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Match
+
+from bridge.config import Config
+from bridge.db.models import Role
+from bridge.i18n import HTML_LANG, request_locale, translations
+from bridge.web.csrf import CsrfRefused
+from bridge.web.sessions import SESSION_PATH, add_sessions, session_user
+from bridge.web.throttle import sign_in_throttle
+
+START_PATH = f"{SESSION_PATH}/start"
+
+ErrorPage = Callable[[Request, int, str], Response]
+
+
+@dataclass
+class StartPages:
+    """Where ``/`` sends people: the sign-in page, and each role's start page once signed in."""
+
+    sign_in: str | None = None
+    by_role: dict[Role, str] = field(default_factory=dict)
+
+    def for_role(self, role: Role | None) -> str | None:
+        return self.by_role.get(role) if role is not None else None
+
+
+def start_pages(app: FastAPI) -> StartPages:
+    found = getattr(app.state, "start_pages", None)
+    if found is None:
+        found = app.state.start_pages = StartPages()
+    return found
+
+
+def register_start_page(app: FastAPI, roles: Iterable[Role], path: str, *, sign_in: str | None = None) -> None:
+    """``path`` is the start page of ``roles``; ``sign_in`` (if given) is the site's sign-in page."""
+    pages = start_pages(app)
+    for role in roles:
+        pages.by_role[role] = path
+    if sign_in is not None:
+        pages.sign_in = sign_in
+
+
+def register_error_page(app: FastAPI, prefix: str, render: ErrorPage) -> None:
+    """Errors of requests under ``prefix`` are rendered by ``render(request, status, message)``."""
+    if not hasattr(app.state, "error_pages"):
+        app.state.error_pages = {}
+    app.state.error_pages[prefix] = render
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """The error page of the longest registered prefix of the request's path, else a plain one."""
+    pages: dict[str, ErrorPage] = getattr(request.app.state, "error_pages", {})
+    path = request.url.path
+    prefixes = [p for p in pages if path == p or path.startswith(p.rstrip("/") + "/")]
+    if prefixes:
+        return pages[max(prefixes, key=len)](request, status, message)
+    lang = HTML_LANG.get(request_locale(request), "zh-CN")
+    return HTMLResponse(f'<!DOCTYPE html><html lang="{lang}"><meta charset="utf-8"><title>{status}</title>'
+                        f'<p role="alert">{escape(message)}</p></html>', status_code=status,
+                        headers={"Cache-Control": "no-store"})
+
+
+def serves(app: FastAPI, path: str) -> bool:
+    """Whether the app has a GET route (or mount) for ``path``; a page links only what exists."""
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+    return any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)
+
+
+def install_site(app: FastAPI, config: Config) -> None:
+    """Sessions, the sign-in throttle, the CSRF refusal, ``/`` and the start page (before the app starts).
+
+    Called by ``create_app``, and by each capability that has pages (once per app: later calls do nothing)."""
+    if getattr(app.state, "site_installed", False):
+        return
+    app.state.site_installed = True
+    add_sessions(app, config)
+    sign_in_throttle(app)
+    start_pages(app)
+
+    @app.exception_handler(CsrfRefused)
+    async def _csrf(request: Request, _exc: CsrfRefused) -> Response:
+        _ = translations(request_locale(request)).gettext
+        return error_page(request, 403, _("This form has expired or did not come from this site. "
+                                          "Reload the page and try again."))
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse(START_PATH, status_code=303)
+
+    @app.get(START_PATH, include_in_schema=False)
+    async def start(request: Request) -> Response:
+        pages = start_pages(request.app)
+        user = await session_user(request)
+        target = pages.for_role(user.role if user is not None else None) or pages.sign_in
+        if target is None:
+            return Response(status_code=404)
+        return RedirectResponse(target, status_code=303)
+
+
+__all__ = ["START_PATH", "StartPages", "error_page", "install_site", "register_error_page", "register_start_page",
+           "serves", "start_pages"]

@@ -1,0 +1,76 @@
+"""``/`` leads somewhere: signed out to the desk's sign-in, signed in to the role's start page; the
+sign-in page links the public pages the app serves (HTTP level, SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.responses import PlainTextResponse
+
+from bridge.accounts.service import disable_user
+from tests.web.conftest import PASSWORD
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def land(client) -> str:
+    """Follow the redirects from ``/``; the path where they end."""
+    response = client.get("/")
+    assert response.status_code == 303 and response.headers["location"] == "/desk/start"
+    start = client.get("/desk/start")
+    assert start.status_code == 303
+    return start.headers["location"]
+
+
+def desk_sign_in(client, username: str) -> None:
+    page = client.get("/desk/login")
+    response = client.post("/desk/login", data={"csrf_token": CSRF.search(page.text).group(1), "username": username,
+                                                "password": PASSWORD, "next": "/desk/"})
+    assert response.status_code == 303, response.text
+
+
+def board_sign_in(client, username: str) -> None:
+    page = client.get("/desk/board/login")
+    response = client.post("/desk/board/login", data={"csrf_token": CSRF.search(page.text).group(1),
+                                                      "username": username, "password": PASSWORD})
+    assert response.status_code == 303, response.text
+
+
+def test_signed_out_lands_on_the_desk_sign_in(client):
+    assert land(client) == "/desk/login"
+    assert client.get("/desk/login").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["operator", "supervisor", "admin"])
+def test_hotline_staff_land_on_the_desk(client, role):
+    desk_sign_in(client, role)
+    assert land(client) == "/desk/"
+    assert client.get("/desk/").status_code == 200
+
+
+def test_a_spokesperson_lands_on_the_unit_board(client):
+    board_sign_in(client, "spokesperson")
+    assert land(client) == "/desk/board/"
+    assert client.get("/desk/board/").status_code == 200
+
+
+def test_a_disabled_user_lands_on_the_sign_in(client, db):
+    desk_sign_in(client, "operator")
+    with db.session() as session:
+        disable_user(session, "operator")
+    assert land(client) == "/desk/login"
+
+
+def test_sign_in_links_the_public_board_and_transparency_only_when_served(client, web_app):
+    page = client.get("/desk/login")
+    assert 'href="/board/"' in page.text and "/transparency" not in page.text
+    assert '<a href="/desk/board/login">单位网络发言人请由此登录</a>' in page.text  # spokespeople sign in there
+    assert client.get("/board/").status_code == 200
+
+    @web_app.get("/transparency")
+    async def transparency() -> PlainTextResponse:  # what the coming capability will serve
+        return PlainTextResponse("open data")
+
+    page = client.get("/desk/login?lang=en")
+    links = re.search(r'<nav class="public-pages".*?</nav>', page.text, re.S).group(0)
+    assert 'href="/board/"' in links and 'href="/transparency">Transparency</a>' in links
