@@ -1,4 +1,4 @@
-"""The tests, benchmarks and scripts read nothing outside the repository, so a plain clone's
+"""The tests, benchmarks, scripts and CI read nothing outside the repository, so a plain clone's
 test command passes: no path climbs above the repository root, and nothing names the
 ``shared`` folder that sits beside the checkout on the development machine (its reference
 files are copied into tests/contracts/)."""
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCANNED = ("tests", "bench", "scripts")
+SCANNED = ("tests", "bench", "scripts", ".ci")
 NOT_CODE = (REPO / "tests" / "contracts",)  # the copied descriptions themselves
 
 # Path(__file__).parents[N] / Path(__file__).parent.parent... / dirname "$0"/../..
