@@ -10,7 +10,6 @@ from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 
 from bridge.accounts import passwords
-from bridge.db import migrate
 from bridge.db.engine import Database
 
 pytest_plugins = ["tests.conftest_db", "tests.asterisk_testbed"]
@@ -37,15 +36,16 @@ def session(db):
 
 
 @pytest.fixture
-def config_path(tmp_path, monkeypatch) -> Path:
-    """A valid config.toml whose SQLite database (db.sqlite3 beside it) is migrated."""
+def config_path(tmp_path, monkeypatch, migrated_template) -> Path:
+    """A valid config.toml whose SQLite database (db.sqlite3 beside it) is migrated (a copy of
+    the run's migrated template)."""
     monkeypatch.setenv("HOTLINE_BRIDGE_SESSION_SECRET", "test-session-secret")
     monkeypatch.setenv("HOTLINE_BRIDGE_AMI_SECRET", "test-ami-secret")
     monkeypatch.delenv("HOTLINE_BRIDGE_CONFIG", raising=False)
     path = tmp_path / "config.toml"
     path.write_text('[database]\nurl = "sqlite:///db.sqlite3"\n\n[logging]\nformat = "json"\nlevel = "warning"\n',
                     encoding="utf-8")
-    migrate.upgrade(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    migrated_template.copy_to_sqlite(tmp_path / "db.sqlite3")
     return path
 
 

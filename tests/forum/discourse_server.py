@@ -3,7 +3,7 @@
 Two parts:
 
 1. ``Contract``: requests and responses checked against
-   ``../shared/reference/discourse-openapi.yml`` (OpenAPI 3.1; JSON Schema 2020-12 schemas,
+   ``tests/contracts/discourse-openapi.yml`` (OpenAPI 3.1; JSON Schema 2020-12 schemas,
    no $refs), so this fake cannot drift from the real API:
 
    * the path must match a documented path template and the method a documented operation,
@@ -51,9 +51,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "discourse-openapi.yml"
-if not SPEC_PATH.exists():  # the tree may be checked out elsewhere; the brief's location
-    SPEC_PATH = Path("/work/shared/reference/discourse-openapi.yml")
+from tests.contracts import DISCOURSE_OPENAPI
+
+SPEC_PATH = DISCOURSE_OPENAPI
 
 ERROR_STATUSES = {400, 403, 404, 422, 429, 500, 502, 503}
 DISCOURSE_ERROR_SCHEMA = {

@@ -28,6 +28,7 @@ from bridge.health import Health
 from bridge.live import LiveEvents
 from bridge.pbx.service import PbxService
 from tests.asterisk_testbed import AMI_SECRET_ENV
+from tests.waiting import wait_until_async
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(180)]
 
@@ -222,7 +223,7 @@ async def test_ami_link_cut_mid_call_logs_the_call_once(asterisk, bridge):
             await asyncio.sleep(0.2)
         assert rows and rows[0].answered_at, "the call was not answered"
         bridge.service.ami._writer.transport.abort()  # the link drops mid-call
-        await asyncio.sleep(0.5)
+        await wait_until_async(lambda: not bridge.service.ami.is_up, timeout=5, what="the link to notice the drop")
         assert await bridge.service.ami.wait_up(20)
         await finished(run)
     rows = await bridge.wait_calls([caller], count=1)
