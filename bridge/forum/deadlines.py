@@ -1,4 +1,4 @@
-"""The platform's deadlines (``../shared/domain.md``, issue 5 "Deadlines"); pure, time passed in.
+"""The platform's deadlines (2 office hours to accept, 3 days to answer); pure, time passed in.
 
 Rules and the decisions taken here:
 

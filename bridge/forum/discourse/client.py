@@ -2,7 +2,7 @@
 
 The hotline account talks to Discourse's REST API with the ``Api-Key`` and
 ``Api-Username`` headers.  Only these endpoints are used (all in Discourse's published
-OpenAPI description, ../shared/reference/discourse-openapi.yml):
+OpenAPI description, a copy in tests/contracts/discourse-openapi.yml):
 
 * ``GET  /categories.json``                     list_boards (names of the mapped categories)
 * ``GET  /t/external_id/{case}.json`` (301) ->  find_post, and the check before every filing
