@@ -345,14 +345,15 @@ def start_testbed(base: Path, tuning: Tuning = TEST_TUNING, *, pbx: dict[str, An
     return bed
 
 
-@pytest.fixture(scope="session")
-def asterisk(tmp_path_factory) -> AsteriskTestbed:
-    """A real Asterisk 22 loaded with the shipped dialplan, on free loopback ports."""
+@contextlib.contextmanager
+def running_testbed(base: Path, what: str = "the Asterisk test bed", **options):
+    """A started test bed (``start_testbed(base, **options)``), queue synced; stopped and its
+    folder removed afterwards.  A bed that cannot start fails the test, naming ``what``."""
     try:
-        bed = start_testbed(tmp_path_factory.mktemp("asterisk"))
+        bed = start_testbed(base, **options)
     except SandboxError as exc:
-        pytest.fail(f"the Asterisk test bed could not start: {exc}", pytrace=False)
-    bed.sync_queue()
+        pytest.fail(f"{what} could not start: {exc}", pytrace=False)
+    bed.sync_queue()          # members whose desk phone is not running are paused
     try:
         yield bed
     finally:
@@ -360,6 +361,13 @@ def asterisk(tmp_path_factory) -> AsteriskTestbed:
         bed.sandbox.stop()
         if not os.environ.get(KEEP_ENV):
             shutil.rmtree(bed.sandbox.instance_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def asterisk(tmp_path_factory) -> AsteriskTestbed:
+    """A real Asterisk 22 loaded with the shipped dialplan, on free loopback ports."""
+    with running_testbed(tmp_path_factory.mktemp("asterisk")) as bed:
+        yield bed
 
 
 @pytest.fixture

@@ -11,16 +11,14 @@ with Asterisk's own event times (AMI ``Timestamp``, timestampevents = yes).
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import wave
 from pathlib import Path
 
 import pytest
 
 from bridge.config import validate
-from bridge.pbx.sandbox import Sandbox, SandboxError, Tuning
-from tests.asterisk_testbed import KEEP_ENV, start_testbed
+from bridge.pbx.sandbox import Sandbox, Tuning
+from tests.asterisk_testbed import running_testbed
 
 NO_KEY_BUDGET_S = 8.0      # answer -> QueueCallerJoin for a caller who keys nothing
 # The dialplan's own steps between the answer and the queue (office-hours Gosub, labels,
@@ -56,18 +54,10 @@ def test_shipped_greeting_menu_and_timeout_fit_the_budget(tmp_path):
 @pytest.fixture(scope="module")
 def shipped_asterisk(tmp_path_factory):
     """A real Asterisk with the shipped dialplan, prompts and timings (office open now)."""
-    try:
-        bed = start_testbed(tmp_path_factory.mktemp("shipped-asterisk"), tuning=SHIPPED)
-    except SandboxError as exc:
-        pytest.fail(f"the Asterisk test bed with the shipped tuning could not start: {exc}", pytrace=False)
-    bed.sync_queue()          # no desk phone runs: every member paused; callers still join
-    try:
+    # No desk phone runs: every member is paused; callers still join the queue.
+    with running_testbed(tmp_path_factory.mktemp("shipped-asterisk"),
+                         "the Asterisk test bed with the shipped tuning", tuning=SHIPPED) as bed:
         yield bed
-    finally:
-        bed.stop_sipp()
-        bed.sandbox.stop()
-        if not os.environ.get(KEEP_ENV):
-            shutil.rmtree(bed.sandbox.instance_dir, ignore_errors=True)
 
 
 def _at(event) -> float:

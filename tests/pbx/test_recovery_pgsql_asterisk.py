@@ -8,8 +8,6 @@ tables of their own in the ``test`` database, so parallel runs do not collide.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
 import uuid
 
@@ -19,8 +17,7 @@ from sqlalchemy import text
 from bridge.db import migrate
 from bridge.db.engine import Database
 from bridge.db.models import CallDisposition
-from bridge.pbx.sandbox import SandboxError
-from tests.asterisk_testbed import KEEP_ENV, start_testbed
+from tests.asterisk_testbed import running_testbed
 from tests.conftest_db import pg_base_url
 from tests.pbx.recorded_tables import create_pg_tables
 from tests.pbx.test_calllog_asterisk import Bridge, finished, new_caller
@@ -35,19 +32,11 @@ def pg_asterisk(tmp_path_factory, pg_admin_engine):
     create_pg_tables(pg_admin_engine, cel, cdr)     # cel_pgsql reads the table's columns when it loads
     url = pg_base_url().replace("postgresql+psycopg://", "postgresql://")
     try:
-        bed = start_testbed(tmp_path_factory.mktemp("asterisk-pg"),
-                            pbx={"cel_url": url, "cel_table": cel, "cdr_table": cdr})
-    except SandboxError as exc:
-        pytest.fail(f"the Asterisk test bed could not start: {exc}", pytrace=False)
-    bed.sync_queue()
-    bed.tables = (cel, cdr)
-    try:
-        yield bed
+        with running_testbed(tmp_path_factory.mktemp("asterisk-pg"),
+                             pbx={"cel_url": url, "cel_table": cel, "cdr_table": cdr}) as bed:
+            bed.tables = (cel, cdr)
+            yield bed
     finally:
-        bed.stop_sipp()
-        bed.sandbox.stop()
-        if not os.environ.get(KEEP_ENV):
-            shutil.rmtree(bed.sandbox.instance_dir, ignore_errors=True)
         with pg_admin_engine.begin() as connection:
             for name in (cel, cdr):
                 connection.execute(text(f"DROP TABLE IF EXISTS {name}"))

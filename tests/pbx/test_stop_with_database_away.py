@@ -58,6 +58,17 @@ async def until(predicate, timeout: float = 10) -> None:
         await asyncio.sleep(0.05)
 
 
+async def stop_with_the_database_away(service) -> dict:
+    """Stop ``service`` (stop_flush_s=1): bounded, and the one log line naming the unsaved calls."""
+    with structlog.testing.capture_logs() as logs:
+        started = time.monotonic()
+        await asyncio.wait_for(service.stop(), 15)
+        took = time.monotonic() - started
+    assert took < 1.0 + 1.5, f"stop took {took:.1f} s"
+    (unsaved,) = [e for e in logs if e["event"] == "calllog.unsaved_at_stop"]
+    return unsaved
+
+
 @pytest.fixture
 async def ami():
     server = await FakeAmi(secret=SECRETS["HOTLINE_BRIDGE_AMI_SECRET"]).start()
@@ -82,13 +93,8 @@ async def test_stop_with_the_database_away_is_bounded_names_the_lost_calls_and_t
         expected = set(live_calls(*SCENARIOS))
         await until(lambda: not service.tracker.open_calls() and service._storing)
     finally:
-        with structlog.testing.capture_logs() as logs:
-            started = time.monotonic()
-            await asyncio.wait_for(service.stop(), 15)
-            took = time.monotonic() - started
+        unsaved = await stop_with_the_database_away(service)
         away.dispose()
-    assert took < 1.0 + 1.5, f"stop took {took:.1f} s"
-    (unsaved,) = [e for e in logs if e["event"] == "calllog.unsaved_at_stop"]
     assert unsaved["log_level"] == "error"
     assert set(unsaved["linkedids"]) == expected and unsaved["calls"] == len(expected)
 
@@ -156,13 +162,8 @@ async def test_on_the_real_asterisk_a_call_lost_at_a_stop_with_the_database_away
                 if event.kind == "ended" and event.data["caller_number"] == caller:
                     ended = event.data["linkedid"]
     finally:
-        with structlog.testing.capture_logs() as logs:
-            started = time.monotonic()
-            await asyncio.wait_for(service.stop(), 15)
-            took = time.monotonic() - started
+        unsaved = await stop_with_the_database_away(service)
         away.dispose()
-    assert took < 1.0 + 1.5, f"stop took {took:.1f} s"
-    (unsaved,) = [e for e in logs if e["event"] == "calllog.unsaved_at_stop"]
     assert ended in unsaved["linkedids"]
 
     url = f"sqlite:///{tmp_path / 'back.sqlite3'}"
