@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from bridge.db.models import CaseNumberCounter
 
 DEFAULT_PREFIX = "96811"  # the one case-number prefix: filing, the forum post, the status line
-_NUMBER = re.compile(r"^(?P<prefix>\d+)-(?P<year>\d{4})-(?P<serial>\d{6,})$")
+_SHAPE = r"(?P<prefix>\d+)-(?P<year>\d{4})-(?P<serial>\d{6,})"
+_NUMBER = re.compile(rf"^{_SHAPE}$")
+_NUMBER_IN_TEXT = re.compile(rf"\b{_SHAPE}\b")
 
 
 def format_case_number(year: int, serial: int, prefix: str = DEFAULT_PREFIX) -> str:
@@ -36,6 +38,12 @@ def parse_case_number(number: str) -> tuple[str, int, int]:
     if not match:
         raise ValueError(f"not a case number: {number!r} (expected like 96811-2026-000123)")
     return match["prefix"], int(match["year"]), int(match["serial"])
+
+
+def case_number_in(text: str) -> str | None:
+    """The first case number written in ``text`` (a forum title, a message), if any."""
+    match = _NUMBER_IN_TEXT.search(text or "")
+    return match.group(0) if match else None
 
 
 def next_serial(session: Session, year: int) -> int:

@@ -6,7 +6,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from bridge.db.case_numbers import format_case_number, next_case_number, parse_case_number
+from bridge.db.case_numbers import case_number_in, format_case_number, next_case_number, parse_case_number
 from bridge.db.models import CaseNumberCounter
 
 
@@ -62,3 +62,12 @@ def test_concurrent_allocations_are_distinct_and_consecutive(db):
         t.join(timeout=120)
     assert errors == []
     assert sorted(numbers) == [format_case_number(2026, n) for n in range(1, count + 1)]
+
+
+def test_a_case_number_is_found_in_a_forum_title_by_the_same_shape_it_is_parsed_by():
+    assert case_number_in("【96811-2026-000123】路灯不亮") == "96811-2026-000123"
+    assert case_number_in("路灯不亮 (96811-2027-1234567)") == "96811-2027-1234567"
+    for text in ("96811-2026-00012", "x96811-2026-000123", "", None):
+        assert case_number_in(text) is None
+    found = case_number_in("回复：96811-2026-000042 已受理")
+    assert parse_case_number(found) == ("96811", 2026, 42)

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from bridge.db.case_numbers import case_number_in
 from bridge.forum.adapter import ThreadEvent, ThreadEventKind
 
 ACCEPTED_TAG = "accepted"
@@ -34,15 +35,8 @@ ACCEPT_MARKERS = ("已受理", "【已受理】", "[已受理]", "[accepted]")
 # starting with one of these is never an answer; the move that follows makes it the note.
 FORWARD_MARKERS = ("转办", "已转", "转交", "【转办】", "[转办]", "【转交】", "[转交]", "[forwarded]")
 
-CASE_NUMBER = re.compile(r"\b\d{3,}-\d{4}-\d{6,}\b")
 # Discourse post_type: 1 regular, 2 moderator action, 3 small action, 4 whisper.
 REGULAR_POST_TYPES = (1, 2)
-
-
-def case_number_in(title: str) -> str | None:
-    """The case number carried in a hotline topic's title, if any."""
-    match = CASE_NUMBER.search(title or "")
-    return match.group(0) if match else None
 
 
 def title_with_case_number(title: str, case_number: str) -> str:
