@@ -68,6 +68,7 @@ def caller_history(session: Session, number: str | None, *, exclude_linkedid: st
         seen.setdefault(case.department.code, case.department.name)
     return {
         "calls": [{"linkedid": c.linkedid, "arrived_at": c.arrived_at, "disposition": c.disposition.value,
+                   "hangup_cause": c.hangup_cause, "hangup_cause_text": c.hangup_cause_text,
                    "talk_s": c.talk_s, **_handled(c, u)} for c, u in calls],
         "cases": [{"number": c.number, "title": c.title, "state": c.state.value, "created_at": c.created_at,
                    "department": c.department.code, "department_name": c.department.name} for c in cases],

@@ -23,7 +23,9 @@ def _pop_history(live, db, accept_language: str) -> dict[str, str]:
             if session.query(Call).filter_by(linkedid=linkedid).one_or_none() is None:
                 session.add(Call(linkedid=linkedid, caller_number=CALLER, disposition=disposition,
                                  arrived_at=datetime(2026, 11, 20, 2, n, tzinfo=timezone.utc),
-                                 hangup_cause=38 if disposition is CallDisposition.FAILED else 0))
+                                 hangup_cause=38 if disposition is CallDisposition.FAILED else 0,
+                                 hangup_cause_text="Network out of order" if disposition is CallDisposition.FAILED
+                                 else "Unknown"))
     client = signed_in(live)
     client.headers["Accept-Language"] = accept_language
     client.get(f"/desk/?lang={accept_language}")
@@ -47,6 +49,9 @@ def test_hung_up_in_the_menu_and_failed_read_differently_in_chinese(live, db):
     assert "菜单中挂断" in lines["71.1"] and 'class="disposition hung_up_in_menu"' in lines["71.1"]
     assert "失败" in lines["72.1"] and "菜单中挂断" not in lines["72.1"]
     assert 'class="disposition failed"' in lines["72.1"]
+    # A real failure says why (Asterisk's hangup cause); a caller's own hang-up has no cause shown.
+    assert "（原因 38）" in lines["72.1"] and 'title="Network out of order"' in lines["72.1"]
+    assert "原因" not in lines["71.1"]
     assert "未接挂断" in lines["73.1"]
 
 
@@ -54,3 +59,4 @@ def test_hung_up_in_the_menu_and_failed_read_differently_in_english(live, db):
     lines = _pop_history(live, db, "en")
     assert "Hung up in the menu" in lines["71.1"] and "Failed" in lines["72.1"]
     assert "Hung up in the menu" not in lines["72.1"]
+    assert "(cause 38)" in lines["72.1"] and "cause" not in lines["71.1"]
