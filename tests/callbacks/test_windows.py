@@ -217,3 +217,10 @@ def test_never_open_at_night(day, night, best_time, windows):
 def test_an_open_moment_is_its_own_next_opening(moment, best_time):
     if is_open(moment, best_time=best_time, not_before=None, calendar=CAL, windows=WINDOWS):
         assert next_opening(moment, best_time=best_time, not_before=None, calendar=CAL, windows=WINDOWS) == moment
+
+
+def test_the_policy_and_the_configuration_name_the_same_days_and_best_times():
+    from bridge.config import BestTimeHoursConfig, CallingWindowsConfig
+
+    assert [kind.value for kind in DayKind] == list(CallingWindowsConfig.model_fields)
+    assert [b.value for b in BestTime if b is not ANY] == list(BestTimeHoursConfig.model_fields)
