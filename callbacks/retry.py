@@ -131,7 +131,8 @@ def next_step(history: Sequence[AttemptResult], result: AttemptResult, now: date
                          "(the outcome voicemail: pass AttemptResult.VOICEMAIL)")
     if result is AttemptResult.UNKNOWN:
         return CheckAttempt()
-    if hangup_cause in policy.check_number_causes and result.counts:
+    # (The operator's own leg failing says nothing about the caller's number.)
+    if hangup_cause in policy.check_number_causes and result is not AttemptResult.OPERATOR_NO_ANSWER:
         return CheckNumber(hangup_cause)
     attempts = sum(r.counts for r in (*history, result))
     if result is AttemptResult.OPERATOR_NO_ANSWER:
