@@ -319,16 +319,164 @@ class ForumConfig(Section):
     discourse: DiscourseConfig = DiscourseConfig()
 
 
+# The hours callers are never phoned in (site's zone), whatever the configuration says:
+# no call before 08:00 or from 21:00 on (many callers are elderly; a ring at night alarms them).
+# callbacks/windows.py clips every window to these bounds as well.
+CALLBACK_DAY_STARTS = "08:00"
+CALLBACK_DAY_ENDS = "21:00"
+# The attempt results a retry ladder exists for (callbacks.retry): operator_no_answer is not an
+# attempt on the caller (due again at once), unknown goes to a person, answered gets an outcome.
+CALLBACK_RETRIED_RESULTS = ("busy", "no_answer", "failed", "voicemail")
+_LADDER_STEP = re.compile(r"^([1-9]\d{0,4})([mhd])$")
+_STEP_MINUTES = {"m": 1, "h": 60, "d": 1440}
+LADDER_NEXT_DAY = "next_day"
+
+
+def _day_periods(value: list[str]) -> list[str]:
+    """Calling windows of one kind of day: in order and apart (each inside the day bounds)."""
+    bounds = [parse_period(p) for p in value]
+    for (_, end), (start, _) in zip(bounds, bounds[1:]):
+        if start < end:
+            raise ValueError("windows must be in order and must not overlap")
+    return value
+
+
+def _overlap(one: str, other: str) -> bool:
+    (start, end), (other_start, other_end) = parse_period(one), parse_period(other)
+    return start < other_end and other_start < end
+
+
+def _inside_the_day(period: str) -> str:
+    start, end = period.split("-")
+    if start < CALLBACK_DAY_STARTS or end > CALLBACK_DAY_ENDS:
+        inside = max(start, CALLBACK_DAY_STARTS), min(end, CALLBACK_DAY_ENDS)
+        hint = f", e.g. {inside[0]}-{inside[1]}" if inside[0] < inside[1] else ""
+        raise ValueError(f"{period!r} reaches into the night: callers are phoned only between "
+                         f"{CALLBACK_DAY_STARTS} and {CALLBACK_DAY_ENDS} (a fixed bound){hint}")
+    return period
+
+
+DayPeriod = Annotated[Period, AfterValidator(_inside_the_day)]
+DayWindows = Annotated[list[DayPeriod], AfterValidator(_day_periods)]
+
+
+def ladder_step_minutes(step: str) -> int:
+    """A ladder step's wait in minutes ("15m", "4h", "1d"; ``next_day`` counts as one day)."""
+    if step == LADDER_NEXT_DAY:
+        return 1440
+    amount, unit = _LADDER_STEP.match(step).groups()
+    return int(amount) * _STEP_MINUTES[unit]
+
+
+def _check_ladder_step(value: str) -> str:
+    if value != LADDER_NEXT_DAY and not _LADDER_STEP.match(value):
+        raise ValueError(f"{value!r} is not a wait; expected minutes, hours or days like 15m, 4h, 1d, "
+                         f"or {LADDER_NEXT_DAY} (the first window of the next day)")
+    if ladder_step_minutes(value) > 7 * 1440:
+        raise ValueError(f"{value!r} is longer than a week (7d); a caller waiting for an answer "
+                         "should not wait that long for the next try")
+    return value
+
+
+def _sorted_ladder(value: list[str]) -> list[str]:
+    waits = [ladder_step_minutes(step) for step in value]
+    if waits != sorted(waits):
+        raise ValueError(f"the waits {value} must not get shorter from one try to the next "
+                         f"({LADDER_NEXT_DAY} counts as 1d)")
+    return value
+
+
+LadderStep = Annotated[str, AfterValidator(_check_ladder_step)]
+Ladder = Annotated[list[LadderStep], Field(min_length=1, max_length=20), AfterValidator(_sorted_ladder)]
+
+
+class CallingWindowsConfig(Section):
+    # Which kind a day is comes from the China working calendar (bridge.site.calendar).
+    working_day: Annotated[DayWindows, Field(min_length=1)] = ["09:00-12:00", "14:00-20:00"]
+    weekend: DayWindows = ["10:00-12:00", "14:00-18:00"]
+    holiday: DayWindows = []
+
+
+class BestTimeHoursConfig(Section):
+    morning: DayPeriod = "08:00-12:00"
+    afternoon: DayPeriod = "12:00-18:00"
+    evening: DayPeriod = "18:00-21:00"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_hours_for_any(cls, data: object) -> object:
+        if isinstance(data, dict) and "any" in data:
+            raise ValueError("'any' has no hours of its own: it is every calling window; remove the key")
+        return data
+
+
+class RetryLaddersConfig(Section):
+    # After the 1st, 2nd, ... attempt with that result; past the last step the task is given up.
+    busy: Ladder = ["15m", "30m", "1h"]
+    no_answer: Ladder = ["1h", "4h", LADDER_NEXT_DAY]
+    failed: Ladder = ["30m", "2h", LADDER_NEXT_DAY]
+    voicemail: Ladder = ["1h", "4h", LADDER_NEXT_DAY]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_results(cls, data: object) -> object:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(CALLBACK_RETRIED_RESULTS))
+            if unknown:
+                raise ValueError(
+                    f"unknown attempt result {', '.join(map(repr, unknown))}; a ladder exists for "
+                    f"{', '.join(CALLBACK_RETRIED_RESULTS)} (operator_no_answer is not an attempt on "
+                    "the caller, unknown goes to a person)")
+        return data
+
+
 class CallbacksConfig(Section):
-    # When callers may be phoned (local time, working and rest days alike); never at night.
-    windows: Annotated[list[Period], Field(min_length=1)] = ["09:00-12:00", "14:00-20:00"]
+    # Calling windows per kind of day, local time in [site] timezone; never at night.
+    windows: CallingWindowsConfig = CallingWindowsConfig()
+    # The hours of the caller's stated best time (callbacks.best_time codes).
+    best_time_hours: Annotated[BestTimeHoursConfig, Field(validate_default=True)] = BestTimeHoursConfig()
+    # Waits before the next try, one ladder per attempt result.
+    retry: RetryLaddersConfig = RetryLaddersConfig()
+    # Attempts on the caller before a task is given up (operator_no_answer does not count).
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
-    # Minutes to wait after the 1st, 2nd, ... failed attempt (the last value repeats).
-    retry_backoff_minutes: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [15, 60, 240, 1440]
+    # Hangup causes (Q.850) meaning the number itself is wrong: no retry, an operator checks it.
+    check_number_causes: Annotated[list[Annotated[int, Field(ge=1, le=127)]], Field(max_length=20)] = [1, 22, 28]
+    # Minutes the owner has, once the task is due, before it goes to the shared pool.
+    owner_timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = 30
     # "asterisk": Originate through the PBX; "twilio": through Twilio's API.
     dialler: Literal["asterisk", "twilio"] = "asterisk"
     # The dialplan context that rings the operator, then the caller.
     originate_context: str = "hotline-callback"
+
+    @field_validator("windows", mode="before")
+    @classmethod
+    def _windows_per_kind_of_day(cls, value: object) -> object:
+        if isinstance(value, list):
+            raise ValueError("is now one list per kind of day: [callbacks.windows] with working_day = [...], "
+                             "weekend = [...] and holiday = [...]")
+        return value
+
+    @field_validator("check_number_causes")
+    @classmethod
+    def _distinct_causes(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("a hangup cause is listed twice")
+        return value
+
+    @field_validator("best_time_hours")
+    @classmethod
+    def _best_times_can_be_met(cls, hours: BestTimeHoursConfig, info: ValidationInfo) -> BestTimeHoursConfig:
+        # A caller who chose a best time must have some working day on which it can be met.
+        windows = info.data.get("windows")
+        if windows is None:  # windows itself is wrong: reported there
+            return hours
+        unmet = [f"{name} ({period}) meets no working-day window ({', '.join(windows.working_day)}): "
+                 "callers who chose it would never be phoned"
+                 for name, period in hours.model_dump().items()
+                 if not any(_overlap(period, window) for window in windows.working_day)]
+        if unmet:
+            raise ValueError("; ".join(unmet))
+        return hours
 
 
 class TwilioConfig(Section):
