@@ -1,4 +1,4 @@
-"""No Chinese text in the Python code of bridge/cases, bridge/desk and bridge/forum: user-facing
+"""No Chinese text in the Python code of bridge/cases, bridge/desk, bridge/forum, bridge/web and callbacks: user-facing
 texts are message ids whose Chinese lives in the catalogues (bridge/locale).
 
 Comments and docstrings may hold Chinese (examples, explanations); templates are not Python
@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("bridge/cases", "bridge/desk", "bridge/forum", "bridge/web")
+PACKAGES = ("bridge/cases", "bridge/desk", "bridge/forum", "bridge/web", "callbacks")
 # Ideographs, CJK symbols and punctuation, CJK compatibility (㎡), full-width forms.
 CJK_RUN = re.compile("[\u3000-\u303f\u3300-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\U00020000-\U0002ebef]+")
 
