@@ -35,12 +35,24 @@ def statuses() -> list[TwilioStatus]:
     return []
 
 
+class BehindProxy(httpx.AsyncBaseTransport):
+    """A TLS-terminating proxy in front of the daemon: Twilio calls the public https URL, the
+    daemon sees the request on its own loopback address."""
+
+    def __init__(self, app):
+        self.inner = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=8680)
+        return await self.inner.handle_async_request(request)
+
+
 @pytest.fixture
 async def daemon(statuses):
-    """The status route as the daemon serves it, over ASGI (the URL's host is the public one)."""
+    """The status route as the daemon serves it behind its proxy."""
     app = FastAPI()
     app.include_router(make_status_router(auth_token=AUTH_TOKEN, public_url=PUBLIC_URL, on_status=statuses.append))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as client:
+    async with httpx.AsyncClient(transport=BehindProxy(app), base_url=PUBLIC_URL) as client:
         yield client
 
 
