@@ -20,13 +20,14 @@ from typing import Literal
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+from twilio.request_validator import RequestValidator
 
 from bridge.config import Config
 
 log = structlog.get_logger(__name__)
 
 STATUS_PATH = "/callbacks/twilio/status"
+SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
 @dataclass(frozen=True)
