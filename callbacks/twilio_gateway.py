@@ -27,7 +27,7 @@ import asyncio
 import inspect
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import structlog
@@ -100,7 +100,7 @@ class TwilioAccount:
     """What the gateway needs from ``[twilio]``: who it is, its secret, the number callers see."""
 
     account_sid: str
-    auth_token: str
+    auth_token: str = field(repr=False)  # never in a log line
     from_number: str
     api_base_url: str | None = None
 
