@@ -483,9 +483,24 @@ class TwilioConfig(Section):
     enabled: bool = False
     account_sid: str = ""
     auth_token_env: EnvName = "HOTLINE_BRIDGE_TWILIO_AUTH_TOKEN"
+    # The number callers see, E.164 (Twilio sends SMS and places calls from it).
     from_number: str = "+8657096811"
     # Only for tests against a local server speaking Twilio's API.
     api_base_url: str | None = None
+
+    @field_validator("from_number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if not re.match(r"^\+[1-9]\d{6,14}$", value):
+            raise ValueError(f"{value!r} is not an E.164 number; write + country code and digits, e.g. +8657096811")
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL, e.g. http://127.0.0.1:8901")
+        return value
 
     @model_validator(mode="after")
     def _sid_when_enabled(self) -> TwilioConfig:

@@ -7,7 +7,9 @@ What it has today, and only that:
   Originate that will place a callback;
 * a durable consumer of the domain event ``case_answered`` (``bridge.domain_events``):
   each answer reaches :func:`on_case_answered` exactly once, in the transaction that moves
-  the cursor ``events:callbacks``.
+  the cursor ``events:callbacks``;
+* with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``
+  (``callbacks.twilio_status``; until tasks exist, a status is only logged).
 
 Scheduling and placing callbacks is the issue "Callbacks": it will create the callback
 task in :func:`on_case_answered` (same session, so exactly once) and add the dialler's link
@@ -39,3 +41,9 @@ class CallbacksCapability(Capability):
 
     def consumers(self, runtime: Runtime):
         return (Consumer("callbacks", CASE_ANSWERED, on_case_answered),)
+
+    def mount(self, app, runtime: Runtime) -> None:
+        if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
+            from callbacks.twilio_status import no_task_yet, status_router
+
+            app.include_router(status_router(runtime.config, on_status=no_task_yet))
