@@ -3,10 +3,9 @@
 :func:`validate_case` takes what the operator (or an API client) sent, as a
 mapping of field name to value, and the site's date today, and returns the
 cleaned :class:`CaseDraft` or the list of :class:`FieldError` (every problem at
-once, in form order).  The
-rules that need the database (the unit exists and is not retired, the call's
-linkedid is known) are in :mod:`bridge.cases.service`, which adds their errors
-to these.
+once, in form order).  The rules that need the database (the unit exists and is
+not retired, the call's linkedid is known) are in :mod:`bridge.cases.service`,
+which adds their errors to these.
 
 Phone numbers are stored in E.164 form (``+8613912345678``,
 ``+865701234567``): one spelling per number, whatever the operator typed
