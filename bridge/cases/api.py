@@ -15,7 +15,7 @@ routes through the shared :class:`bridge.web.errors.FieldErrorRoute`.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -23,13 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from bridge.cases import service
 from bridge.cases.validation import (
-    BEST_TIME_MAX,
+    BEST_TIME_CODES,
     DEPARTMENT_MAX,
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
     FULL_NAME_MAX,
     LINKEDID_MAX,
     LOCATION_MAX,
+    NOT_BEFORE_MAX_DAYS,
     OPERATOR_NOTES_MAX,
     PHONE_MAX,
     SURNAME_MAX,
@@ -67,12 +68,16 @@ def _choice(values: list[str], *, required: bool = False) -> WithJsonSchema:
     return WithJsonSchema(choice if required else {"anyOf": [choice, {"type": "null"}]})
 
 
+def _date() -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]})
+
+
 EXAMPLE = {
     "call_linkedid": "1764133200.42", "caller_surname": "朱", "caller_honorific": "女士",
     "caller_full_name": "朱小红", "caller_phone": "139 1234 5678", "department": "CITY-LJQ",
     "location": "东港三路与百灵路交叉口", "title": "路口垃圾堆积无人清理",
     "description": "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
-    "callback_wanted": True, "sms_consent": False, "best_time": "工作日下午",
+    "callback_wanted": True, "sms_consent": False, "best_time": "afternoon",
 }
 
 
@@ -115,8 +120,12 @@ class CaseIn(BaseModel):
                           "or full name")
     callback_wanted: bool | None = Field(None, description="private; default true")
     sms_consent: bool | None = Field(None, description="private; default false; needs a mobile number")
-    best_time: Annotated[str | None, _text(BEST_TIME_MAX)] = Field(
-        None, description=f"private; at most {BEST_TIME_MAX} characters")
+    best_time: Annotated[str | None, _choice(list(BEST_TIME_CODES))] = Field(
+        None, description="private; when the caller wants the callback: morning, afternoon, evening or any "
+                          "(default); within the calling windows")
+    callback_not_before: Annotated[str | None, _date()] = Field(
+        None, description="private; optional; the first day the caller may be called back (YYYY-MM-DD, in the "
+                          f"site's zone): today or up to {NOT_BEFORE_MAX_DAYS} days ahead")
     operator_notes: Annotated[str | None, _text(OPERATOR_NOTES_MAX)] = Field(None, description="private")
 
 
@@ -148,7 +157,11 @@ class CaseSummary(BaseModel):
     description: str
     callback_wanted: bool
     sms_consent: bool
-    best_time: str
+    best_time: Annotated[str, WithJsonSchema({"type": "string", "enum": list(BEST_TIME_CODES)})] = Field(
+        description="morning, afternoon, evening or any (also for a case filed before there was a choice)")
+    best_time_text: str = Field(description="what a case filed before there was a choice said as free text; "
+                                            "empty since")
+    callback_not_before: date | None = Field(description="the first day the caller may be called back, or null")
     operator_notes: str
     created_at: datetime
     created_by: str | None

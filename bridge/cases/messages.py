@@ -33,6 +33,7 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "callback_wanted": NC_("case field", "callback wanted"),
     "sms_consent": NC_("case field", "SMS consent"),
     "best_time": NC_("case field", "best time to call back"),
+    "callback_not_before": NC_("case field", "first day to call back"),
     "operator_notes": NC_("case field", "operator notes"),
     "body": NC_("case field", "request body"),
     "state": NC_("case field", "state"),
@@ -88,6 +89,10 @@ MESSAGES: dict[str, str] = {
     "privacy_found": N_("The %(label)s contains %(what)s \u201c%(fragment)s\u201d: remove it, this text is "
                         "published on the forum."),
     "state_invalid": N_("The state must be one of: %(choices)s."),
+    "best_time_invalid": N_("The %(label)s must be one of: %(choices)s."),
+    "date_invalid": N_("The %(label)s \u201c%(value)s\u201d is not a date; write it as YYYY-MM-DD."),
+    "date_in_past": N_("The %(label)s %(value)s has passed; choose today or a later day."),
+    "date_too_far": N_("The %(label)s can be at most %(max)s days ahead (it is %(value)s)."),
 }
 
 # Example surnames shown in surname_invalid: input data, the same in every language.

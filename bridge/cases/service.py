@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,7 @@ from bridge.cases.validation import (
 from bridge.db.case_numbers import DEFAULT_PREFIX, next_case_number
 from bridge.db.models import (
     Call,
+    CallbackBestTime,
     Case,
     CaseEvent,
     CaseState,
@@ -115,12 +116,13 @@ def _database_checks(session: Session, data: Mapping[str, Any], errors: list[Fie
     return department, call
 
 
-def check_case(session: Session, data: Mapping[str, Any], *, user: User | None = None,
+def check_case(session: Session, data: Mapping[str, Any], *, today: date, user: User | None = None,
                now: datetime | None = None) -> tuple[CaseDraft, Department, Call | None]:
     """Every rule of the form, the database's included; raise CaseValidationError listing all problems.
 
-    With ``user`` and ``now``: a call another operator took from the shared list is refused."""
-    draft, errors = validate_case(data)
+    ``today`` is the site's date.  With ``user`` and ``now``: a call another operator took from the
+    shared list is refused."""
+    draft, errors = validate_case(data, today=today)
     department, call = _database_checks(session, data, errors, user=user, now=now)
     if errors or draft is None or department is None:
         raise CaseValidationError(errors)
@@ -167,16 +169,19 @@ def file_case(session: Session, data: Mapping[str, Any], *, user: User | None, n
 
     Runs in the caller's transaction: commit it to keep the case, its first
     timeline entry and its outbox row together; roll back and nothing is kept.
-    ``now`` must be aware; the number's year is the year in ``zone`` at ``now``.
+    ``now`` must be aware; the number's year, and the day a "not before" date may not precede, are
+    the year and the date in ``zone`` at ``now``.
     """
-    draft, department, call = check_case(session, data, user=user, now=now)
-    number = next_case_number(session, now.astimezone(zone).year, prefix)
+    local = now.astimezone(zone)
+    draft, department, call = check_case(session, data, today=local.date(), user=user, now=now)
+    number = next_case_number(session, local.year, prefix)
     case = Case(
         number=number, call_id=call.id if call else None, channel=draft.channel, state=CaseState.QUEUED,
         department_id=department.id, caller_surname=draft.caller_surname,
         caller_honorific=draft.caller_honorific, location=draft.location, title=draft.title,
         description=draft.description, caller_full_name=draft.caller_full_name,
-        caller_phone=draft.caller_phone, caller_phone_alt=draft.caller_phone_alt, best_time=draft.best_time,
+        caller_phone=draft.caller_phone, caller_phone_alt=draft.caller_phone_alt,
+        best_time_choice=draft.best_time, callback_not_before=draft.callback_not_before,
         callback_wanted=draft.callback_wanted, sms_consent=draft.sms_consent,
         operator_notes=draft.operator_notes, created_by_id=user.id if user else None,
         created_at=now, updated_at=now,
@@ -215,7 +220,9 @@ def is_overdue(case: Case, now: datetime) -> bool:
 def case_view(case: Case, zone: ZoneInfo, now: datetime, *, timeline: bool = True) -> dict[str, Any]:
     """A case as the API and the desk show it (times in the site's zone).
 
-    Holds the private part: for hotline staff only, never for the forum.
+    Holds the private part: for hotline staff only, never for the forum.  ``best_time`` is the
+    clicked choice (``any`` for a case filed before there was one), ``best_time_text`` what such a
+    case was filed with as free text (empty since).
     """
     local = lambda t: t.astimezone(zone) if t else None  # noqa: E731
     view: dict[str, Any] = {
@@ -239,7 +246,9 @@ def case_view(case: Case, zone: ZoneInfo, now: datetime, *, timeline: bool = Tru
         "description": case.description,
         "callback_wanted": case.callback_wanted,
         "sms_consent": case.sms_consent,
-        "best_time": case.best_time,
+        "best_time": (case.best_time_choice or CallbackBestTime.ANY).value,
+        "best_time_text": case.best_time,
+        "callback_not_before": case.callback_not_before,
         "operator_notes": case.operator_notes,
         "created_at": local(case.created_at),
         "created_by": case.created_by.username if case.created_by else None,

@@ -1,17 +1,24 @@
 """The case form's rules (pure: no database, no clock).
 
 :func:`validate_case` takes what the operator (or an API client) sent, as a
-mapping of field name to value, and returns the cleaned :class:`CaseDraft` or
-the list of :class:`FieldError` (every problem at once, in form order).  The
-rules that need the database (the unit exists and is not retired, the call's
-linkedid is known) are in :mod:`bridge.cases.service`, which adds their errors
-to these.
+mapping of field name to value, and the site's date today, and returns the
+cleaned :class:`CaseDraft` or the list of :class:`FieldError` (every problem at
+once, in form order).  The rules that need the database (the unit exists and is
+not retired, the call's linkedid is known) are in :mod:`bridge.cases.service`,
+which adds their errors to these.
 
 Phone numbers are stored in E.164 form (``+8613912345678``,
 ``+865701234567``): one spelling per number, whatever the operator typed
 (spaces, dashes, full-width digits, ``0570-1234567``), so a number can be
 searched and compared with the PBX's caller number through
 :func:`normalise_phone`.  :func:`display_phone` gives the national form back.
+
+The best time to call back is one of the codes of
+:class:`bridge.db.models.CallbackBestTime` (``any`` when none is given), with an
+optional first day the caller may be called (``callback_not_before``: a
+``YYYY-MM-DD`` date in the site's zone, from today up to
+:data:`NOT_BEFORE_MAX_DAYS` ahead).  Free text, as cases were filed before, is
+refused, naming the codes.
 
 Messages are message ids with parameters (:mod:`bridge.cases.messages`),
 rendered in zh_CN by default or in English.
@@ -21,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import phonenumbers
@@ -28,13 +36,13 @@ from phonenumbers import PhoneNumberType
 
 from bridge.cases.messages import DEFAULT_LOCALE, translate
 from bridge.cases.privacy import PUBLIC_FIELDS, find_private_data, fold
-from bridge.db.models import CaseChannel, Honorific
+from bridge.db.models import CallbackBestTime, CaseChannel, Honorific
 
 # The form's fields, in the order the form shows them (errors come in this order).
 FIELDS = (
     "call_linkedid", "channel", "caller_surname", "caller_honorific", "caller_full_name",
     "caller_phone", "caller_phone_alt", "department", "location", "title", "description",
-    "callback_wanted", "sms_consent", "best_time", "operator_notes",
+    "callback_wanted", "sms_consent", "best_time", "callback_not_before", "operator_notes",
 )
 
 TITLE_MAX = 60
@@ -42,7 +50,9 @@ DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 2000
 LOCATION_MAX = 100
 FULL_NAME_MAX = 64
-BEST_TIME_MAX = 120
+BEST_TIME_CODES = tuple(b.value for b in CallbackBestTime)
+# A "not before" date further ahead than this is a typing mistake, not a caller's wish.
+NOT_BEFORE_MAX_DAYS = 60
 OPERATOR_NOTES_MAX = 4000
 LINKEDID_MAX = 64
 DEPARTMENT_MAX = 32
@@ -110,7 +120,8 @@ class CaseDraft:
     location: str = ""
     callback_wanted: bool = True
     sms_consent: bool = False
-    best_time: str = ""
+    best_time: CallbackBestTime = CallbackBestTime.ANY
+    callback_not_before: date | None = None
     operator_notes: str = ""
 
     @property
@@ -207,8 +218,57 @@ def _bool(data: Mapping[str, Any], name: str, default: bool, errors: list[FieldE
     return default
 
 
-def validate_case(data: Mapping[str, Any]) -> tuple[CaseDraft | None, list[FieldError]]:
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _best_time(data: Mapping[str, Any], errors: list[FieldError]) -> CallbackBestTime:
+    value = data.get("best_time")
+    if isinstance(value, CallbackBestTime):
+        return value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return CallbackBestTime.ANY
+    if not isinstance(value, str):
+        errors.append(FieldError("best_time", "not_text"))
+        return CallbackBestTime.ANY
+    try:
+        return CallbackBestTime(value.strip())
+    except ValueError:
+        errors.append(FieldError("best_time", "best_time_invalid", {"choices": ", ".join(BEST_TIME_CODES)}))
+        return CallbackBestTime.ANY
+
+
+def _not_before(data: Mapping[str, Any], today: date, errors: list[FieldError]) -> date | None:
+    """The first day the caller may be called: today or later, at most NOT_BEFORE_MAX_DAYS ahead."""
+    name = "callback_not_before"
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, date):
+        day = value
+    elif not isinstance(value, str):
+        errors.append(FieldError(name, "not_text"))
+        return None
+    else:
+        text = value.strip()
+        try:
+            day = date.fromisoformat(text) if _ISO_DATE.match(text) else None
+        except ValueError:
+            day = None
+        if day is None:
+            errors.append(FieldError(name, "date_invalid", {"value": text}))
+            return None
+    last = today + timedelta(days=NOT_BEFORE_MAX_DAYS)
+    if day < today:
+        errors.append(FieldError(name, "date_in_past", {"value": day.isoformat()}))
+    elif day > last:
+        errors.append(FieldError(name, "date_too_far", {"value": day.isoformat(), "max": NOT_BEFORE_MAX_DAYS}))
+    return day
+
+
+def validate_case(data: Mapping[str, Any], *, today: date) -> tuple[CaseDraft | None, list[FieldError]]:
     """Check a case form; ``(draft, [])`` when valid, ``(None, errors)`` otherwise.
+
+    ``today`` is the site's date (its zone's), against which the "not before" date is checked.
 
     Unknown keys are ignored here (the API refuses them before); every rule of
     the form is applied and every problem reported, the privacy guard included.
@@ -281,7 +341,8 @@ def validate_case(data: Mapping[str, Any]) -> tuple[CaseDraft | None, list[Field
     if sms_consent and (phone or phone_alt) and not (is_mobile(phone) or is_mobile(phone_alt)):
         errors.append(FieldError("sms_consent", "sms_needs_mobile"))
 
-    best_time = _text(data, "best_time", errors, max_length=BEST_TIME_MAX)
+    best_time = _best_time(data, errors)
+    not_before = _not_before(data, today, errors)
     operator_notes = _text(data, "operator_notes", errors, max_length=OPERATOR_NOTES_MAX)
 
     # The privacy guard: the public part must not reach or name the caller.
@@ -298,5 +359,5 @@ def validate_case(data: Mapping[str, Any]) -> tuple[CaseDraft | None, list[Field
         title=title, description=description, channel=channel, call_linkedid=linkedid,
         caller_full_name=full_name, caller_phone_alt=phone_alt, location=location,
         callback_wanted=callback_wanted, sms_consent=sms_consent, best_time=best_time,
-        operator_notes=operator_notes,
+        callback_not_before=not_before, operator_notes=operator_notes,
     ), []

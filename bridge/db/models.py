@@ -7,13 +7,14 @@ too (see ``bridge/db/guards.py``).  Times are stored as UTC.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -218,6 +219,18 @@ class Honorific(str, enum.Enum):
     MR = "先生"
 
 
+class CallbackBestTime(str, enum.Enum):
+    """When the caller wants the callback, as the operator clicked it (the stored codes).
+
+    The callbacks capability maps them onto its calling windows; a case filed before the
+    choice existed has none (``cases.best_time_choice`` NULL) and its free text in ``best_time``."""
+
+    MORNING = "morning"
+    AFTERNOON = "afternoon"
+    EVENING = "evening"
+    ANY = "any"
+
+
 class CaseNumberCounter(Base):
     """The last case number handed out per year (96811-2026-000123)."""
 
@@ -246,7 +259,7 @@ class Case(Base):
     caller_full_name: Mapped[str] = mapped_column(String(64), default="")
     caller_phone: Mapped[str] = mapped_column(String(32), default="", index=True)
     caller_phone_alt: Mapped[str] = mapped_column(String(32), default="")
-    best_time: Mapped[str] = mapped_column(String(120), default="")
+    best_time: Mapped[str] = mapped_column(String(120), default="")  # what was typed before 0006; "" since
     callback_wanted: Mapped[bool] = mapped_column(Boolean, default=True)
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     operator_notes: Mapped[str] = mapped_column(Text, default="")
@@ -257,6 +270,11 @@ class Case(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Private, when to call back (migration 0006 added them, hence last): the clicked choice (NULL on
+    # cases filed before it; ``best_time`` then holds what was typed), and the first day the caller
+    # may be called, a date in the site's zone.
+    best_time_choice: Mapped[CallbackBestTime | None] = mapped_column(_enum(CallbackBestTime))
+    callback_not_before: Mapped[date | None] = mapped_column(Date)
 
     department: Mapped[Department] = relationship()
     call: Mapped[Call | None] = relationship()

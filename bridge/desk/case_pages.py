@@ -6,6 +6,7 @@ shown beside its field); ``/desk/cases/{number}``.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,7 +16,14 @@ from sqlalchemy import select
 
 from bridge.cases import service as cases
 from bridge.cases.messages import translate
-from bridge.cases.validation import FIELDS, CaseValidationError, display_phone, normalise_phone
+from bridge.cases.validation import (
+    BEST_TIME_CODES,
+    FIELDS,
+    NOT_BEFORE_MAX_DAYS,
+    CaseValidationError,
+    display_phone,
+    normalise_phone,
+)
 from bridge.config import Config
 from bridge.db.models import Call, CaseState, User
 from bridge.desk import queries
@@ -25,6 +33,7 @@ from bridge.desk.rendering import CHANNEL_LABELS, STATE_LABELS, render
 from bridge.desk.rendering import now as _now
 from bridge.i18n import request_locale, translations
 from bridge.live import LiveEvent
+from bridge.site.clock import SiteClock
 from bridge.web.csrf import check_csrf
 from bridge.web.paging import clamp_page
 
@@ -89,8 +98,14 @@ async def case_rows(request: Request, user: DeskUser = Depends(current_user)) ->
 
 def _form_defaults() -> dict[str, Any]:
     values: dict[str, Any] = {name: "" for name in FIELDS}
-    values.update(channel="phone", callback_wanted=True, sms_consent=False)
+    values.update(channel="phone", callback_wanted=True, sms_consent=False, best_time="any")
     return values
+
+
+def _not_before_bounds(config: Config) -> dict[str, str]:
+    """The days the form's "not before" date may take (the rules check them again)."""
+    today = SiteClock.of(config, source=_now).today()
+    return {"first": today.isoformat(), "last": (today + timedelta(days=NOT_BEFORE_MAX_DAYS)).isoformat()}
 
 
 async def _form_page(request: Request, user: DeskUser, values: dict[str, Any], errors: dict[str, str],
@@ -117,7 +132,8 @@ async def _form_page(request: Request, user: DeskUser, values: dict[str, Any], e
     draft_key = f"hotline-desk:draft:{linkedid or 'new'}"
     return render(request, "case_form.html", status_code=status_code, user=user, page="new", values=values,
                   errors=errors, draft_key=draft_key, restore=restore, privacy=privacy,
-                  channels=list(CHANNEL_LABELS), **data)
+                  channels=list(CHANNEL_LABELS), best_times=BEST_TIME_CODES,
+                  not_before=_not_before_bounds(request.app.state.config), **data)
 
 
 @router.get("/cases/new")
@@ -170,6 +186,7 @@ async def file_case(request: Request, user: DeskUser = Depends(current_user)) ->
         values = dict(data)
         values["callback_wanted"] = data["callback_wanted"] == "true"
         values["sms_consent"] = data["sms_consent"] == "true"
+        values["best_time"] = data["best_time"] or "any"  # none clicked: the rules took "any"
         return await _form_page(request, user, values, errors, status_code=422, restore=False,
                                 privacy=privacy)
     request.app.state.live.publish(LiveEvent("case", "filed", {"number": number, "state": "queued"}))

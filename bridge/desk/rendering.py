@@ -31,6 +31,9 @@ DISPOSITION_LABELS = {
     "hung_up_in_menu": N_("Hung up in the menu"),
 }
 CHANNEL_LABELS = {"phone": N_("Phone"), "walk_in": N_("Walk-in"), "message": N_("Message"), "email": N_("Email")}
+# The case's best time to call back (bridge.db.models.CallbackBestTime), as the form's choices read.
+BEST_TIME_LABELS = {"morning": N_("Morning"), "afternoon": N_("Afternoon"), "evening": N_("Evening"),
+                    "any": N_("Any time")}
 ROLE_LABELS = {"operator": N_("Operator"), "supervisor": N_("Supervisor"), "admin": N_("Administrator"),
                "spokesperson": N_("Spokesperson")}
 # Who sees the calls done without a case (with their notes) under the shared list.
@@ -60,6 +63,7 @@ def _desk_values(_request: Request, _) -> dict[str, Any]:
         "state_label": lambda s: _(STATE_LABELS.get(s, s)), "state_colour": lambda s: STATE_COLOUR.get(s, ""),
         "disposition_label": lambda d: _(DISPOSITION_LABELS.get(d, d)),
         "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),
+        "best_time_label": lambda b: _(BEST_TIME_LABELS.get(b, b)),
         "role_label": lambda r: _(ROLE_LABELS.get(r, r)),
         "duration": lambda s: duration(s, _), "now": now(),
     }

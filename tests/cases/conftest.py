@@ -34,7 +34,7 @@ def valid_form(**changes) -> dict:
         "description": "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
         "callback_wanted": True,
         "sms_consent": False,
-        "best_time": "工作日下午",
+        "best_time": "afternoon",
         "operator_notes": "来电人语气着急",
     }
     for key, value in changes.items():

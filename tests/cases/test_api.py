@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -17,6 +18,11 @@ def count(db, model) -> int:
 
 def post(client, headers, form):
     return client.post("/api/v1/cases", json=form, headers=headers)
+
+
+def site_day(days: int) -> str:
+    """The date ``days`` from today in the site's zone (Asia/Shanghai), as the API writes it."""
+    return (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=days)).isoformat()
 
 
 # --------------------------------------------------------------------- filing
@@ -50,6 +56,37 @@ def test_file_a_case_and_read_it_back(client, operator, db):
     assert (count(db, Case), count(db, CaseEvent), count(db, ForumOutbox)) == (1, 1, 1)
 
 
+def test_the_best_time_and_the_first_day_read_back(client, operator, db):
+    case = post(client, operator, valid_form(best_time="evening", callback_not_before=site_day(3))).json()
+    assert (case["best_time"], case["best_time_text"], case["callback_not_before"]) == ("evening", "", site_day(3))
+    with db.session(readonly=True) as session:
+        stored = session.scalar(select(Case))
+        assert (stored.best_time_choice.value, stored.callback_not_before.isoformat(), stored.best_time) == (
+            "evening", site_day(3), "")
+    default = post(client, operator, valid_form(best_time=None, call_linkedid=None)).json()
+    assert (default["best_time"], default["callback_not_before"]) == ("any", None)
+
+
+def test_an_old_case_reads_back_its_free_text_beside_the_choice_any(client, operator, db):
+    """A case filed before the choice existed: no code stored, what was typed kept."""
+    number = post(client, operator, valid_form()).json()["number"]
+    with db.session() as session:
+        old = session.scalar(select(Case).where(Case.number == number))
+        old.best_time_choice, old.best_time = None, "周三下午三点"
+    case = client.get(f"/api/v1/cases/{number}", headers=operator).json()
+    assert (case["best_time"], case["best_time_text"], case["callback_not_before"]) == ("any", "周三下午三点", None)
+    [listed] = client.get("/api/v1/cases", headers=operator).json()["cases"]
+    assert (listed["best_time"], listed["best_time_text"]) == ("any", "周三下午三点")
+
+
+def test_free_text_best_time_is_answered_with_the_allowed_values(client, operator):
+    response = post(client, {**operator, "Accept-Language": "en"}, valid_form(best_time="工作日下午"))
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{
+        "field": "best_time", "code": "best_time_invalid",
+        "message": "The best time to call back must be one of: morning, afternoon, evening, any."}]
+
+
 def test_unknown_case_is_404(client, operator):
     assert client.get("/api/v1/cases/96811-2026-999999", headers=operator).status_code == 404
 
@@ -63,8 +100,8 @@ def test_case_without_a_call(client, operator):
 
 
 def test_outbox_payload_is_the_public_part_only(client, operator, db):
-    form = valid_form(caller_phone_alt="0570-7654321", caller_full_name="朱小红", best_time="周三下午三点",
-                      operator_notes="家住东港三路12号", sms_consent=True)
+    form = valid_form(caller_phone_alt="0570-7654321", caller_full_name="朱小红", best_time="evening",
+                      callback_not_before=site_day(2), operator_notes="家住东港三路12号", sms_consent=True)
     number = post(client, operator, form).json()["number"]
     with db.session(readonly=True) as session:
         [row] = session.scalars(select(ForumOutbox)).all()
@@ -78,7 +115,7 @@ def test_outbox_payload_is_the_public_part_only(client, operator, db):
     assert "96811 热线" in payload["body"] and number in payload["body"] and "朱女士" in payload["body"]
     everything = repr(payload)
     for private in ("朱小红", "13912345678", "139 1234 5678", "+8613912345678", "1234 5678",
-                    "7654321", "0570", "周三下午三点", "家住东港三路12号", "sms", "callback", "phone"):
+                    "7654321", "0570", "evening", site_day(2), "家住东港三路12号", "sms", "callback", "phone"):
         assert private not in everything, private
 
 
@@ -110,7 +147,11 @@ RULES = [
     ({"description": None}, "description", "required"),
     ({"description": "垃圾太多了"}, "description", "too_short"),
     ({"description": "多" * 2001}, "description", "too_long"),
-    ({"best_time": "下" * 121}, "best_time", "too_long"),
+    ({"best_time": "周三下午三点"}, "best_time", "best_time_invalid"),
+    ({"best_time": "Evening"}, "best_time", "best_time_invalid"),
+    ({"callback_not_before": site_day(-1)}, "callback_not_before", "date_in_past"),
+    ({"callback_not_before": site_day(90)}, "callback_not_before", "date_too_far"),
+    ({"callback_not_before": "next Monday"}, "callback_not_before", "date_invalid"),
     ({"channel": "fax"}, "channel", "channel_invalid"),
     ({"channel": "walk_in"}, "call_linkedid", "call_needs_phone_channel"),
     ({"call_linkedid": "9999.1"}, "call_linkedid", "call_unknown"),
@@ -123,6 +164,7 @@ RULES = [
     ({"title": 12}, "title", "not_text"),
     ({"callback_wanted": "perhaps"}, "callback_wanted", "not_bool"),
     ({"caller_phone": 13912345678}, "caller_phone", "not_text"),
+    ({"callback_not_before": 20261205}, "callback_not_before", "not_text"),
     ({"colour": "blue"}, "colour", "unknown_field"),
 ]
 

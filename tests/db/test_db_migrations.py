@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0005_hung_up_in_menu"
+    assert head == "0006_best_time_choice"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -204,7 +204,7 @@ def test_hung_up_in_menu_migration_keeps_existing_calls_cases_and_guards(empty_d
             _a_call_filed_as_a_case(connection, "failed")
             with pytest.raises(IntegrityError), connection.begin_nested():
                 _insert_call(connection, 8, "hung_up_in_menu")
-        assert migrate.upgrade(engine) == "0005_hung_up_in_menu"
+        assert migrate.upgrade(engine, "0005_hung_up_in_menu") == "0005_hung_up_in_menu"
         with engine.connect() as connection:
             assert connection.execute(text("SELECT call_id FROM cases WHERE id = 3")).scalar_one() == 7
             kept = connection.execute(text("SELECT caller_name, disposition, hangup_cause FROM calls WHERE id = 7"))
@@ -221,5 +221,49 @@ def test_hung_up_in_menu_migration_keeps_existing_calls_cases_and_guards(empty_d
             assert connection.execute(text("SELECT disposition FROM calls WHERE id = 8")).scalar_one() == "failed"
             assert connection.execute(text("SELECT call_id FROM cases WHERE id = 3")).scalar_one() == 7
             assert guards.missing(connection) == []
+    finally:
+        engine.dispose()
+
+
+def _case_row(connection, case_id: int, **columns) -> tuple:
+    names = ", ".join(columns)
+    return connection.execute(text(f"SELECT {names} FROM cases WHERE id = :id"), {"id": case_id}).one()
+
+
+def test_best_time_choice_migration_keeps_old_cases_their_text_and_guards(empty_db_url):
+    """0006 adds the clicked best time and the "not before" date to `cases`: an old case keeps its free
+    text (and no choice), the rows pointing at it and the no-delete guards come through; the CHECK
+    refuses a code that is not one of the four; downgrading removes the columns and keeps the rest."""
+    migrate.upgrade(empty_db_url, "0005_hung_up_in_menu")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            _a_call_filed_as_a_case(connection, "answered")
+            connection.execute(text("UPDATE cases SET best_time = '周三下午三点' WHERE id = 3"))
+            connection.execute(text(
+                "INSERT INTO case_events (id, case_id, at, kind, actor, detail) "
+                "VALUES (1, 3, '2026-11-25 01:00:00', 'filed', 'operator', '{}')"))
+        assert migrate.upgrade(engine) == "0006_best_time_choice"
+        with engine.connect() as connection:
+            assert _case_row(connection, 3, best_time=1, best_time_choice=1, callback_not_before=1, call_id=1) == (
+                "周三下午三点", None, None, 7)
+            assert connection.execute(text("SELECT kind FROM case_events WHERE case_id = 3")).scalar_one() == "filed"
+            assert guards.missing(connection) == []
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE cases SET best_time_choice = 'evening', "
+                                    "callback_not_before = '2026-12-05' WHERE id = 3"))
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                connection.execute(text("UPDATE cases SET best_time_choice = 'night' WHERE id = 3"))
+        with engine.connect() as connection:
+            assert _case_row(connection, 3, best_time_choice=1) == ("evening",)
+            with pytest.raises(DBAPIError):
+                connection.execute(text("DELETE FROM cases WHERE id = 3"))
+        assert migrate.downgrade(engine, "0005_hung_up_in_menu") == "0005_hung_up_in_menu"
+        with engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("cases")}
+            assert not columns & {"best_time_choice", "callback_not_before"}
+            assert _case_row(connection, 3, best_time=1, call_id=1) == ("周三下午三点", 7)
+            assert guards.missing(connection) == []
+        assert migrate.upgrade(engine) == "0006_best_time_choice"
     finally:
         engine.dispose()

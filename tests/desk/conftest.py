@@ -31,7 +31,7 @@ def valid_form(**changes) -> dict:
         "caller_full_name": "朱小红", "caller_phone": "139 1234 5678", "caller_phone_alt": "",
         "department": "CITY-LJQ", "location": "东港三路与百灵路交叉口", "title": "路口垃圾堆积无人清理",
         "description": "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
-        "callback_wanted": "true", "best_time": "工作日下午", "operator_notes": "来电人语气着急",
+        "callback_wanted": "true", "best_time": "afternoon", "operator_notes": "来电人语气着急",
     }
     for key, value in changes.items():
         if value is None:

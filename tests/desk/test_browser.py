@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -122,9 +122,16 @@ def test_case_form_validation_privacy_draft_and_filing(page, live, db):
     page.goto(form_url)
     page.fill('textarea[name="description"]', "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。")
     page.fill('input[name="location"]', "东港三路与百灵路交叉口")
+    assert page.locator('input[name="best_time"][value="any"]').is_checked()  # preselected
+    page.locator("#best-time label", has_text="晚上").click()  # the word itself is clickable
+    day = (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=5)).isoformat()
+    page.fill('input[name="callback_not_before"]', day)
     page.reload()
     assert page.locator("#draft-note").is_visible()
     assert page.input_value('input[name="location"]') == "东港三路与百灵路交叉口"
+    assert page.locator('input[name="best_time"][value="evening"]').is_checked()
+    assert not page.locator('input[name="best_time"][value="any"]').is_checked()
+    assert page.input_value('input[name="callback_not_before"]') == day
     assert page.input_value('input[name="caller_surname"]') == "朱"
     assert page.locator('input[name="caller_honorific"][value="女士"]').is_checked()
     # words of the description suggest units
@@ -137,6 +144,19 @@ def test_case_form_validation_privacy_draft_and_filing(page, live, db):
     assert "已登记" in page.locator("#filed-message").inner_text()
     assert page.evaluate("localStorage.getItem('hotline-desk:draft:1764133200.42')") is None
     assert page.locator("#case-state").inner_text() == "排队待发"
+    assert page.locator("#case-best-time").inner_text() == f"晚上 · {day} 起"
+
+
+def test_a_draft_saved_when_the_best_time_was_free_text_keeps_any_time(page, live):
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.goto(f"{live.url}/desk/cases/new?call={LINKEDID}")
+    page.evaluate("""localStorage.setItem('hotline-desk:draft:1764133200.42',
+        JSON.stringify({best_time: '周三下午三点', location: '东港三路', _saved: Date.now()}))""")
+    page.reload()
+    assert page.locator("#draft-note").is_visible()
+    assert page.input_value('input[name="location"]') == "东港三路"
+    assert page.locator('input[name="best_time"][value="any"]').is_checked()
 
 
 def test_case_list_updates_without_reload(page, live, db):

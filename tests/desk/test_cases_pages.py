@@ -1,7 +1,9 @@
 """The case form, the case list, the shared call-back list and recordings (HTTP level)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -196,3 +198,74 @@ def test_case_detail_fragment_for_live_refresh(operator):
     fragment = operator.get(f"/desk/cases/{number}", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.text and 'id="case-state"' in fragment.text
     assert operator.get("/desk/cases/96811-2026-999999").status_code == 404
+
+
+# ------------------------------------------------------------ the best time to call back
+
+
+def site_day(days: int = 0) -> str:
+    return (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=days)).isoformat()
+
+
+def case_number(response) -> str:
+    assert response.status_code == 303, response.text
+    return response.headers["location"].split("?")[0].rsplit("/", 1)[1]
+
+
+def test_the_form_offers_four_clickable_choices_any_time_preselected_and_an_optional_day(operator):
+    page = operator.get(f"/desk/cases/new?call={LINKEDID}").text
+    radios = re.findall(r'<label><input type="radio" name="best_time" value="(\w+)" ?(checked)?> (\S+)</label>', page)
+    assert radios == [("morning", "", "上午"), ("afternoon", "", "下午"), ("evening", "", "晚上"),
+                      ("any", "checked", "任何时间")]
+    assert "最早回电日期（可不填）" in page
+    assert (f'<input type="date" name="callback_not_before" value="" min="{site_day()}" max="{site_day(60)}">'
+            in page)
+    english = operator.get("/desk/cases/new?lang=en").text
+    assert re.findall(r'name="best_time" value="\w+" ?(?:checked)?> ([\w ]+)</label>', english) == [
+        "Morning", "Afternoon", "Evening", "Any time"]
+
+
+def test_the_clicked_choice_and_day_are_stored_and_shown_in_the_page_language(operator, db):
+    number = case_number(post_case(operator, valid_form(best_time="evening", callback_not_before=site_day(2))))
+    with db.session(readonly=True) as session:
+        case = session.scalar(select(Case))
+        assert (case.best_time_choice.value, case.callback_not_before.isoformat(), case.best_time) == (
+            "evening", site_day(2), "")
+    page = operator.get(f"/desk/cases/{number}").text
+    assert f'<dd id="case-best-time">晚上 · {site_day(2)} 起</dd>' in page
+    english = operator.get(f"/desk/cases/{number}?lang=en").text
+    assert f'<dd id="case-best-time">Evening · not before {site_day(2)}</dd>' in english
+
+
+def test_no_choice_clicked_is_any_time(operator, db):
+    case_number(post_case(operator, valid_form(best_time=None)))
+    with db.session(readonly=True) as session:
+        case = session.scalar(select(Case))
+        assert (case.best_time_choice.value, case.callback_not_before) == ("any", None)
+
+
+def test_a_day_in_the_past_or_too_far_is_refused_beside_its_field_keeping_the_choice(operator, db):
+    response = post_case(operator, valid_form(best_time="morning", callback_not_before=site_day(-1)))
+    assert response.status_code == 422
+    text = response.text
+    assert (f'<span class="error" id="error-callback_not_before" data-field="callback_not_before" role="alert">'
+            f"最早回电日期 {site_day(-1)} 已经过去，请选今天或以后的日子。</span>") in text
+    assert f'name="callback_not_before" value="{site_day(-1)}"' in text and 'aria-invalid="true"' in text
+    assert '<input type="radio" name="best_time" value="morning" checked>' in text
+    far = post_case(operator, valid_form(callback_not_before=site_day(61)))
+    assert far.status_code == 422 and "最早回电日期最多只能在 60 天以内" in far.text
+    free_text = post_case(operator, valid_form(best_time="周三下午三点"))  # what the old form sent
+    assert free_text.status_code == 422
+    assert "方便回电的时间只能是以下之一：morning, afternoon, evening, any。" in free_text.text
+    assert count(db, Case) == 0
+
+
+def test_an_old_case_shows_what_was_written_read_only(operator, db):
+    number = case_number(post_case(operator, valid_form()))
+    with db.session() as session:
+        old = session.scalar(select(Case))
+        old.best_time_choice, old.best_time = None, "周三下午三点"
+    page = operator.get(f"/desk/cases/{number}").text
+    assert '<dd id="case-best-time">任何时间 <span class="note">原填写：周三下午三点</span></dd>' in page
+    english = operator.get(f"/desk/cases/{number}?lang=en").text
+    assert '<dd id="case-best-time">Any time <span class="note">Written before: 周三下午三点</span></dd>' in english

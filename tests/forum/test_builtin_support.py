@@ -17,7 +17,7 @@ def case_form(**changes) -> dict:
         "caller_phone": "139 1234 5678", "caller_phone_alt": "0570-7654321", "department": "CITY-JCY",
         "location": "柯城区府山街道", "title": "房屋产权登记问题",
         "description": "家里的房子办产权登记一直办不下来，跑了好几次，希望有关部门给个说法。",
-        "channel": "phone", "callback_wanted": True, "best_time": "工作日下午",
+        "channel": "phone", "callback_wanted": True, "best_time": "afternoon",
     }
     form.update(changes)
     return form

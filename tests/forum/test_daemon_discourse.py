@@ -24,7 +24,7 @@ CASE = {
     "caller_surname": "朱", "caller_honorific": "女士", "caller_full_name": "朱小红", "caller_phone": "13912345678",
     "department": "CITY-JCY", "location": "柯城区府山街道", "title": "房屋产权登记问题",
     "description": "想咨询老房子的产权登记应该找哪个部门办理，已经跑了好几次。", "callback_wanted": True,
-    "sms_consent": False, "best_time": "上午",
+    "sms_consent": False, "best_time": "morning",
 }
 
 

@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
                                 "月", "日", "号楼", "人", "户", "次", "个", "辆", "％"},
     # The API's OpenAPI example case (sample data) and the honorific values in a field description.
     "bridge/cases/api.py": {"朱", "女士", "朱小红", "东港三路与百灵路交叉口", "路口垃圾堆积无人清理",
-                            "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。", "工作日下午",
+                            "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。",
                             "先生"},
     # The forum post's fixed lines (the public forum is Chinese-only; not a desk or API message).
     "bridge/cases/service.py": {"本帖由", "热线代来电群众发布。", "地点：", "反映人：", "热线编号：", "热线"},

@@ -163,7 +163,7 @@ def file_test_case(asterisk, db, phone: str) -> str:
             "caller_surname": "李", "caller_honorific": "先生", "caller_full_name": "李建国",
             "caller_phone": phone, "department": "CITY-ZHZFJ", "location": "柯城区荷花街道",
             "title": "楼道里的公鸡凌晨打鸣", "description": "居民楼里有人养公鸡，每天凌晨四五点打鸣，影响休息。",
-            "callback_wanted": True, "sms_consent": False, "best_time": "上午",
+            "callback_wanted": True, "sms_consent": False, "best_time": "morning",
         }, user=None, now=datetime.now(timezone.utc), zone=asterisk.config.site.zone)
         return case.number
 

@@ -88,6 +88,11 @@
       data._saved = Date.now();
       try { localStorage.setItem(key, JSON.stringify(data)); } catch (err) { /* private mode: no draft */ }
     }
+    function offered(name, value) {
+      return Array.prototype.some.call(form.elements, function (el) {
+        return el.type === "radio" && el.name === name && el.value === value;
+      });
+    }
     function restore() {
       var raw = null;
       try { raw = localStorage.getItem(key); } catch (err) { return; }
@@ -96,7 +101,10 @@
       Array.prototype.forEach.call(form.elements, function (el) {
         if (!el.name || !(el.name in data) || skip[el.name] || el.type === "hidden") return;
         if (el.type === "checkbox") el.checked = !!data[el.name];
-        else if (el.type === "radio") el.checked = data[el.name] === el.value;
+        else if (el.type === "radio") {
+          // a value no choice offers (a draft from when the best time was free text) keeps the preselected one
+          if (offered(el.name, data[el.name])) el.checked = data[el.name] === el.value;
+        }
         else el.value = data[el.name];
       });
       var note = document.getElementById("draft-note");
