@@ -60,7 +60,6 @@ LATE_EVENT = "late_event"
 LATE_OLDER = "older"
 LATE_NOT_AWAITED = "not_awaited"
 THREAD_EVENT_KINDS = tuple(kind.value for kind in ThreadEventKind)
-AWAITING_ACCEPTANCE = (CaseState.QUEUED, CaseState.POSTED, CaseState.FORWARDED)
 
 STATE_AFTER = {
     ThreadEventKind.ACCEPTED: CaseState.ACCEPTED,
@@ -217,8 +216,9 @@ def apply_event(session: Session, event: ThreadEvent, deadlines: DeadlinePolicy)
         detail["time_seen"] = True  # not the forum's time: it orders nothing after it
     else:
         detail["sequence"] = event.sequence
-    newest = _newest_applied(session, case.id)
-    late = why_late(event, case.state, newest)
+    applied = _applied_events(session, case.id)
+    newest = newest_place(applied)
+    late = why_late(event, newest, acceptance_awaited=acceptance_awaited(applied, event.unit_code))
     try:
         with session.begin_nested():
             if late is None:
@@ -284,16 +284,49 @@ class ThreadPlace:
         return self.at, -1 if self.sequence is None else self.sequence
 
 
-def why_late(event: ThreadEvent, state: CaseState, newest: ThreadPlace | None) -> str | None:
-    """Why ``event`` must not change a case in ``state`` whose newest applied event is
-    ``newest``; ``None`` when it may.
+@dataclass(frozen=True)
+class AppliedEvent:
+    """A thread event the case's timeline holds as applied (not late)."""
+
+    kind: str
+    place: ThreadPlace
+    time_seen: bool  # its time is when the bridge saw it (no sequence)
+    unit: str | None
+    to_unit: str | None
+
+
+def newest_place(applied: list[AppliedEvent]) -> ThreadPlace | None:
+    """The newest applied event, leaving out those whose time is when the bridge saw them: they
+    would make a truly newer event (posted before the bridge saw them) look older."""
+    return max((e.place for e in applied if not e.time_seen), key=ThreadPlace.sort_key, default=None)
+
+
+def acceptance_awaited(applied: list[AppliedEvent], unit: str) -> bool:
+    """Whether ``unit`` still owes its acceptance: no unit has accepted or answered since the case
+    last came to ``unit`` (``applied`` oldest first).  A step by another unit means the case moved
+    on, even when the forward that took it there has not been applied (it came late)."""
+    for event in reversed(applied):
+        if event.kind == ThreadEventKind.FORWARDED.value:
+            return event.to_unit == unit
+        if event.kind in _UNIT_STEPS:
+            return False
+    return True
+
+
+_UNIT_STEPS = (ThreadEventKind.ACCEPTED.value, ThreadEventKind.ANSWERED.value,
+               ThreadEventKind.FOLLOW_UP_ANSWERED.value)
+
+
+def why_late(event: ThreadEvent, newest: ThreadPlace | None, *, acceptance_awaited: bool) -> str | None:
+    """Why ``event`` must not change its case, whose newest applied event is ``newest``;
+    ``None`` when it may.
 
     - ``older``: it happened before ``newest`` (by the forum's time; at the same time, by the
       forum's order when both have one). Delivery order (webhook, polling, a board's own
       write, verification) says nothing about the thread's order.
-    - ``not_awaited``: an acceptance while the case does not wait for one (it is accepted,
-      answered or reopened): a Discourse tag acceptance carries the time the bridge saw it,
-      not the unit's, so it may look newer than the answer it came before.
+    - ``not_awaited``: an acceptance by a unit that does not owe one (it accepted or answered
+      since the case came to it, or the case is elsewhere): a Discourse tag acceptance carries
+      the time the bridge saw it, not the unit's, so it may look newer than the answer after it.
     """
     if newest is not None:
         if event.at != newest.at:
@@ -301,20 +334,24 @@ def why_late(event: ThreadEvent, state: CaseState, newest: ThreadPlace | None) -
                 return LATE_OLDER
         elif event.sequence is not None and newest.sequence is not None and event.sequence < newest.sequence:
             return LATE_OLDER
-    if event.kind is ThreadEventKind.ACCEPTED and state not in AWAITING_ACCEPTANCE:
+    if event.kind is ThreadEventKind.ACCEPTED and not acceptance_awaited:
         return LATE_NOT_AWAITED
     return None
 
 
-def _newest_applied(session: Session, case_id: int) -> ThreadPlace | None:
-    """The newest thread event applied to the case (from its timeline), leaving out those whose
-    time is when the bridge saw them: they would make a truly newer event look older."""
-    rows = session.execute(select(CaseEvent.at, CaseEvent.detail, CaseEvent.source_event_id)
+def _applied_events(session: Session, case_id: int) -> list[AppliedEvent]:
+    """The case's applied thread events, from its timeline, oldest first."""
+    rows = session.execute(select(CaseEvent.kind, CaseEvent.at, CaseEvent.detail, CaseEvent.source_event_id)
                            .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(THREAD_EVENT_KINDS),
-                                  CaseEvent.source_event_id.is_not(None))).all()
-    places = [ThreadPlace(at, (detail or {}).get("sequence"), source) for at, detail, source in rows
-              if not (detail or {}).get("time_seen")]
-    return max(places, key=ThreadPlace.sort_key, default=None)
+                                  CaseEvent.source_event_id.is_not(None))
+                           .order_by(CaseEvent.id)).all()
+    applied = []
+    for kind, at, detail, source in rows:
+        detail = detail or {}
+        applied.append(AppliedEvent(kind=kind, place=ThreadPlace(at, detail.get("sequence"), source),
+                                    time_seen=bool(detail.get("time_seen")), unit=detail.get("unit"),
+                                    to_unit=detail.get("to_unit")))
+    return applied
 
 
 def apply_events(session: Session, events: list[ThreadEvent], deadlines: DeadlinePolicy) -> list[CaseChange]:
@@ -354,5 +391,6 @@ def flag_overdue(session: Session, now: datetime) -> list[dict[str, Any]]:
     return flags
 
 
-__all__ = ["CaseChange", "DeadlinePolicy", "Deadlines", "ThreadPlace", "apply_event", "apply_events",
-           "flag_overdue", "mark_posted", "record_post_failure", "why_late"]
+__all__ = ["AppliedEvent", "CaseChange", "DeadlinePolicy", "Deadlines", "ThreadPlace", "acceptance_awaited",
+           "apply_event", "apply_events", "flag_overdue", "mark_posted", "newest_place", "record_post_failure",
+           "why_late"]

@@ -232,17 +232,43 @@ def test_why_late():
     at = WEDNESDAY_10
     newest = service.ThreadPlace(at, 4, "d:post:4")
 
-    def late(kind, when, sequence, state=CaseState.ACCEPTED):
-        return service.why_late(hand_made("n", "e", kind, when, sequence), state, newest)
+    def late(kind, when, sequence, awaited=True):
+        return service.why_late(hand_made("n", "e", kind, when, sequence), newest, acceptance_awaited=awaited)
 
     assert late(ThreadEventKind.ANSWERED, at - timedelta(seconds=1), 9) == "older"
     assert late(ThreadEventKind.ANSWERED, at, 3) == "older"  # the same time: the thread's order
     assert late(ThreadEventKind.ANSWERED, at, 5) is None
     assert late(ThreadEventKind.ANSWERED, at, None) is None  # no order to compare: not older
     assert late(ThreadEventKind.ANSWERED, at + timedelta(seconds=1), 1) is None
-    assert late(ThreadEventKind.ACCEPTED, at + timedelta(hours=1), None, CaseState.ANSWERED) == "not_awaited"
-    assert late(ThreadEventKind.ACCEPTED, at + timedelta(hours=1), 5, CaseState.FORWARDED) is None
-    assert service.why_late(hand_made("n", "e", ThreadEventKind.ACCEPTED, at, 1), CaseState.POSTED, None) is None
+    assert late(ThreadEventKind.ACCEPTED, at + timedelta(hours=1), None, awaited=False) == "not_awaited"
+    assert late(ThreadEventKind.ACCEPTED, at + timedelta(hours=1), 5) is None
+    first = hand_made("n", "e", ThreadEventKind.ACCEPTED, at, 1)
+    assert service.why_late(first, None, acceptance_awaited=True) is None
+
+
+def test_which_unit_owes_its_acceptance():
+    def applied(kind, unit, to_unit=None):
+        return service.AppliedEvent(kind=kind, place=service.ThreadPlace(WEDNESDAY_10, None, "x"), time_seen=False,
+                                    unit=unit, to_unit=to_unit)
+
+    awaited = service.acceptance_awaited
+    assert awaited([], "A")  # posted to it, nothing since
+    assert awaited([applied("follow_up_asked", "A")], "A")  # a follow-up before acceptance
+    assert not awaited([applied("accepted", "A")], "A")
+    assert not awaited([applied("accepted", "A"), applied("answered", "A"), applied("follow_up_asked", "A")], "A")
+    to_b = [applied("accepted", "A"), applied("forwarded", "A", "B")]
+    assert awaited(to_b, "B") and not awaited(to_b, "A")
+    assert awaited([*to_b, applied("accepted", "B"), applied("forwarded", "B", "A")], "A")  # A -> B -> A
+    assert not awaited([applied("answered", "B")], "A")  # B answered: the forward to B came late
+
+
+async def test_a_follow_up_before_the_acceptance_does_not_make_the_acceptance_late(db, thread, deadlines, clock):
+    follow_up = thread.follow_up("朱女士补充：问题在三楼。", "fu-0")
+    clock[0] += timedelta(minutes=20)
+    accepted = thread.accept("jcy")
+    assert deliver(db, [follow_up, accepted], deadlines) == ["follow_up_asked", "accepted"]
+    case = case_of(db, thread.number)
+    assert case.state is CaseState.ACCEPTED and case.deadline_at == deadlines.answer_due(clock[0])
 
 
 # --------------------------------------------------------------------- on Discourse
