@@ -9,10 +9,11 @@ Plain synchronous functions in the caller's session (``db.session()`` /
   with the error (each failure is its own entry, visible on the case).
 - :func:`apply_event` — one :class:`ThreadEvent`: a timeline entry whose
   ``source_event_id`` is the event's id (a second delivery changes nothing), the
-  case's state, unit (on forward) and deadline.  Events arrive in any order (a webhook,
-  polling, verification, the board's own write); one older than the newest event applied
-  to the case (by the forum's time, then its order in the thread) is kept on the timeline
-  as ``late_event`` and changes nothing, so a late "accepted" cannot undo an answer.
+  case's state, unit (a forward's target, else the unit that acted) and deadline.  Events
+  arrive in any order (a webhook, polling, verification, the board's own write); one older
+  than the newest event applied to the case (by the forum's time, then its order in the
+  thread), or an acceptance its unit no longer owes, is kept on the timeline as
+  ``late_event`` and changes nothing: a late "accepted" cannot undo an answer.
 - :func:`flag_overdue` — cases past their deadline get one ``overdue`` entry per
   deadline (naming the unit that owes the step); the caller pushes them live.
 
