@@ -1,7 +1,8 @@
 """The cases JSON API (API-token auth; operators, supervisors and admins).
 
 - ``POST /api/v1/cases``: file a case; 201 with the case read back.
-- ``GET /api/v1/cases/{number}``: one case with its ``timeline``.
+- ``GET /api/v1/cases/{number}``: one case with its ``timeline`` (each entry's ``label`` in the
+  request's language, and the ``text`` of an answer, a forward note or a follow-up).
 - ``GET /api/v1/cases?mine=&state=&department=&q=&overdue=&today=&page=&per_page=``: the list.
 
 A validation error answers 422 with one entry per problem::
@@ -22,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from bridge.cases import service
+from bridge.cases.timeline import timeline_view
 from bridge.cases.validation import (
     BEST_TIME_CODES,
     DEPARTMENT_MAX,
@@ -41,6 +43,7 @@ from bridge.cases.validation import (
 )
 from bridge.config import UNIT_CODE_PATTERN
 from bridge.db.models import CaseChannel, CaseState, Honorific, Role, User
+from bridge.i18n import header_locale, translations
 from bridge.live import LiveEvent
 from bridge.web.auth import require_role
 from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute
@@ -134,6 +137,9 @@ class TimelineEntry(BaseModel):
     kind: str
     actor: str
     detail: dict[str, Any]
+    label: str | None = Field(None, description="the kind in the request's language (Accept-Language)")
+    text: str | None = Field(None, description="what the forum carried: the answer, the forward note, "
+                                               "the follow-up (as posted)")
 
 
 class CaseSummary(BaseModel):
@@ -191,6 +197,14 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _readable(view: dict, request: Request) -> dict:
+    """The case's timeline entries with their ``label`` (in the request's language) and ``text``."""
+    shown = timeline_view(view["timeline"], {}, translations(header_locale(request)))
+    view["timeline"] = [{**entry, "label": read["label"], "text": read["text"]}
+                        for entry, read in zip(view["timeline"], shown, strict=True)]
+    return view
+
+
 @router.post("/cases", status_code=201, response_model=CaseOut, summary="File a case")
 async def create_case(request: Request, body: CaseIn, user: Annotated[User, Depends(staff_user)]) -> dict:
     db = request.app.state.db
@@ -206,7 +220,7 @@ async def create_case(request: Request, body: CaseIn, user: Annotated[User, Depe
     view = await db.run(work)
     # Desks update their case lists at once (the same event the desk's own form sends).
     request.app.state.live.publish(LiveEvent("case", "filed", {"number": view["number"], "state": view["state"]}))
-    return view
+    return _readable(view, request)
 
 
 @router.get("/cases/{number}", response_model=CaseOut, summary="One case with its timeline")
@@ -222,7 +236,7 @@ async def read_case(request: Request, number: str, _user: Annotated[User, Depend
     view = await db.run(work)
     if view is None:
         raise HTTPException(404, f"no case {number}")
-    return view
+    return _readable(view, request)
 
 
 @router.get("/cases", response_model=CasePage, summary="Cases, newest first, filtered and searched")

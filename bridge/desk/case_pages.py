@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bridge.cases import service as cases
 from bridge.cases.messages import translate
+from bridge.cases.timeline import timeline_view, unit_codes, unit_names
 from bridge.cases.validation import (
     BEST_TIME_CODES,
     FIELDS,
@@ -198,17 +199,22 @@ async def file_case(request: Request, user: DeskUser = Depends(current_user)) ->
 async def case_page(request: Request, number: str, user: DeskUser = Depends(current_user)) -> Response:
     db = request.app.state.db
     zone = request.app.state.config.site.zone
+    tr = translations(request_locale(request))
 
     def work() -> dict | None:
         with db.session(readonly=True) as session:
             case = cases.get_case(session, number)
-            return None if case is None else cases.case_view(case, zone, _now())
+            if case is None:
+                return None
+            view = cases.case_view(case, zone, _now())
+            names = unit_names(session, unit_codes(view["timeline"]))
+            view["timeline"] = timeline_view(view["timeline"], names, tr)
+            return view
 
     view = await db.run(work)
     if view is None:
         return render(request, "error.html", status_code=404, user=user,
-                      message=translations(request_locale(request)).gettext("There is no case %(number)s.")
-                      % {"number": number})
+                      message=tr.gettext("There is no case %(number)s.") % {"number": number})
     fragment = request.headers.get("hx-request") == "true"
     return render(request, "_case_detail.html" if fragment else "case.html", user=user, case=view, page="cases",
                   filed=request.query_params.get("filed") == "1", draft=request.query_params.get("draft", ""))

@@ -6,7 +6,9 @@ so a write retried after a timeout (the forum may have accepted it) finds the
 existing post instead of making a second one.
 
 Thread events (accepted, forwarded, answered, follow-up asked / answered) each have
-the backend's own id, so applying them is idempotent (``CaseEvent.source_event_id``).
+the backend's own id, so applying them is idempotent (``CaseEvent.source_event_id``), and a
+place in their thread (``at``, then ``sequence``), so an event that arrives after a newer one
+cannot set its case back.
 """
 from __future__ import annotations
 
@@ -60,6 +62,10 @@ class ThreadEvent:
     text: str = ""
     to_unit_code: str | None = None  # forwarded: the unit that now owes acceptance
     actor: str = ""  # the spokesperson's name on the forum
+    # The forum's own order of the event in its thread (the board's event id, the Discourse
+    # post number): it orders events of the same ``at``.  None when the forum gives the event
+    # no place (a Discourse tag acceptance): its ``at`` is then when the bridge saw it.
+    sequence: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,11 @@ Plain synchronous functions in the caller's session (``db.session()`` /
   with the error (each failure is its own entry, visible on the case).
 - :func:`apply_event` — one :class:`ThreadEvent`: a timeline entry whose
   ``source_event_id`` is the event's id (a second delivery changes nothing), the
-  case's state, unit (on forward) and deadline.
+  case's state, unit (a forward's target, else the unit that acted) and deadline.  Events
+  arrive in any order (a webhook, polling, verification, the board's own write); one older
+  than the newest event applied to the case (by the forum's time, then its order in the
+  thread), or an acceptance its unit no longer owes, is kept on the timeline as
+  ``late_event`` and changes nothing: a late "accepted" cannot undo an answer.
 - :func:`flag_overdue` — cases past their deadline get one ``overdue`` entry per
   deadline (naming the unit that owes the step); the caller pushes them live.
 
@@ -51,6 +55,12 @@ FORUM_ACTOR = "forum"
 POSTED = "posted"
 POST_FAILED = "forum_post_failed"
 OVERDUE = "overdue"
+# A thread event that came after a newer one (or an acceptance nobody waited for): kept on the
+# timeline with ``detail.forum_event`` and ``detail.late``; it changes nothing.
+LATE_EVENT = "late_event"
+LATE_OLDER = "older"
+LATE_NOT_AWAITED = "not_awaited"
+THREAD_EVENT_KINDS = tuple(kind.value for kind in ThreadEventKind)
 
 STATE_AFTER = {
     ThreadEventKind.ACCEPTED: CaseState.ACCEPTED,
@@ -190,7 +200,8 @@ def record_post_failure(session: Session, case_id: int, *, error: str, attempt: 
 
 
 def apply_event(session: Session, event: ThreadEvent, deadlines: DeadlinePolicy) -> CaseChange | None:
-    """Apply one thread event to its case; ``None`` when already applied (or no such case)."""
+    """Apply one thread event to its case; ``None`` when already applied (or no such case), or
+    when it came too late to change the case (see :func:`why_late`: it is kept as ``late_event``)."""
     if _seen(session, event.event_id):
         return None
     case = _case(session, event.case_number)
@@ -200,33 +211,148 @@ def apply_event(session: Session, event: ThreadEvent, deadlines: DeadlinePolicy)
     detail: dict[str, Any] = {"unit": event.unit_code, "actor": event.actor, "forum_event": event.kind.value}
     if event.text:
         detail["text"] = event.text
+    if event.kind is ThreadEventKind.FORWARDED:
+        detail["to_unit"] = event.to_unit_code
+    if event.sequence is None:
+        detail["time_seen"] = True  # not the forum's time: it orders nothing after it
+    else:
+        detail["sequence"] = event.sequence
+    applied = _applied_events(session, case.id)
+    newest = newest_place(applied)
+    late = why_late(event, newest, acceptance_awaited=acceptance_awaited(applied, event.unit_code))
     try:
         with session.begin_nested():
-            if event.kind is ThreadEventKind.FORWARDED:
-                detail["to_unit"] = event.to_unit_code
-                target = session.scalar(select(Department).where(Department.code == event.to_unit_code))
-                if target is None:
-                    log.warning("forum.forward_to_unknown_unit", case_number=case.number, unit=event.to_unit_code)
-                else:
-                    case.department_id = target.id
-                    case.department = target
-                case.deadline_at = deadlines.acceptance_due(event.at)
-            elif event.kind in (ThreadEventKind.ACCEPTED, ThreadEventKind.FOLLOW_UP_ASKED):
-                case.deadline_at = deadlines.answer_due(event.at)
-            else:  # answered, follow-up answered: nothing owed
-                case.deadline_at = None
-            case.state = STATE_AFTER[event.kind]
-            case.updated_at = event.at
-            announce_case_event(session, event.kind.value)  # domain events (case answered) after commit
-            session.add(CaseEvent(case_id=case.id, at=event.at, kind=event.kind.value, actor=FORUM_ACTOR,
+            if late is None:
+                _move(session, case, event, deadlines)
+                kind = event.kind.value
+            else:
+                kind = LATE_EVENT
+                detail.update(late=late, newer_event=newest.event_id if newest else None)
+            announce_case_event(session, kind)  # domain events (case answered) after commit
+            session.add(CaseEvent(case_id=case.id, at=event.at, kind=kind, actor=FORUM_ACTOR,
                                   detail=detail, source_event_id=event.event_id))
             session.flush()
     except IntegrityError:  # applied meanwhile by another worker (the unique source_event_id)
         session.expire(case)
         return None
+    if late is not None:
+        log.info("forum.event_late", case_number=case.number, kind=event.kind.value, event_id=event.event_id,
+                 reason=late, newer_event=detail["newer_event"], state=case.state.value)
+        return None
     log.info("forum.event_applied", case_number=case.number, kind=event.kind.value, event_id=event.event_id,
              state=case.state.value)
     return _change(case, event.kind.value)
+
+
+def _move(session: Session, case: Case, event: ThreadEvent, deadlines: DeadlinePolicy) -> None:
+    """The case's state, unit and deadline after ``event``.  The unit: a forward's target, else
+    the unit that acted (the same one, unless a forward to it came late and changed nothing)."""
+    if event.kind is ThreadEventKind.FORWARDED:
+        _move_to_unit(session, case, event.to_unit_code)
+        case.deadline_at = deadlines.acceptance_due(event.at)
+    else:
+        if event.unit_code != case.department.code:
+            _move_to_unit(session, case, event.unit_code)
+        if event.kind in (ThreadEventKind.ACCEPTED, ThreadEventKind.FOLLOW_UP_ASKED):
+            case.deadline_at = deadlines.answer_due(event.at)
+        else:  # answered, follow-up answered: nothing owed
+            case.deadline_at = None
+    case.state = STATE_AFTER[event.kind]
+    case.updated_at = event.at
+
+
+def _move_to_unit(session: Session, case: Case, code: str | None) -> None:
+    target = session.scalar(select(Department).where(Department.code == code))
+    if target is None:
+        log.warning("forum.event_for_unknown_unit", case_number=case.number, unit=code)
+        return
+    case.department_id = target.id
+    case.department = target
+
+
+# -------------------------------------------------------------- late events
+
+
+@dataclass(frozen=True)
+class ThreadPlace:
+    """Where an applied event stands in its case's thread: the forum's time, then its order."""
+
+    at: datetime
+    sequence: int | None
+    event_id: str
+
+    def sort_key(self) -> tuple[datetime, int]:
+        return self.at, -1 if self.sequence is None else self.sequence
+
+
+@dataclass(frozen=True)
+class AppliedEvent:
+    """A thread event the case's timeline holds as applied (not late)."""
+
+    kind: str
+    place: ThreadPlace
+    time_seen: bool  # its time is when the bridge saw it (no sequence)
+    unit: str | None
+    to_unit: str | None
+
+
+def newest_place(applied: list[AppliedEvent]) -> ThreadPlace | None:
+    """The newest applied event, leaving out those whose time is when the bridge saw them: they
+    would make a truly newer event (posted before the bridge saw them) look older."""
+    return max((e.place for e in applied if not e.time_seen), key=ThreadPlace.sort_key, default=None)
+
+
+def acceptance_awaited(applied: list[AppliedEvent], unit: str) -> bool:
+    """Whether ``unit`` still owes its acceptance: no unit has accepted or answered since the case
+    last came to ``unit`` (``applied`` oldest first).  A step by another unit means the case moved
+    on, even when the forward that took it there has not been applied (it came late)."""
+    for event in reversed(applied):
+        if event.kind == ThreadEventKind.FORWARDED.value:
+            return event.to_unit == unit
+        if event.kind in _UNIT_STEPS:
+            return False
+    return True
+
+
+_UNIT_STEPS = (ThreadEventKind.ACCEPTED.value, ThreadEventKind.ANSWERED.value,
+               ThreadEventKind.FOLLOW_UP_ANSWERED.value)
+
+
+def why_late(event: ThreadEvent, newest: ThreadPlace | None, *, acceptance_awaited: bool) -> str | None:
+    """Why ``event`` must not change its case, whose newest applied event is ``newest``;
+    ``None`` when it may.
+
+    - ``older``: it happened before ``newest`` (by the forum's time; at the same time, by the
+      forum's order when both have one). Delivery order (webhook, polling, a board's own
+      write, verification) says nothing about the thread's order.
+    - ``not_awaited``: an acceptance by a unit that does not owe one (it accepted or answered
+      since the case came to it, or the case is elsewhere): a Discourse tag acceptance carries
+      the time the bridge saw it, not the unit's, so it may look newer than the answer after it.
+    """
+    if newest is not None:
+        if event.at != newest.at:
+            if event.at < newest.at:
+                return LATE_OLDER
+        elif event.sequence is not None and newest.sequence is not None and event.sequence < newest.sequence:
+            return LATE_OLDER
+    if event.kind is ThreadEventKind.ACCEPTED and not acceptance_awaited:
+        return LATE_NOT_AWAITED
+    return None
+
+
+def _applied_events(session: Session, case_id: int) -> list[AppliedEvent]:
+    """The case's applied thread events, from its timeline, oldest first."""
+    rows = session.execute(select(CaseEvent.kind, CaseEvent.at, CaseEvent.detail, CaseEvent.source_event_id)
+                           .where(CaseEvent.case_id == case_id, CaseEvent.kind.in_(THREAD_EVENT_KINDS),
+                                  CaseEvent.source_event_id.is_not(None))
+                           .order_by(CaseEvent.id)).all()
+    applied = []
+    for kind, at, detail, source in rows:
+        detail = detail or {}
+        applied.append(AppliedEvent(kind=kind, place=ThreadPlace(at, detail.get("sequence"), source),
+                                    time_seen=bool(detail.get("time_seen")), unit=detail.get("unit"),
+                                    to_unit=detail.get("to_unit")))
+    return applied
 
 
 def apply_events(session: Session, events: list[ThreadEvent], deadlines: DeadlinePolicy) -> list[CaseChange]:
@@ -266,5 +392,6 @@ def flag_overdue(session: Session, now: datetime) -> list[dict[str, Any]]:
     return flags
 
 
-__all__ = ["CaseChange", "DeadlinePolicy", "Deadlines", "apply_event", "apply_events", "flag_overdue",
-           "mark_posted", "record_post_failure"]
+__all__ = ["AppliedEvent", "CaseChange", "DeadlinePolicy", "Deadlines", "ThreadPlace", "acceptance_awaited",
+           "apply_event", "apply_events", "flag_overdue", "mark_posted", "newest_place", "record_post_failure",
+           "why_late"]

@@ -166,7 +166,7 @@ def post_url(public_url: str, post_id: int) -> str:
 def thread_event(event: BoardEvent) -> ThreadEvent:
     return ThreadEvent(event_id=f"{EVENT_ID_PREFIX}{event.id}", kind=ThreadEventKind(event.kind),
                        case_number=event.case_number, at=event.at, unit_code=event.unit_code,
-                       text=event.text, to_unit_code=event.to_unit_code, actor=event.actor)
+                       text=event.text, to_unit_code=event.to_unit_code, actor=event.actor, sequence=event.id)
 
 
 def events_since(session: Session, cursor: str | None, limit: int = 500) -> tuple[list[BoardEvent], str | None]:

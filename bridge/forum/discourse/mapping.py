@@ -179,17 +179,18 @@ class Mapping:
         if kind is ThreadEventKind.ACCEPTED:
             return ThreadEvent(event_id=accepted_event_id(post.topic_id, self.categories[author_unit]),
                                kind=kind, case_number=case_number, at=at, unit_code=author_unit,
-                               text=post.raw, actor=post.username)
+                               text=post.raw, actor=post.username, sequence=post.post_number)
         if kind is ThreadEventKind.FORWARDED:
             return ThreadEvent(event_id=post_event_id(post.id), kind=kind, case_number=case_number,
                                at=at, unit_code=author_unit, to_unit_code=forwarded_to or topic_unit,
-                               text=post.raw, actor=post.username)
+                               text=post.raw, actor=post.username, sequence=post.post_number)
         if kind is ThreadEventKind.FOLLOW_UP_ASKED:
             return ThreadEvent(event_id=post_event_id(post.id), kind=kind, case_number=case_number,
                                at=at, unit_code=topic_unit, text=strip_key(post.raw),
-                               actor=post.username)
+                               actor=post.username, sequence=post.post_number)
         return ThreadEvent(event_id=post_event_id(post.id), kind=kind, case_number=case_number,
-                           at=at, unit_code=topic_unit, text=post.raw, actor=post.username)
+                           at=at, unit_code=topic_unit, text=post.raw, actor=post.username,
+                           sequence=post.post_number)
 
     def forward_note_in_thread(self, topic: dict) -> dict | None:
         """After a move: the note posted *before* the move, if the thread's last unit post is
