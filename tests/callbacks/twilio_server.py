@@ -56,6 +56,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.contracts import TWILIO_API_V2010
+from tests.contracts.openapi import ContractViolation, OpenApiPaths, Operation, schema_errors
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token"
@@ -78,38 +79,16 @@ TWILIO_ERROR_SCHEMA = {
 FORM = "application/x-www-form-urlencoded"
 
 
-class ContractViolation(AssertionError):
-    """A request or response that Twilio's published API does not describe."""
-
-
-@dataclass(frozen=True)
-class Operation:
-    template: str
-    method: str
-    spec: dict
-    path_params: dict
-
-
-def _template_regex(template: str) -> re.Pattern:
-    pattern = ""
-    for part in re.split(r"(\{[^}]+\})", template):
-        if part.startswith("{") and part.endswith("}"):
-            pattern += f"(?P<{part[1:-1]}>[^/]+)"
-        else:
-            pattern += re.escape(part)
-    return re.compile(f"^{pattern}$")
-
-
 def _pascal(snake: str) -> str:
     """x-twilio's conditional names (``messaging_service_sid``) as form parameters (``MessagingServiceSid``)."""
     return "".join(part.capitalize() for part in snake.split("_"))
 
 
-class Contract:
+class Contract(OpenApiPaths):
+    source = "twilio_api_v2010.json"
+
     def __init__(self, spec: dict):
-        self.spec = spec
-        self.templates = sorted(((t, _template_regex(t)) for t in spec["paths"]),
-                                key=lambda item: (item[0].count("{"), -len(item[0])))
+        super().__init__(spec)
         self._validators: dict[int, Draft4Validator] = {}
 
     @classmethod
@@ -137,19 +116,7 @@ class Contract:
         validator = self._validators.get(id(schema))
         if validator is None:  # the schemas live as long as the loaded description: id() is stable
             validator = self._validators[id(schema)] = Draft4Validator(self.schema(schema))
-        return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
-                for e in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))][:10]
-
-    def operation(self, method: str, path: str) -> Operation:
-        for template, regex in self.templates:
-            match = regex.match(path)
-            if match:
-                ops = self.spec["paths"][template]
-                op = ops.get(method.lower())
-                if op is None:
-                    raise ContractViolation(f"{method} {path}: {template} has no {method} operation")
-                return Operation(template, method.lower(), op, match.groupdict())
-        raise ContractViolation(f"{method} {path}: unknown path, not in twilio_api_v2010.json")
+        return schema_errors(validator, instance)
 
     # --------------------------------------------------------------- request
 

@@ -52,6 +52,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.contracts import DISCOURSE_OPENAPI
+from tests.contracts.openapi import ContractViolation, OpenApiPaths, Operation, schema_errors
 
 SPEC_PATH = DISCOURSE_OPENAPI
 
@@ -67,28 +68,6 @@ DISCOURSE_ERROR_SCHEMA = {
     "required": ["errors"],
     "additionalProperties": False,
 }
-
-
-class ContractViolation(AssertionError):
-    """A request or response that Discourse's published API does not describe."""
-
-
-@dataclass(frozen=True)
-class Operation:
-    template: str
-    method: str
-    spec: dict
-    path_params: dict
-
-
-def _template_regex(template: str) -> re.Pattern:
-    pattern = ""
-    for part in re.split(r"(\{[^}]+\})", template):
-        if part.startswith("{") and part.endswith("}"):
-            pattern += f"(?P<{part[1:-1]}>[^/]+)"
-        else:
-            pattern += re.escape(part)
-    return re.compile(f"^{pattern}$")
 
 
 def _type_ok(value: str, schema: dict) -> bool:
@@ -113,35 +92,17 @@ def _errors(schema: dict, instance) -> list[str]:
     validator = _VALIDATORS.get(id(schema))
     if validator is None:  # schemas live as long as the loaded description: id() is stable
         validator = _VALIDATORS[id(schema)] = Draft202012Validator(schema)
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
-            for e in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))][:10]
+    return schema_errors(validator, instance)
 
 
-class Contract:
-    def __init__(self, spec: dict):
-        self.spec = spec
-        # Literal templates first, then by fewest parameters: /t/external_id/{x}.json before /t/{id}.json.
-        self.templates = sorted(
-            ((t, _template_regex(t)) for t in spec["paths"]),
-            key=lambda item: (item[0].count("{"), -len(item[0])))
+class Contract(OpenApiPaths):
+    source = "discourse-openapi.yml"
 
     @classmethod
     @functools.cache
     def load(cls, path: str | Path = SPEC_PATH) -> Contract:
         with open(path, encoding="utf-8") as fh:
             return cls(yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-
-    def operation(self, method: str, path: str) -> Operation:
-        for template, regex in self.templates:
-            match = regex.match(path)
-            if match:
-                ops = self.spec["paths"][template]
-                op = ops.get(method.lower())
-                if op is None:
-                    raise ContractViolation(
-                        f"{method} {path}: {template} has no {method} operation (has {sorted(ops)})")
-                return Operation(template, method.lower(), op, match.groupdict())
-        raise ContractViolation(f"{method} {path}: unknown path, not in discourse-openapi.yml")
 
     # --------------------------------------------------------------- request
 
