@@ -36,9 +36,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,7 +45,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-import uvicorn
 from jsonschema import Draft4Validator
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -57,6 +53,7 @@ from starlette.routing import Route
 
 from tests.contracts import TWILIO_API_V2010
 from tests.contracts.openapi import ContractViolation, OpenApiPaths, Operation, schema_errors
+from tests.loopback_server import LoopbackServer
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token"
@@ -256,7 +253,8 @@ class Failure:
 
 
 @dataclass
-class FakeTwilio:
+class FakeTwilio(LoopbackServer):
+    server_name = "the fake Twilio"   # a plain class attribute, not a dataclass field
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
     contract: Contract = field(default_factory=Contract.load)
@@ -275,41 +273,13 @@ class FakeTwilio:
             Route("/2010-04-01/Accounts/{account}/Messages.json", self._create_message, methods=["POST"]),
             Route("/2010-04-01/Accounts/{account}/Calls.json", self._create_call, methods=["POST"]),
         ])
-        self.port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def fail_next(self, status: int, code: int, message: str = "", times: int = 1) -> None:
         """Answer the next ``times`` create requests with ``status`` and Twilio error ``code``."""
         self._failures += [Failure(status, code, message or f"fake failure {code}")] * times
 
-    # ---------------------------------------------------------------- lifecycle
-
-    def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port or 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(_ContractMiddleware(self.app, self), log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Twilio did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-            self._server = None
+    def asgi_app(self):
+        return _ContractMiddleware(self.app, self)
 
     # ------------------------------------------------------------- the account
 

@@ -32,9 +32,6 @@ import hmac
 import html
 import json
 import re
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +39,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
@@ -53,6 +49,7 @@ from starlette.routing import Route
 
 from tests.contracts import DISCOURSE_OPENAPI
 from tests.contracts.openapi import ContractViolation, OpenApiPaths, Operation, schema_errors
+from tests.loopback_server import LoopbackServer
 
 SPEC_PATH = DISCOURSE_OPENAPI
 
@@ -235,7 +232,7 @@ class Post:
     post_type: int = 1
 
 
-class FakeDiscourse:
+class FakeDiscourse(LoopbackServer):
     """A Discourse site in memory, served on 127.0.0.1 over HTTP (uvicorn in a thread).
 
     Knobs: ``fail_next`` (answer N requests with 500), ``slow_next`` (store, then take
@@ -245,6 +242,8 @@ class FakeDiscourse:
     ``deliver_webhooks`` sends them.  ``violations`` lists contract violations; the test
     fixture fails the test if it is not empty.
     """
+
+    server_name = "the fake Discourse"
 
     def __init__(self, *, api_key: str = "test-api-key", webhook_secret: str = "test-webhook-secret",
                  hotline_username: str = "hotline96811", contract: Contract | None = None):
@@ -269,9 +268,6 @@ class FakeDiscourse:
         self.add_user(hotline_username, admin=True)
         self.hotline_username = hotline_username
         self.app = self._build_app()
-        self.port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ set-up
 
@@ -282,35 +278,6 @@ class FakeDiscourse:
 
     def add_category(self, category_id: int, name: str) -> None:
         self.categories[category_id] = name
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # ---------------------------------------------------------------- lifecycle
-
-    def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port or 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Discourse did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-            self._server = None
 
     # --------------------------------------------------------------- the site
 
