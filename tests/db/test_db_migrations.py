@@ -136,37 +136,6 @@ def test_migrations_ship_inside_the_package():
     assert (migrate.MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
 
 
-def test_call_takeover_migration_keeps_existing_calls_cases_and_guards(empty_db_url, db_backend):
-    """0003 rebuilds `calls` on SQLite: a site's existing calls, the cases filed from them and
-    the no-delete guard must all come through."""
-    migrate.upgrade(empty_db_url, "0002_builtin_board")
-    engine = make_engine(empty_db_url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO departments (id, code, name, kind, pinyin_initials, keywords, created_at) "
-                "VALUES (1, 'CITY-GAJ', '市公安局', 'city_department', 'sgaj', '', '2026-11-25 01:00:00')"))
-            connection.execute(text(
-                "INSERT INTO calls (id, linkedid, caller_number, caller_name, dialled_number, arrived_at, "
-                "disposition, source, updated_at) VALUES (7, '1764032400.7', '13900000001', '张三', '96811', "
-                "'2026-11-25 01:00:00', 'abandoned', 'live', '2026-11-25 01:00:00')"))
-            connection.execute(text(
-                "INSERT INTO cases (id, number, call_id, channel, state, department_id, caller_surname, "
-                "caller_honorific, location, title, description, caller_full_name, caller_phone, "
-                "caller_phone_alt, best_time, callback_wanted, sms_consent, operator_notes, created_at, updated_at) "
-                "VALUES (3, '96811-2026-000003', 7, 'phone', 'queued', 1, '张', '先生', '', '路灯不亮', "
-                "'衢江路路灯不亮已经一周', '', '', '', '', true, false, '', '2026-11-25 01:00:00', "
-                "'2026-11-25 01:00:00')"))
-        assert migrate.upgrade(engine) == migrate.head_revision()
-        with engine.connect() as connection:
-            assert connection.execute(text("SELECT call_id FROM cases WHERE id = 3")).scalar_one() == 7
-            assert connection.execute(text("SELECT caller_name, taken_by_id FROM calls WHERE id = 7")).one() == (
-                "张三", None)
-            assert guards.missing(connection) == []
-    finally:
-        engine.dispose()
-
-
 def _a_call_filed_as_a_case(connection, disposition: str) -> None:
     connection.execute(text(
         "INSERT INTO departments (id, code, name, kind, pinyin_initials, keywords, created_at) "
@@ -183,6 +152,24 @@ def _a_call_filed_as_a_case(connection, disposition: str) -> None:
         "VALUES (3, '96811-2026-000003', 7, 'phone', 'queued', 1, '张', '先生', '', '路灯不亮', "
         "'衢江路路灯不亮已经一周', '', '', '', '', true, false, '', '2026-11-25 01:00:00', "
         "'2026-11-25 01:00:00')"))
+
+
+def test_call_takeover_migration_keeps_existing_calls_cases_and_guards(empty_db_url, db_backend):
+    """0003 rebuilds `calls` on SQLite: a site's existing calls, the cases filed from them and
+    the no-delete guard must all come through."""
+    migrate.upgrade(empty_db_url, "0002_builtin_board")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            _a_call_filed_as_a_case(connection, "abandoned")
+        assert migrate.upgrade(engine) == migrate.head_revision()
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT call_id FROM cases WHERE id = 3")).scalar_one() == 7
+            assert connection.execute(text("SELECT caller_name, taken_by_id FROM calls WHERE id = 7")).one() == (
+                "张三", None)
+            assert guards.missing(connection) == []
+    finally:
+        engine.dispose()
 
 
 def _insert_call(connection, call_id: int, disposition: str) -> None:
