@@ -292,8 +292,7 @@ class AppliedEvent:
     kind: str
     place: ThreadPlace
     time_seen: bool  # its time is when the bridge saw it (no sequence)
-    unit: str | None
-    to_unit: str | None
+    to_unit: str | None  # a forward's target
 
 
 def newest_place(applied: list[AppliedEvent]) -> ThreadPlace | None:
@@ -350,8 +349,7 @@ def _applied_events(session: Session, case_id: int) -> list[AppliedEvent]:
     for kind, at, detail, source in rows:
         detail = detail or {}
         applied.append(AppliedEvent(kind=kind, place=ThreadPlace(at, detail.get("sequence"), source),
-                                    time_seen=bool(detail.get("time_seen")), unit=detail.get("unit"),
-                                    to_unit=detail.get("to_unit")))
+                                    time_seen=bool(detail.get("time_seen")), to_unit=detail.get("to_unit")))
     return applied
 
 

@@ -247,9 +247,9 @@ def test_why_late():
 
 
 def test_which_unit_owes_its_acceptance():
-    def applied(kind, unit, to_unit=None):
+    def applied(kind, unit, to_unit=None):  # unit: who acted, for the reader; the rule needs only to_unit
         return service.AppliedEvent(kind=kind, place=service.ThreadPlace(WEDNESDAY_10, None, "x"), time_seen=False,
-                                    unit=unit, to_unit=to_unit)
+                                    to_unit=to_unit)
 
     awaited = service.acceptance_awaited
     assert awaited([], "A")  # posted to it, nothing since
