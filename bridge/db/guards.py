@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from bridge.db.models import NEVER_DELETED, NEVER_UPDATED
@@ -174,5 +174,8 @@ def installed(connection: Connection) -> set[tuple[str, str]]:
 
 
 def missing(connection: Connection) -> list[tuple[str, str]]:
-    """Guards that should exist but do not (empty when the database is protected)."""
-    return sorted(expected_triggers(dialect=connection.dialect.name) - installed(connection))
+    """Guards that should exist but do not (empty when the database is protected); a table a
+    later revision creates is not looked for in a database at an earlier one."""
+    tables = set(inspect(connection).get_table_names())
+    expected = {(table, name) for table, name in expected_triggers(dialect=connection.dialect.name) if table in tables}
+    return sorted(expected - installed(connection))

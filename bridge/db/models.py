@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -344,54 +345,165 @@ class ForumOutbox(Base):
 # -------------------------------------------------------------------- callbacks
 
 
+class CallbackReason(str, enum.Enum):
+    """Why the hotline phones someone back."""
+
+    ANSWER = "answer"  # a unit answered the caller's case: tell them the answer
+    MISSED_CALL = "missed_call"  # abandoned in the queue, or a message left (after hours, queue timeout)
+
+
 class CallbackState(str, enum.Enum):
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    DONE = "done"
-    GAVE_UP = "gave_up"
-    CANCELLED = "cancelled"
+    """Where a callback task stands (``due_at`` in the past makes a ``scheduled`` task ``due``)."""
+
+    SCHEDULED = "scheduled"  # waits for due_at (a window opening, a retry)
+    DUE = "due"  # may be called now (held by its owner, then the pool)
+    IN_PROGRESS = "in_progress"  # an attempt is live, or its outcome is still to record
+    DONE = "done"  # reached (informed, follow-up, ...) or closed by a person
+    UNREACHABLE = "unreachable"  # attempts exhausted, or the number needs checking: supervisors see it
+
+
+class CallbackOutcome(str, enum.Enum):
+    """How a task ended, or what the operator recorded after an answered attempt."""
+
+    INFORMED = "informed"  # the caller heard the answer (with a satisfaction grade, by a person)
+    FOLLOW_UP = "follow_up"  # the caller asked further: posted to the thread, the case reopens
+    WRONG_NUMBER = "wrong_number"
+    DO_NOT_CALL = "do_not_call"
+    VOICEMAIL = "voicemail"  # a machine or someone else answered: an attempt, retried
+    SUPERSEDED = "superseded"  # a newer answer of the same case made a new task
+    HANDLED = "handled"  # a missed call dealt with without a case (the note says how)
+
+
+class CallbackCheck(str, enum.Enum):
+    """Why a task waits for a person before anything else happens."""
+
+    NUMBER = "check_number"  # Asterisk's hangup cause says the number itself is wrong
+    ATTEMPT = "check_attempt"  # an attempt's result was lost (PBX link, daemon died): settle it
+
+
+class CallbackAttemptResult(str, enum.Enum):
+    """How an attempt's call ended, from Asterisk's (or Twilio's) own events."""
+
+    ANSWERED = "answered"  # the caller picked up
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"  # congestion, bad number, trunk down
+    OPERATOR_NO_ANSWER = "operator_no_answer"  # the operator's own phone did not answer
+    UNKNOWN = "unknown"  # lost with the PBX link, or the daemon died mid-call
 
 
 class CallbackTask(Base):
-    """Phone the caller back until the unit's answer has reached them."""
+    """Phone someone back until the unit's answer (or the hotline) has reached them.
+
+    The rows of ``callback_tasks`` and ``callback_attempts`` are the record of truth; the
+    scheduler only wakes the daemon at the next ``due_at``."""
 
     __tablename__ = "callback_tasks"
     __table_args__ = (Index("ix_callback_tasks_state_due", "state", "due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    # Why: "answered" (tell the answer), "after_hours_message", "abandoned_call", ...
-    reason: Mapped[str] = mapped_column(String(32))
-    state: Mapped[CallbackState] = mapped_column(_enum(CallbackState), default=CallbackState.PENDING)
+    reason: Mapped[CallbackReason] = mapped_column(_enum(CallbackReason))
+    # reason answer: the case and the answer (its case event; unique: one task per answer);
+    # reason missed_call: the call (unique: one task per call), and the case filed during the callback.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    answer_event_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("case_events.id"), unique=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), unique=True)
+    # The number to phone (private): the case's caller_phone, or the missed call's caller number.
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[CallbackState] = mapped_column(_enum(CallbackState), default=CallbackState.SCHEDULED)
     due_at: Mapped[datetime]
-    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    attempts_count: Mapped[int] = mapped_column(default=0)
-    outcome: Mapped[str | None] = mapped_column(Text)
+    # Since when the caller waits: the answer's time, or the missed call's (the pool's order).
+    waiting_since: Mapped[datetime]
+    # The operator who filed the case (the owner's turn, then the pool), from assigned_at.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    assigned_at: Mapped[datetime]
+    # Who holds it now (taken from the pool, or the owner acting): one operator at a time.
+    held_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    held_at: Mapped[datetime | None]
+    needs_check: Mapped[CallbackCheck | None] = mapped_column(_enum(CallbackCheck))
+    outcome: Mapped[CallbackOutcome | None] = mapped_column(_enum(CallbackOutcome))
+    satisfaction: Mapped[int | None]
+    note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None]
 
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case | None] = relationship()
+    call: Mapped[Call | None] = relationship()
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+    held_by: Mapped[User | None] = relationship(foreign_keys=[held_by_id])
     attempts: Mapped[list[CallbackAttempt]] = relationship(back_populates="task", order_by="CallbackAttempt.id",
                                                            passive_deletes="all")
 
 
 class CallbackAttempt(Base):
+    """One call placed for a task: the row exists (``ended_at`` NULL, ``result`` NULL: dialling)
+    before the Originate leaves the daemon, and is never placed again."""
+
     __tablename__ = "callback_attempts"
+    # At most one live attempt per task: two operators pressing "call" at once place one call.
+    __table_args__ = (Index("uq_callback_attempts_live_task", "task_id", unique=True,
+                            sqlite_where=sql_text("ended_at IS NULL"), postgresql_where=sql_text("ended_at IS NULL")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("callback_tasks.id"), index=True)
-    # Unique per attempt, so a retried send never dials twice.
+    # The Originate's ActionID and its channel variable HOTLINE_CALLBACK_ATTEMPT.
     idempotency_key: Mapped[str] = mapped_column(String(96), unique=True)
-    dialler: Mapped[str] = mapped_column(String(16))
+    dialler: Mapped[str] = mapped_column(String(16))  # asterisk, twilio, voice (automated), sms
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    remote_id: Mapped[str | None] = mapped_column(String(64))
+    extension: Mapped[str | None] = mapped_column(String(16))
+    # The answer the operator was shown when the attempt began (newest answer of the case).
+    answer_event_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    remote_id: Mapped[str | None] = mapped_column(String(64))  # a Twilio Call or Message SID
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
-    # "answered", "busy", "no_answer", "failed", "operator_unavailable", ...
-    outcome: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[CallbackAttemptResult | None] = mapped_column(_enum(CallbackAttemptResult))
+    hangup_cause: Mapped[int | None]
+    # How the result was learnt: "events" (live AMI), "cel" (recovered at start), "person", "twilio".
+    settled_by: Mapped[str | None] = mapped_column(String(16))
+    recording: Mapped[str | None] = mapped_column(String(255))
+    # What the operator recorded after an answered attempt (informed, follow_up, ..., voicemail).
+    outcome: Mapped[CallbackOutcome | None] = mapped_column(_enum(CallbackOutcome))
+    satisfaction: Mapped[int | None]
     note: Mapped[str] = mapped_column(Text, default="")
 
     task: Mapped[CallbackTask] = relationship(back_populates="attempts")
+    operator: Mapped[User | None] = relationship()
+
+
+class DoNotCall(Base):
+    """A number no task may phone again, on any case, until a supervisor lifts it."""
+
+    __tablename__ = "do_not_call"
+    __table_args__ = (Index("uq_do_not_call_active_phone", "phone", unique=True,
+                            sqlite_where=sql_text("lifted_at IS NULL"), postgresql_where=sql_text("lifted_at IS NULL")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("callback_tasks.id"))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lifted_at: Mapped[datetime | None]
+
+
+class CallbackMessage(Base):
+    """The SMS sent when a task is given up (at most one per task: recorded before it is sent)."""
+
+    __tablename__ = "callback_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("callback_tasks.id"), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    remote_id: Mapped[str | None] = mapped_column(String(64))  # Twilio's Message SID
+    status: Mapped[str] = mapped_column(String(32), default="recorded")  # recorded, sent, delivered, failed, ...
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 # ------------------------------------------------- builtin forum board (issue 5)
@@ -493,6 +605,7 @@ NEVER_DELETED = (
     "departments", "users", "calls", "cases", "case_events",
     "forum_outbox", "callback_tasks", "callback_attempts",
     "board_posts", "board_replies", "board_events",
+    "do_not_call", "callback_messages",
 )
 # Tables whose rows are never updated either.
 NEVER_UPDATED = ("case_events", "board_replies", "board_events")

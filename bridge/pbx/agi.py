@@ -39,7 +39,8 @@ log = structlog.get_logger(__name__)
 
 SCRIPT = "case-status"
 HEADER_TIMEOUT_S = 5.0
-CALLBACK_PENDING_STATES = (CallbackState.PENDING, CallbackState.IN_PROGRESS)
+# Still owed: everything but done and unreachable (an unreachable caller can key the number).
+CALLBACK_PENDING_STATES = (CallbackState.SCHEDULED, CallbackState.DUE, CallbackState.IN_PROGRESS)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bridge.capability import Runtime
 from bridge.cases.service import file_case
 from bridge.config import validate
-from bridge.db.models import Cursor
+from bridge.db.models import CallbackTask, Cursor
 from bridge.departments.service import ensure_shipped_units
 from bridge.domain_events import CASE_ANSWERED, Consumer, DomainEvents
 from bridge.forum import service
@@ -198,22 +198,27 @@ async def test_an_answer_that_commits_after_a_later_one_is_not_passed_over(db, d
     assert probe.calls == [first, second]
 
 
-async def test_the_callbacks_capability_consumes_case_answered_once(db, config, deadlines):
-    from callbacks.capability import CallbacksCapability
+async def test_the_callbacks_capability_makes_one_task_per_answer_across_restarts(db, config, deadlines):
+    from callbacks.capability import CallbacksCapability, answer_consumer
+    from callbacks.tasks import CallbackPolicy
 
     capability = CallbacksCapability()
     runtime = Runtime(config, db, Health(), LiveEvents(), capabilities=(capability,))
-    (consumer,) = capability.consumers(runtime)
-    assert consumer.topic is CASE_ANSWERED and consumer.cursor_name == "events:callbacks"
+    (shipped,) = capability.consumers(runtime)
+    assert shipped.topic is CASE_ANSWERED and shipped.cursor_name == "events:callback-tasks"
+    # The shipped consumer with the clock of the test (an answer weeks old makes no task).
+    consumer = answer_consumer(CallbackPolicy.of(config), clock=lambda: FILED_AT + timedelta(days=1, hours=1))
+    assert consumer.cursor_name == shipped.cursor_name
     number = new_case(db)
     with db.session() as session:
         service.apply_event(session, answer(number, "b:1"), deadlines)
-    for expected in ([number], []):  # two daemon starts
+        service.apply_event(session, answer(number, "b:1"), deadlines)  # the same answer seen twice
+    for _ in range(2):  # two daemon starts
         publisher = DomainEvents(db, poll_s=NEVER)
         publisher.register(consumer)
-        with structlog.testing.capture_logs() as logs:
-            await publisher.start()
-            await publisher.stop()
-        assert [entry["case_number"] for entry in logs if entry["event"] == "callbacks.case_answered"] == expected
+        await publisher.start()
+        await publisher.stop()
     with db.session(readonly=True) as session:
-        assert session.get(Cursor, "events:callbacks").position is not None
+        tasks = session.scalars(select(CallbackTask)).all()
+        assert [(t.case.number, t.reason.value) for t in tasks] == [(number, "answer")]
+        assert session.get(Cursor, "events:callback-tasks").position is not None

@@ -16,9 +16,11 @@ from bridge.db.models import (
     NEVER_DELETED,
     Call,
     CallbackAttempt,
+    CallbackMessage,
     CallbackTask,
     Case,
     CaseEvent,
+    DoNotCall,
     Department,
     DepartmentKind,
     ForumOutbox,
@@ -44,7 +46,8 @@ def seed(db) -> dict[str, int]:
         s.flush()
         event = CaseEvent(case_id=case.id, kind="created", actor="op1", actor_user_id=user.id, detail={"a": 1})
         outbox = ForumOutbox(case_id=case.id, operation="create_topic", idempotency_key=case.number)
-        task = CallbackTask(case_id=case.id, reason="answered", due_at=T0)
+        task = CallbackTask(case_id=case.id, reason="answer", phone="13800000000", due_at=T0, waiting_since=T0,
+                            assigned_at=T0)
         s.add_all([event, outbox, task])
         s.flush()
         attempt = CallbackAttempt(task_id=task.id, idempotency_key="cb-1-1", dialler="asterisk")
@@ -58,11 +61,14 @@ def seed(db) -> dict[str, int]:
         board_event = BoardEvent(post_id=post.id, reply_id=reply.id, kind="answered", case_number=case.number,
                                  unit_code=dept.code)
         s.add(board_event)
+        no_calls = DoNotCall(phone="13800000000", task_id=task.id, set_by_id=user.id)
+        message = CallbackMessage(task_id=task.id, body="96811-2026-000001")
+        s.add_all([no_calls, message])
         s.flush()
         return {"departments": dept.id, "users": user.id, "calls": call.id, "cases": case.id,
                 "case_events": event.id, "forum_outbox": outbox.id, "callback_tasks": task.id,
                 "callback_attempts": attempt.id, "board_posts": post.id, "board_replies": reply.id,
-                "board_events": board_event.id}
+                "board_events": board_event.id, "do_not_call": no_calls.id, "callback_messages": message.id}
 
 
 @pytest.mark.parametrize("table", NEVER_DELETED)

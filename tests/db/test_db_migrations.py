@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0006_best_time_choice"
+    assert head == "0007_callback_tasks"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -230,7 +230,7 @@ def test_best_time_choice_migration_keeps_old_cases_their_text_and_guards(empty_
             connection.execute(text(
                 "INSERT INTO case_events (id, case_id, at, kind, actor, detail) "
                 "VALUES (1, 3, '2026-11-25 01:00:00', 'filed', 'operator', '{}')"))
-        assert migrate.upgrade(engine) == "0006_best_time_choice"
+        assert migrate.upgrade(engine, "0006_best_time_choice") == "0006_best_time_choice"
         with engine.connect() as connection:
             assert _case_row(connection, 3, best_time=1, best_time_choice=1, callback_not_before=1, call_id=1) == (
                 "周三下午三点", None, None, 7)
@@ -251,6 +251,44 @@ def test_best_time_choice_migration_keeps_old_cases_their_text_and_guards(empty_
             assert not columns & {"best_time_choice", "callback_not_before"}
             assert _case_row(connection, 3, best_time=1, call_id=1) == ("周三下午三点", 7)
             assert guards.missing(connection) == []
-        assert migrate.upgrade(engine) == "0006_best_time_choice"
+        assert migrate.upgrade(engine, "0006_best_time_choice") == "0006_best_time_choice"
+    finally:
+        engine.dispose()
+
+
+def test_callback_tasks_migration_replaces_the_empty_placeholders_and_refuses_rows(empty_db_url):
+    """0007 replaces 0001's unused callback tables (refusing when they hold rows: nothing is lost),
+    adds do_not_call and callback_messages, guards all four, and one live attempt per task holds."""
+    migrate.upgrade(empty_db_url, "0006_best_time_choice")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            _a_call_filed_as_a_case(connection, "answered")
+            connection.execute(text(
+                "INSERT INTO callback_tasks (id, case_id, reason, state, due_at, attempts_count, created_at) "
+                "VALUES (1, 3, 'answered', 'pending', '2026-11-25 01:00:00', 0, '2026-11-25 01:00:00')"))
+        with pytest.raises(RuntimeError, match="callback_tasks holds 1 rows"):
+            migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == "0006_best_time_choice"
+        with engine.begin() as connection:  # (the guards of 0001 refuse a DELETE: drop them for the test)
+            for statement in guards.drop_ddl(engine.dialect.name, ("callback_tasks",), ()):
+                if "FUNCTION" not in statement:
+                    connection.execute(text(statement))
+            connection.execute(text("DELETE FROM callback_tasks"))
+        assert migrate.upgrade(engine) == "0007_callback_tasks"
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO callback_tasks (id, reason, case_id, phone, state, due_at, waiting_since, assigned_at, "
+                "note, created_at, updated_at) VALUES (1, 'answer', 3, '+8613912345678', 'due', '2026-11-25 01:00:00', "
+                "'2026-11-25 01:00:00', '2026-11-25 01:00:00', '', '2026-11-25 01:00:00', '2026-11-25 01:00:00')"))
+            insert = ("INSERT INTO callback_attempts (task_id, idempotency_key, dialler, started_at, note) "
+                      "VALUES (1, :key, 'asterisk', '2026-11-25 01:00:00', '')")
+            connection.execute(text(insert), {"key": "cb-1-a"})
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                connection.execute(text(insert), {"key": "cb-1-b"})  # a second live attempt
+            assert guards.missing(connection) == []
+            for table in ("callback_tasks", "callback_attempts"):
+                with pytest.raises(DBAPIError), connection.begin_nested():
+                    connection.execute(text(f"DELETE FROM {table}"))
     finally:
         engine.dispose()

@@ -7,7 +7,7 @@ import pytest
 
 from bridge.cases.service import file_case
 from bridge.config import validate
-from bridge.db.models import CallbackState, CallbackTask, CaseState
+from bridge.db.models import CallbackReason, CallbackState, CallbackTask, CaseState
 from bridge.departments.service import ensure_shipped_units
 from bridge.health import Health
 from bridge.live import LiveEvents
@@ -73,7 +73,8 @@ def test_a_keyed_123_on_new_years_night_is_this_years_case_on_a_utc_host(db):
 
 
 def _callback(session, case, state):
-    session.add(CallbackTask(case_id=case.id, reason="answered", state=state, due_at=NEW_YEARS_NIGHT))
+    session.add(CallbackTask(case_id=case.id, reason=CallbackReason.ANSWER, phone=CALLER, state=state,
+                             due_at=NEW_YEARS_NIGHT, waiting_since=NEW_YEARS_NIGHT, assigned_at=NEW_YEARS_NIGHT))
 
 
 def test_the_caller_is_offered_the_one_case_still_under_way(db):
@@ -89,7 +90,7 @@ def test_the_caller_is_offered_the_one_case_still_under_way(db):
 
         waiting = _file(session, config, NEW_YEARS_NIGHT + timedelta(days=1))
         waiting.state = CaseState.ANSWERED
-        _callback(session, waiting, CallbackState.PENDING)
+        _callback(session, waiting, CallbackState.DUE)
         session.flush()
         assert look_up(session, "", CALLER, 2027) == StatusAnswer("callback_pending", waiting.number, offered=True)
 

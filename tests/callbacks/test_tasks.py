@@ -1,0 +1,267 @@
+"""Callback tasks in the database (callbacks.tasks), on SQLite and PostgreSQL, on a controlled clock."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bridge.accounts.passwords import hash_password
+from bridge.cases.service import file_case
+from bridge.config import validate
+from bridge.db.models import (
+    CallbackAttemptResult,
+    CallbackCheck,
+    CallbackMessage,
+    CallbackOutcome,
+    CallbackState,
+    CallbackTask,
+    CaseEvent,
+    ForumOutbox,
+    Role,
+    User,
+)
+from bridge.departments.service import ensure_shipped_units
+from bridge.domain_events import DomainEvent
+from callbacks import tasks
+from callbacks.tasks import CallbackPolicy, CallbackRefused, OutcomeError, Refusal
+from tests.forum.test_builtin_support import SECRETS, case_form
+
+pytestmark = pytest.mark.postgres
+
+ZONE = ZoneInfo("Asia/Shanghai")
+# Thursday 3 December 2026, a working day; the shipped windows: 09:00-12:00, 14:00-20:00.
+ANSWERED_AT = datetime(2026, 12, 3, 10, 0, tzinfo=ZONE)
+
+
+@pytest.fixture
+def policy(db_url):
+    return CallbackPolicy.of(validate({"database": {"url": db_url}}, environ=SECRETS))
+
+
+def operator(session, name: str, role: Role = Role.OPERATOR) -> User:
+    user = User(username=name, role=role, extension="1001", password_hash=hash_password("x" * 12))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def a_case(session, by: User | None, **form):
+    ensure_shipped_units(session)
+    return file_case(session, {**case_form(), "department": "CITY-LJQ", **form}, user=by,
+                     now=ANSWERED_AT - timedelta(days=1), zone=ZONE)
+
+
+def an_answer(session, case, at: datetime = ANSWERED_AT, kind: str = "answered", text: str = "已安排清理") -> DomainEvent:
+    event = CaseEvent(case_id=case.id, at=at, kind=kind, actor="forum", detail={"text": text, "unit": "CITY-LJQ"})
+    session.add(event)
+    session.flush()
+    return DomainEvent(event.id, "case_answered", kind, case.id, case.number, at, event.detail)
+
+
+def test_one_task_per_answer_owned_by_the_filer_and_due_inside_the_best_time(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        case = a_case(session, alice, best_time="afternoon")
+        answer = an_answer(session, case)
+        task = tasks.create_for_answer(session, answer, policy, ANSWERED_AT)
+        assert tasks.create_for_answer(session, answer, policy, ANSWERED_AT) is task  # seen twice: one task
+        assert (task.owner_id, task.phone, task.state) == (alice.id, case.caller_phone, CallbackState.SCHEDULED)
+        assert task.due_at == datetime(2026, 12, 3, 14, 0, tzinfo=ZONE)  # the afternoon's first window
+        assert session.scalars(select(CallbackTask)).all() == [task]
+
+
+def test_a_follow_up_answer_makes_a_new_task_and_supersedes_the_waiting_one(db, policy):
+    with db.session() as session:
+        case = a_case(session, None, best_time="any")
+        first = tasks.create_for_answer(session, an_answer(session, case), policy, ANSWERED_AT)
+        later = ANSWERED_AT + timedelta(hours=1)
+        second = tasks.create_for_answer(session, an_answer(session, case, later, "follow_up_answered"), policy, later)
+        assert (first.state, first.outcome) == (CallbackState.DONE, CallbackOutcome.SUPERSEDED)
+        assert second.state is CallbackState.DUE and second.id != first.id
+
+
+def test_no_task_without_a_wish_a_number_or_for_a_number_not_to_call(db, policy):
+    with db.session() as session:
+        quiet = a_case(session, None, callback_wanted=False)
+        assert tasks.create_for_answer(session, an_answer(session, quiet), policy, ANSWERED_AT) is None
+        case = a_case(session, None)
+        tasks.forbid_number(session, case.caller_phone, task_id=None, by=None, note="", now=ANSWERED_AT)
+        assert tasks.create_for_answer(session, an_answer(session, case), policy, ANSWERED_AT) is None
+        kinds = session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case.id)).all()
+        assert tasks.CALLBACK_NOT_PLACED in kinds
+
+
+def test_an_answer_weeks_old_makes_no_task(db, policy):
+    with db.session() as session:
+        case = a_case(session, None)
+        event = an_answer(session, case)
+        assert tasks.create_for_answer(session, event, policy, ANSWERED_AT + timedelta(days=30)) is None
+
+
+def due_task(session, policy, owner=None, **form):
+    case = a_case(session, owner, best_time="any", **form)
+    return tasks.create_for_answer(session, an_answer(session, case), policy, ANSWERED_AT)
+
+
+def test_two_operators_pressing_call_at_once_place_one_attempt(db, policy):
+    with db.session() as session:
+        alice, bob = operator(session, "alice"), operator(session, "bob")
+        task = due_task(session, policy)
+        attempt, brief = tasks.begin_attempt(session, task.id, alice, ANSWERED_AT, policy, dialler="asterisk")
+        assert brief.answer_text == "已安排清理" and attempt.ended_at is None
+        with pytest.raises(CallbackRefused) as refused:
+            tasks.begin_attempt(session, task.id, bob, ANSWERED_AT, policy, dialler="asterisk")
+        assert refused.value.refusal in (Refusal.ATTEMPT_LIVE, Refusal.HELD_BY_OTHER)
+        assert len(task.attempts) == 1
+
+
+def test_the_database_refuses_a_second_live_attempt_whatever_the_code_checked(db, policy):
+    from sqlalchemy.exc import IntegrityError
+
+    from bridge.db.models import CallbackAttempt
+
+    with db.session() as session:
+        task = due_task(session, policy)
+        session.add(CallbackAttempt(task_id=task.id, idempotency_key="cb-a", dialler="asterisk", started_at=ANSWERED_AT))
+        session.flush()
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.add(CallbackAttempt(task_id=task.id, idempotency_key="cb-b", dialler="asterisk",
+                                        started_at=ANSWERED_AT))
+            session.flush()
+
+
+def test_no_call_outside_the_windows_or_to_a_number_not_to_call(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = due_task(session, policy, alice)
+        night = datetime(2026, 12, 3, 22, 0, tzinfo=ZONE)
+        with pytest.raises(CallbackRefused) as refused:
+            tasks.begin_attempt(session, task.id, alice, night, policy, dialler="asterisk")
+        assert refused.value.refusal is Refusal.OUTSIDE_WINDOWS
+        assert refused.value.detail == datetime(2026, 12, 4, 9, 0, tzinfo=ZONE).astimezone(tasks.timezone.utc).isoformat()
+        tasks.forbid_number(session, task.phone, task_id=None, by=alice, note="", now=ANSWERED_AT)
+        with pytest.raises(CallbackRefused) as refused:
+            tasks.begin_attempt(session, task.id, alice, ANSWERED_AT, policy, dialler="asterisk")
+        assert refused.value.refusal is Refusal.DO_NOT_CALL
+
+
+def test_the_owners_turn_then_the_pool(db, policy):
+    with db.session() as session:
+        alice, bob = operator(session, "alice"), operator(session, "bob")
+        task = due_task(session, policy, alice)
+        with pytest.raises(CallbackRefused) as refused:
+            tasks.take(session, task.id, bob, ANSWERED_AT, policy)
+        assert refused.value.refusal is Refusal.OWNERS_TURN
+        later = ANSWERED_AT + policy.owner_timeout
+        assert tasks.take(session, task.id, bob, later, policy).held_by_id == bob.id
+        with pytest.raises(CallbackRefused) as refused:
+            tasks.take(session, task.id, alice, later, policy)
+        assert refused.value.refusal is Refusal.HELD_BY_OTHER and refused.value.holder == "bob"
+
+
+def test_busy_retries_on_its_ladder_and_the_last_attempt_gives_up_with_an_sms(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = due_task(session, policy, alice, sms_consent=True)
+        now = ANSWERED_AT
+        waits = []
+        for _ in range(3):  # busy ladder 15m, 30m, 1h
+            attempt, _ = tasks.begin_attempt(session, task.id, alice, now, policy, dialler="asterisk")
+            session.commit()
+            tasks.settle_attempt(session, attempt.idempotency_key, CallbackAttemptResult.BUSY, now, policy,
+                                 settled_by="events")
+            assert tasks.settle_attempt(session, attempt.idempotency_key, CallbackAttemptResult.NO_ANSWER, now,
+                                        policy, settled_by="cel").result is CallbackAttemptResult.BUSY  # settled once
+            waits.append(task.due_at - now)
+            assert task.state is CallbackState.SCHEDULED
+            now = task.due_at
+        assert waits == [timedelta(minutes=15), timedelta(minutes=30), timedelta(hours=1)]
+        attempt, _ = tasks.begin_attempt(session, task.id, alice, now, policy, dialler="asterisk")
+        tasks.settle_attempt(session, attempt.idempotency_key, CallbackAttemptResult.BUSY, now, policy,
+                             settled_by="events")
+        assert task.state is CallbackState.UNREACHABLE
+        assert session.scalar(select(CallbackMessage).where(CallbackMessage.task_id == task.id)) is not None
+
+
+def test_an_unknown_result_waits_for_a_person_and_is_never_retried(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = due_task(session, policy, alice)
+        attempt, _ = tasks.begin_attempt(session, task.id, alice, ANSWERED_AT, policy, dialler="asterisk")
+        tasks.settle_attempt(session, attempt.idempotency_key, CallbackAttemptResult.UNKNOWN, ANSWERED_AT, policy,
+                             settled_by="cel")
+        assert (task.state, task.needs_check) == (CallbackState.DUE, CallbackCheck.ATTEMPT)
+        with pytest.raises(CallbackRefused) as refused:
+            tasks.begin_attempt(session, task.id, alice, ANSWERED_AT, policy, dialler="asterisk")
+        assert refused.value.refusal is Refusal.NEEDS_CHECK
+        tasks.record_outcome(session, task.id, alice, ANSWERED_AT, policy, outcome="informed", satisfaction=4)
+        assert (task.state, task.needs_check, attempt.settled_by) == (CallbackState.DONE, None, "person")
+
+
+def test_a_wrong_number_cause_stops_at_once(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = due_task(session, policy, alice)
+        attempt, _ = tasks.begin_attempt(session, task.id, alice, ANSWERED_AT, policy, dialler="asterisk")
+        tasks.settle_attempt(session, attempt.idempotency_key, CallbackAttemptResult.FAILED, ANSWERED_AT, policy,
+                             settled_by="events", hangup_cause=1)
+        assert (task.state, task.needs_check) == (CallbackState.UNREACHABLE, CallbackCheck.NUMBER)
+        tasks.correct_number(session, task.id, "13811112222", alice, ANSWERED_AT, policy)
+        assert (task.state, task.phone) == (CallbackState.DUE, "+8613811112222")
+
+
+def answered(session, policy, user, **form):
+    task = due_task(session, policy, user, **form)
+    attempt, _ = tasks.begin_attempt(session, task.id, user, ANSWERED_AT, policy, dialler="asterisk")
+    tasks.settle_attempt(session, attempt.idempotency_key, CallbackAttemptResult.ANSWERED, ANSWERED_AT, policy,
+                         settled_by="events", answered_at=ANSWERED_AT)
+    return task
+
+
+def test_outcomes_informed_with_a_grade_and_a_poor_grade_flags_the_case(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = answered(session, policy, alice)
+        with pytest.raises(OutcomeError) as bad:
+            tasks.record_outcome(session, task.id, alice, ANSWERED_AT, policy, outcome="informed")
+        assert bad.value.field == "satisfaction"
+        assert task.state is CallbackState.IN_PROGRESS  # nothing stored
+        tasks.record_outcome(session, task.id, alice, ANSWERED_AT, policy, outcome="informed", satisfaction=2,
+                             note="嫌慢")
+        assert (task.state, task.outcome, task.satisfaction) == (CallbackState.DONE, CallbackOutcome.INFORMED, 2)
+        assert tasks.needs_review(task)
+
+
+def test_a_follow_up_goes_to_the_forum_outbox_without_private_data(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = answered(session, policy, alice)
+        with pytest.raises(OutcomeError) as bad:
+            tasks.record_outcome(session, task.id, alice, ANSWERED_AT, policy, outcome="follow_up",
+                                 text="请回电 13912345678")
+        assert bad.value.field == "text"
+        tasks.record_outcome(session, task.id, alice, ANSWERED_AT, policy, outcome="follow_up", text="何时清理完？")
+        row = session.scalar(select(ForumOutbox).where(ForumOutbox.operation == "post_follow_up"))
+        assert row.payload["text"].endswith("何时清理完？") and task.outcome is CallbackOutcome.FOLLOW_UP
+
+
+def test_do_not_call_holds_on_a_second_case_until_lifted(db, policy):
+    with db.session() as session:
+        alice, boss = operator(session, "alice"), operator(session, "boss", Role.SUPERVISOR)
+        task = answered(session, policy, alice)
+        tasks.record_outcome(session, task.id, alice, ANSWERED_AT, policy, outcome="do_not_call")
+        second = a_case(session, alice)
+        assert tasks.create_for_answer(session, an_answer(session, second), policy, ANSWERED_AT) is None
+        assert tasks.lift_do_not_call(session, task.phone, by=boss, now=ANSWERED_AT)
+        third = a_case(session, alice)
+        assert tasks.create_for_answer(session, an_answer(session, third), policy, ANSWERED_AT) is not None
+
+
+def test_voicemail_counts_as_an_attempt_and_is_retried(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = answered(session, policy, alice)
+        tasks.record_outcome(session, task.id, alice, ANSWERED_AT, policy, outcome="voicemail")
+        assert task.state is CallbackState.SCHEDULED and task.due_at == ANSWERED_AT + timedelta(hours=1)
