@@ -216,7 +216,8 @@ def test_a_call_done_on_the_old_list_after_its_task_was_made_closes_the_task(db,
     assert sweep(db, policy) == ["75.1"]
     with db.session() as session:
         call = session.scalar(select(Call).where(Call.linkedid == "75.1"))
-        call.handled_at, call.handled_note = NOW + timedelta(minutes=1), "来电人已自行解决"
+        # as the old list's done_call writes it
+        call.handled_at, call.handled_note, call.updated_at = NOW + timedelta(minutes=1), "来电人已自行解决", NOW + timedelta(minutes=1)
     sweep(db, policy, NOW + timedelta(minutes=2))
     with db.session(readonly=True) as session:
         task = task_for_call(session, "75.1")
@@ -334,6 +335,7 @@ async def test_the_link_sweeps_at_start_and_soon_after_a_call_ends(db, policy):
                 a_call(session, "79.2", number="13800004444", arrived=NOW - timedelta(minutes=2))
             live.publish(LiveEvent("call", "ended", {"linkedid": "79.2"}))
             await wait_until_async(lambda: count() == 2, timeout=10, what="a sweep after the call ended")
+            await wait_until_async(lambda: sweeper.sweeps >= 2, timeout=5, what="that sweep to publish")
         finally:
             await sweeper.stop()
         seen = []
@@ -342,7 +344,6 @@ async def test_the_link_sweeps_at_start_and_soon_after_a_call_ends(db, policy):
             if event.topic == "callbacks":
                 seen.append((event.kind, event.data["linkedid"], event.data["kind"]))
     assert seen == [("changed", "79.1", "missed_call"), ("changed", "79.2", "missed_call")]
-    assert sweeper.sweeps >= 2
 
 
 async def test_the_link_outlives_a_failed_sweep(db, policy, monkeypatch):
@@ -361,3 +362,27 @@ async def test_the_link_outlives_a_failed_sweep(db, policy, monkeypatch):
         await wait_until_async(lambda: len(failures) >= 2, timeout=5, what="a second try")
     finally:
         await sweeper.stop()
+
+
+def test_two_sweeps_at_once_make_one_task_per_call(db, policy):
+    import threading
+
+    sweep(db, policy)  # the cursor row exists (a first run racing another fails on its key, and is retried)
+    with db.session() as session:
+        for n in range(20):
+            a_call(session, f"80.{n}", number=f"138000{n:05d}", arrived=NOW - timedelta(minutes=30 - n))
+    made: list[list[str]] = []
+    start = threading.Barrier(2)
+
+    def one() -> None:
+        start.wait()
+        made.append(sweep(db, policy))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(made) == 2 and sorted(made[0] + made[1]) == sorted(f"80.{n}" for n in range(20))
+    with db.session(readonly=True) as session:
+        assert len(missed_tasks(session)) == 20
