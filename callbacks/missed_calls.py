@@ -6,14 +6,15 @@ ended, with a caller number, no case filed from it and not handled on the old li
 becomes one task (:func:`callbacks.tasks.create_for_missed_call`, unique per call).
 
 The sweep reads the calls through a durable cursor, the ``cursors`` row ``missed-calls``,
-moved in the same transaction as the tasks it made.  Its position is the newest ``updated_at``
-of the calls it examined: the call log writes ``updated_at`` on every change, so a call still
-in progress at one sweep is picked when its end is written, and one recovered from Asterisk's
-CDR hours later (with an old ``ended_at``) is picked when it is stored.  Each sweep looks again
-at the calls written within :data:`OVERLAP` before the cursor, so a write that committed after a
-younger one is not passed over; calls that have a task are left out of the query, so looking
-again costs nothing and makes no second task.  Calls older than :data:`MISSED_CALL_DAYS` make
-no task, on every run: the first run (no cursor yet) so carries over what the old list showed.
+moved in the same transaction as the tasks it made.  It holds the newest ``calls.updated_at``
+examined: the call log writes ``updated_at`` on every change, so a call still in progress at
+one sweep is picked when its end is written, and one recovered from Asterisk's CDR hours later
+(with an old ``ended_at``) is picked when it is stored.  Each sweep looks again at the calls
+written within :data:`OVERLAP` before the cursor, so a write that committed after a younger one
+is not passed over; a call that has a task makes no second one.  Calls older than
+:data:`MISSED_CALL_DAYS` make no task, on every run: the first run (no cursor yet) so carries
+over what the old list showed.  The cursor also holds the newest ``cases.created_at`` of a case
+filed from a call, read the same way.
 
 A case filed from the call (the form's ``call_linkedid``, i.e. ``cases.call_id``) links the
 task and closes it: the caller was reached and their problem filed, the case's answer brings

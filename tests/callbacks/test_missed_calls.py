@@ -25,9 +25,11 @@ from bridge.db.models import (
     User,
 )
 from bridge.departments.service import ensure_shipped_units
+from bridge.health import Health
 from bridge.live import LiveEvent, LiveEvents
 from bridge.pbx.calllog import save_record
 from bridge.pbx.events import CallRecord
+from bridge.pbx.service import PbxService
 from callbacks import tasks
 from callbacks.missed_calls import (
     CURSOR_NAME,
@@ -40,7 +42,10 @@ from callbacks.missed_calls import (
     task_for_call,
 )
 from callbacks.tasks import CallbackPolicy, CallbackRefused, OutcomeError, Refusal
+from tests import sipp
 from tests.forum.test_builtin_support import SECRETS, case_form
+from tests.pbx.fake_ami import FakeAmi
+from tests.pbx.recorded_tables import ami_events, live_calls, soon_after, sqlite_tables
 from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.postgres
@@ -386,3 +391,47 @@ def test_two_sweeps_at_once_make_one_task_per_call(db, policy):
     assert len(made) == 2 and sorted(made[0] + made[1]) == sorted(f"80.{n}" for n in range(20))
     with db.session(readonly=True) as session:
         assert len(missed_tasks(session)) == 20
+
+
+async def test_the_calls_the_pbx_link_logs_become_tasks_once_they_end(db, policy, tmp_path):
+    """The daemon's PBX link for real (recorded AMI events of the test bed, played by a local AMI
+    server): the abandoned call and the after-hours message make a task each, the answered call none."""
+    scenarios = ("answered", "abandoned", "after_hours_message")
+    secret = "s3cret"
+    ami = await FakeAmi(secret=secret).start()
+    config = validate({"sandbox": {"enabled": False},
+                       "pbx": {"ami": {"port": ami.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+                               "agi_port": sipp.free_port("127.0.0.1"),
+                               "cdr_path": str(sqlite_tables(tmp_path, *scenarios))}},
+                      environ={**SECRETS, "HOTLINE_BRIDGE_AMI_SECRET": secret})
+    now = soon_after(*scenarios)
+    live = LiveEvents()
+    service = PbxService(config, db, Health(), live, clock=lambda: now, write_coalesce_s=0.05)
+    service.recovery = None  # the live path only
+    sweeper = MissedCallSweeper(db, live, policy, clock=lambda: now, every_s=0.5, after_call_ended_s=0.1)
+    missed = sorted(linkedid for linkedid, record in live_calls(*scenarios).items()
+                    if record.disposition in ("abandoned", "after_hours_message"))
+    assert len(missed) == 2
+
+    def made() -> list[str]:
+        with db.session(readonly=True) as session:
+            return sorted(linkedids(session))
+
+    await service.start()
+    await sweeper.start()
+    try:
+        assert await service.ami.wait_up(5)
+        for event in ami_events(*scenarios):
+            await ami.send_event(event)
+        assert await wait_until_async(lambda: made() == missed, timeout=15, what="a task per missed call")
+        sweeps = sweeper.sweeps
+        await wait_until_async(lambda: sweeper.sweeps >= sweeps + 2, timeout=5, what="two more sweeps")
+        assert made() == missed
+    finally:
+        await sweeper.stop()
+        await service.stop()
+        await ami.close()
+    with db.session(readonly=True) as session:
+        for task in missed_tasks(session):
+            record = live_calls(*scenarios)[task.call.linkedid]
+            assert task.phone == record.caller_number and task.waiting_since == task.call.arrived_at
