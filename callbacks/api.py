@@ -11,6 +11,8 @@
 - supervisors (and admins): ``POST /api/v1/callbacks/{id}/reassign`` ``{"user"}``,
   ``POST /api/v1/callbacks/{id}/release`` (to the shared pool), and
   ``POST /api/v1/do-not-call/lift`` ``{"phone"}`` (tasks may phone the number again).
+- ``POST /api/v1/callbacks/{id}/number`` ``{"phone"}``: after ``check_number`` (a wrong number, or
+  Asterisk's hangup cause saying the number does not exist), the number as checked; due again.
 - ``GET /api/v1/callbacks/{id}/attempts/{attempt_id}/recording``: the attempt's recording (audio).
 
 Who sees what: operators, supervisors and admins every task, with the number to phone.
@@ -417,6 +419,26 @@ async def record_outcome(request: Request, task_id: RowId, body: OutcomeIn,
     except CallbackRefused as exc:
         return refused(exc)
     _publish(request, task_id, "outcome")
+    return task
+
+
+@router.post("/callbacks/{task_id}/number", response_model=TaskOut, responses=REFUSED,
+             summary="After check_number: the number as checked (or the same one, confirmed); due again")
+async def correct_number(request: Request, task_id: RowId, body: PhoneIn, user: Annotated[User, Depends(hotline_staff)],
+                         now: Clock, policy: Policy) -> TaskOut | Response:
+    def work(session: Session) -> TaskOut:
+        at = now()
+        tasks.correct_number(session, task_id, body.phone, session.get(User, user.id), at, policy)
+        return task_out(session, _visible_task(session, task_id, user), at, private=True)
+
+    try:
+        task = await request.app.state.db.run_in_session(work)
+    except OutcomeError as exc:
+        return _field_error(exc.field, str(exc), "phone_invalid")
+    except CallbackRefused as exc:
+        return refused(exc)
+    log.info("callbacks.number_corrected", task_id=task_id, operator=user.username)
+    _publish(request, task_id, "number_corrected")
     return task
 
 

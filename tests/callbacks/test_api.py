@@ -476,3 +476,38 @@ def test_an_attempts_recording_is_served_to_the_hotline_only(client, people, db,
     assert client.get(attempt["recording"], headers=people["ljq"]).status_code == 403
     wrong_task = f"/api/v1/callbacks/{task_id + 1}/attempts/{attempt['id']}/recording"
     assert client.get(wrong_task, headers=people["alice"]).status_code == 404
+
+
+# ------------------------------------------------------------ a person settles
+
+
+def test_a_wrong_number_waits_for_the_checked_number_then_is_due_again(client, people, db, policy):
+    task_id = answered_case(db, policy)
+    answered_call(client, people, db, policy, task_id)
+    wrong = client.post(f"/api/v1/callbacks/{task_id}/outcome", headers=people["alice"],
+                        json={"outcome": "wrong_number", "note": "a shop answered"})
+    assert (wrong.json()["state"], wrong.json()["needs_check"]) == ("unreachable", "check_number")
+    bad = client.post(f"/api/v1/callbacks/{task_id}/number", headers=people["alice"], json={"phone": "12345"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "phone"
+    assert client.post(f"/api/v1/callbacks/{task_id}/number", headers=people["ljq"],
+                       json={"phone": "139 0000 2222"}).status_code == 403
+    fixed = client.post(f"/api/v1/callbacks/{task_id}/number", headers=people["alice"], json={"phone": "139 0000 2222"})
+    assert fixed.status_code == 200, fixed.text
+    assert (fixed.json()["state"], fixed.json()["needs_check"], fixed.json()["phone"]) == ("due", None, "+8613900002222")
+    again = client.post(f"/api/v1/callbacks/{task_id}/number", headers=people["alice"], json={"phone": "139 0000 2222"})
+    assert again.status_code == 409 and again.json()["reason"] == "closed"
+    assert place(client, people, task_id).status_code == 201
+
+
+def test_an_attempt_whose_result_was_lost_is_settled_by_the_outcome(client, people, db, policy):
+    task_id = answered_case(db, policy)
+    assert place(client, people, task_id).status_code == 201
+    settle(db, policy, task_id, CallbackAttemptResult.UNKNOWN)
+    lost = client.get(f"/api/v1/callbacks/{task_id}", headers=people["alice"]).json()
+    assert (lost["state"], lost["needs_check"], lost["attempts"][0]["result"]) == ("due", "check_attempt", "unknown")
+    assert place(client, people, task_id).json()["reason"] == "needs_check"  # never silently retried
+    told = client.post(f"/api/v1/callbacks/{task_id}/outcome", headers=people["alice"],
+                       json={"outcome": "informed", "satisfaction": 4})
+    assert told.status_code == 200
+    [attempt] = told.json()["attempts"]
+    assert (told.json()["state"], attempt["result"], attempt["settled_by"]) == ("done", "answered", "person")
