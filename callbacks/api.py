@@ -100,6 +100,7 @@ class CallOut(BaseModel):
 class BriefingOut(BaseModel):
     """What to tell the caller: the case's newest answer, and what moved since the task's answer."""
 
+    caller: str = Field(description="how to address the caller: surname and honorific, as on the forum")
     answer_text: str
     answer_unit: str | None
     thread_url: str | None
@@ -248,8 +249,8 @@ def _attempt_out(attempt: CallbackAttempt, private: bool) -> AttemptOut:
 def _briefing_out(session: Session, task: CallbackTask) -> BriefingOut | None:
     if task.case_id is None:
         return None
-    brief = tasks.briefing(session, task)
-    return BriefingOut(answer_text=brief.answer_text, answer_unit=brief.answer_unit, thread_url=brief.thread_url,
+    brief, case = tasks.briefing(session, task), task.case
+    return BriefingOut(caller=f"{case.caller_surname}{case.caller_honorific.value}", answer_text=brief.answer_text, answer_unit=brief.answer_unit, thread_url=brief.thread_url,
                        case_state=brief.case_state, newer_answer=brief.newer_answer,
                        moved_since=brief.moved_since)
 

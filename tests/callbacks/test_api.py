@@ -202,7 +202,7 @@ def test_a_task_reads_back_with_its_briefing_in_utc(client, people, db, policy):
         task_id, "answer", "due", "alice", PHONE)
     assert task["case_number"].startswith("96811-2026-") and task["call"] is None
     assert (task["due_at"], task["waiting_since"]) == ("2026-12-03T02:00:00Z", "2026-12-03T02:00:00Z")
-    assert task["briefing"] == {"answer_text": "已安排清理", "answer_unit": "CITY-LJQ", "thread_url": None,
+    assert task["briefing"] == {"caller": "朱女士", "answer_text": "已安排清理", "answer_unit": "CITY-LJQ", "thread_url": None,
                                 "case_state": "queued", "newer_answer": False, "moved_since": []}
     assert (task["outcome"], task["satisfaction"], task["review"], task["needs_check"], task["attempts"]) == (
         None, None, False, None, [])
@@ -511,3 +511,29 @@ def test_an_attempt_whose_result_was_lost_is_settled_by_the_outcome(client, peop
     assert told.status_code == 200
     [attempt] = told.json()["attempts"]
     assert (told.json()["state"], attempt["result"], attempt["settled_by"]) == ("done", "answered", "person")
+
+
+def test_desks_hear_of_each_change_on_the_live_feed(app, people, db, policy):
+    task_id = answered_case(db, policy, by="alice")
+
+    async def changes() -> list[tuple[str, str, dict]]:
+        transport = httpx.ASGITransport(app=app)
+        async with app.state.live.subscribe() as feed, httpx.AsyncClient(transport=transport,
+                                                                         base_url="http://test") as http:
+            assert (await http.post(f"/api/v1/callbacks/{task_id}/attempts", headers=people["alice"])).status_code == 201
+            await asyncio.to_thread(settle, db, policy, task_id, CallbackAttemptResult.ANSWERED)
+            outcome = await http.post(f"/api/v1/callbacks/{task_id}/outcome", headers=people["alice"],
+                                      json={"outcome": "informed", "satisfaction": 5})
+            assert outcome.status_code == 200
+            return _drain(feed)
+
+    assert asyncio.run(changes()) == [("callbacks", "attempt_started", {"task_id": task_id}),
+                                      ("callbacks", "outcome", {"task_id": task_id})]
+
+
+def _drain(feed) -> list[tuple[str, str, dict]]:
+    found = []
+    while not feed.empty():
+        event = feed.get_nowait()
+        found.append((event.topic, event.kind, event.data))
+    return found
