@@ -43,6 +43,9 @@ class CallbacksCapability(Capability):
         return (answer_consumer(CallbackPolicy.of(runtime.config)),)
 
     def mount(self, app, runtime: Runtime) -> None:
+        from callbacks.api import router as api_router
+
+        app.include_router(api_router)
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
             from callbacks.twilio_status import no_task_yet, status_router
 
