@@ -8,14 +8,16 @@ behind a proxy the daemon's own view of the request would differ.
 
 An unsigned or wrongly signed request is answered 403 before its form is used, and nothing is
 handed on.  A signed one is parsed into a :class:`TwilioStatus` and given to ``on_status``
-(sync or async); a failure there answers 500, which Twilio logs in its console.
+(sync or async); a failure there answers 500, which Twilio logs in its console.  In the
+daemon ``on_status`` is :func:`storing_handler`: a message's status updates its
+``callback_messages`` row (by ``MessageSid``).
 """
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 from fastapi import APIRouter, Request, Response
@@ -23,6 +25,10 @@ from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
 
 from bridge.config import Config
+from bridge.db.engine import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = structlog.get_logger(__name__)
 
@@ -109,5 +115,16 @@ def status_router(config: Config, on_status: StatusHandler) -> APIRouter:
                               public_url=config.web.public_url, on_status=on_status)
 
 
-def no_task_yet(status: TwilioStatus) -> None:
-    """The handler until callback tasks exist: no task to update yet; the route logs the status."""
+StatusApplier = Callable[["Session", TwilioStatus], object]
+
+
+def storing_handler(db: Database, appliers: Mapping[str, StatusApplier]) -> StatusHandler:
+    """The handler that stores each status in one transaction: ``appliers`` by kind ("message":
+    :func:`callbacks.sms.apply_status`; "call": the voice callback's).  A kind without one is
+    only logged by the route."""
+    async def store(status: TwilioStatus) -> None:
+        applier = appliers.get(status.kind)
+        if applier is not None:
+            await db.run_in_session(applier, status)
+
+    return store
