@@ -10,7 +10,8 @@ to hear the answer by phone, in the site's language) and sends it through
     recorded --> not_sent    (the number is on the do-not-call list, consent withdrawn, no case)
     recorded --> failed      (Twilio refused it before sending: bad number, rejected, credentials)
     recorded --> recorded    (rate limited, or Twilio could not be reached: tried at the next wake)
-    sending  --> unknown     (the daemon died mid-send, or Twilio may have taken it: a person checks)
+    sending  --> unknown     (the daemon died mid-send, or Twilio may have taken it: a person checks,
+                             unless Twilio's status callback comes, naming the row by its ref)
 
 At most once: Twilio has no idempotency key, so the row is claimed (``sending``, ``sent_at``,
 the body) and **committed** before the request leaves, by one conditional UPDATE; a second
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
 import structlog
 from sqlalchemy import select, update
@@ -35,16 +37,17 @@ from bridge.i18n import N_, translations
 from bridge.live import LiveEvent, LiveEvents
 from callbacks import tasks
 from callbacks.twilio_gateway import TwilioBadNumber, TwilioError, TwilioGateway, TwilioRateLimited
-from callbacks.twilio_status import TwilioStatus, status_url
+from callbacks.twilio_status import REF_PARAM, TwilioStatus, status_url
 
 log = structlog.get_logger(__name__)
 
 LIVE_TOPIC = "callbacks"
 RECORDED, SENDING, SENT, UNKNOWN, NOT_SENT, FAILED = "recorded", "sending", "sent", "unknown", "not_sent", "failed"
-# Twilio's message statuses by how far along they are; a late callback never moves a message back.
-TWILIO_PROGRESS = {"accepted": 1, "scheduled": 1, "queued": 1, "sending": 2, "sent": 3,
-                   "delivered": 4, "undelivered": 4, "failed": 4, "read": 5, "canceled": 4}
-OUR_PROGRESS = {SENT: 3, UNKNOWN: 0}  # ours that a Twilio status may follow
+# Twilio's message statuses: those before "sent" mean Twilio has it (stored as sent); a late
+# callback never moves a message back (callbacks arrive in any order).
+TWILIO_HAS_IT = frozenset({"accepted", "scheduled", "queued", "sending"})
+PROGRESS = {SENT: 1, "delivered": 2, "undelivered": 2, "failed": 2, "canceled": 2, "read": 3}
+REF_PREFIX = "sms-"  # the StatusCallback's ref: names the message row even without its SID
 BATCH = 50
 
 SMS_TEXT = N_("%(site)s: your case %(case)s has been answered; we could not reach you by phone. "
@@ -125,9 +128,9 @@ class SmsSender:
             if not await self.db.run_in_session(_claim, outgoing.message_id, outgoing.body, self.clock()):
                 raise AlreadyClaimed(outgoing.message_id)
 
+        callback = _with_ref(self.status_callback, REF_PREFIX + str(outgoing.message_id))
         try:
-            sid = await self.gateway.send_sms(outgoing.phone, outgoing.body, status_callback=self.status_callback,
-                                              record=claim)
+            sid = await self.gateway.send_sms(outgoing.phone, outgoing.body, status_callback=callback, record=claim)
         except AlreadyClaimed:
             return False
         except TwilioError as exc:
@@ -144,6 +147,12 @@ class SmsSender:
     def _publish(self, kind: str, outgoing: Outgoing) -> None:
         if self.live is not None:
             self.live.publish(LiveEvent(LIVE_TOPIC, kind, {"task_id": outgoing.task_id}))
+
+
+def _with_ref(url: str | None, ref: str) -> str | None:
+    if not url:
+        return None
+    return url + ("&" if "?" in url else "?") + urlencode({REF_PARAM: ref})
 
 
 def _not_to_send(session: Session, task: CallbackTask) -> str | None:
@@ -182,7 +191,9 @@ def _after_failure(session: Session, message_id: int, exc: TwilioError) -> str:
 
 def _sent(session: Session, message_id: int, sid: str) -> None:
     message = session.get(CallbackMessage, message_id)
-    message.remote_id, message.status = sid, SENT
+    message.remote_id = sid
+    if message.status == SENDING:  # a status callback may have come first
+        message.status = SENT
 
 
 def _sending_to_unknown(session: Session, now: datetime) -> int:
@@ -194,19 +205,36 @@ def _sending_to_unknown(session: Session, now: datetime) -> int:
 
 
 def apply_status(session: Session, status: TwilioStatus) -> CallbackMessage | None:
-    """A signed status callback for a message: its row moves forward (never back: callbacks may
-    arrive out of order); None when no message of ours has that SID."""
+    """A signed status callback for a message: its row moves forward, never back; None when no
+    message of ours has that SID.  One left ``unknown`` (or still ``sending``) is found by the
+    callback URL's ref: Twilio did take it, and the row learns its SID."""
     if status.kind != "message":
         return None
     message = session.scalar(select(CallbackMessage).where(CallbackMessage.remote_id == status.sid))
     if message is None:
+        message = _by_ref(session, status)
+    if message is None:
         log.info("callbacks.sms_status_unknown_sid", sid=status.sid, status=status.status)
         return None
-    now_at = OUR_PROGRESS.get(message.status, TWILIO_PROGRESS.get(message.status, 0))
-    if TWILIO_PROGRESS.get(status.status, 0) > now_at:
-        message.status = status.status
+    reported = SENT if status.status in TWILIO_HAS_IT else status.status
+    if PROGRESS.get(reported, 0) > PROGRESS.get(message.status, 0):
+        message.status = reported
         if status.error_code is not None:
             message.error = f"Twilio error {status.error_code}"
     log.info("callbacks.sms_status", task_id=message.task_id, sid=status.sid, status=message.status,
              error_code=status.error_code)
+    return message
+
+
+def _by_ref(session: Session, status: TwilioStatus) -> CallbackMessage | None:
+    ref = status.ref or ""
+    if not ref.startswith(REF_PREFIX) or not ref[len(REF_PREFIX):].isdigit():
+        return None
+    message = session.get(CallbackMessage, int(ref[len(REF_PREFIX):]))
+    if message is None or message.remote_id is not None or message.status not in (SENDING, UNKNOWN):
+        return None
+    message.remote_id = status.sid
+    if message.status == UNKNOWN:
+        message.error = None  # settled: Twilio says it took the message
+    log.info("callbacks.sms_resolved", task_id=message.task_id, sid=status.sid)
     return message

@@ -15,8 +15,9 @@ daemon ``on_status`` is :func:`storing_handler`: a message's status updates its
 from __future__ import annotations
 
 import inspect
+from urllib.parse import quote
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import structlog
@@ -34,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 STATUS_PATH = "/callbacks/twilio/status"
 SIGNATURE_HEADER = "X-Twilio-Signature"
+REF_PARAM = "ref"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class TwilioStatus:
     status: str  # Twilio's: delivered / undelivered / failed ...; completed / busy / no-answer ...
     error_code: int | None = None
     call_duration_s: int | None = None
+    # The ``ref`` query parameter of the StatusCallback URL we gave (signed with it): which row
+    # of ours the request was for, even when its SID never reached us (a crash mid-send).
+    ref: str | None = None
 
 
 StatusHandler = Callable[[TwilioStatus], Awaitable[None] | None]
@@ -54,9 +59,10 @@ class StatusRefused(ValueError):
     """A signed callback that carries no status this receiver can read."""
 
 
-def status_url(config: Config) -> str:
-    """The ``StatusCallback`` URL to give Twilio: where it reaches this daemon from outside."""
-    return config.web.public_url.rstrip("/") + STATUS_PATH
+def status_url(config: Config, ref: str | None = None) -> str:
+    """The ``StatusCallback`` URL to give Twilio: where it reaches this daemon from outside;
+    ``ref`` names our row (Twilio signs the URL with it, so it cannot be forged)."""
+    return config.web.public_url.rstrip("/") + STATUS_PATH + (f"?{REF_PARAM}={quote(ref)}" if ref else "")
 
 
 def parse_status(form: Mapping[str, str]) -> TwilioStatus:
@@ -91,7 +97,7 @@ def make_status_router(*, auth_token: str, public_url: str, on_status: StatusHan
             log.warning("twilio.status_refused", reason="missing or wrong X-Twilio-Signature", url=url)
             return JSONResponse({"error": "missing or wrong X-Twilio-Signature"}, status_code=403)
         try:
-            status = parse_status(form)
+            status = replace(parse_status(form), ref=request.query_params.get(REF_PARAM))
         except StatusRefused as exc:
             log.warning("twilio.status_unreadable", reason=str(exc))
             return JSONResponse({"error": str(exc)}, status_code=400)

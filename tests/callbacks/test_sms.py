@@ -85,8 +85,8 @@ async def test_the_sms_goes_once_with_the_case_number(db, policy, fake_twilio, s
     (sent,) = fake_twilio.messages
     assert (sent.form["To"], sent.form["From"]) == (CALLER, HOTLINE_FROM)
     assert number in sent.form["Body"] and "2026" + number[-6:] in sent.form["Body"]
-    assert sent.status_callback == PUBLIC_URL + STATUS_PATH
     message = message_of(db, task_id)
+    assert sent.status_callback == f"{PUBLIC_URL}{STATUS_PATH}?ref=sms-{message.id}"  # names the row
     assert (message.status, message.remote_id, message.body) == ("sent", sent.sid, sent.form["Body"])
     assert message.sent_at == NOW
     with db.session(readonly=True) as session:
@@ -219,6 +219,28 @@ async def test_a_signed_status_callback_updates_the_message(db, policy, fake_twi
     # A late "sent" (callbacks arrive in any order) does not move it back.
     assert (await fake_twilio.send_status(sent, "sent", client=daemon_app)).status_code == 204
     assert message_of(db, task_id).status == "delivered"
+
+
+async def test_twilios_callback_settles_a_message_left_unknown_by_a_crash(db, policy, fake_twilio, sender,
+                                                                          daemon_app):
+    task_id, _ = given_up(db, policy)
+    fake_twilio.delay_s = 2.0
+    sending = asyncio.create_task(sender.send_pending())
+    await until(lambda: fake_twilio.messages)  # Twilio took it; its answer never reaches us
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    await sender.recover()
+    assert message_of(db, task_id).status == "unknown"
+    (sent,) = fake_twilio.messages
+    # A callback for another row's ref settles nothing (the ref names one row, the SID must be new).
+    assert (await fake_twilio.send_status(sent, "delivered", client=daemon_app,
+                                          url=PUBLIC_URL + STATUS_PATH + "?ref=sms-999")).status_code == 204
+    assert message_of(db, task_id).status == "unknown"
+    assert (await fake_twilio.send_status(sent, "delivered", client=daemon_app)).status_code == 204
+    message = message_of(db, task_id)
+    assert (message.status, message.remote_id, message.error) == ("delivered", sent.sid, None)
+    assert await sender.send_pending() == 0 and len(fake_twilio.messages) == 1
 
 
 async def test_an_undelivered_status_keeps_twilios_error_code(db, policy, fake_twilio, sender, daemon_app):
