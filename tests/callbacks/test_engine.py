@@ -296,7 +296,7 @@ async def test_apscheduler_wakes_the_engine_when_the_task_falls_due(db, policy, 
     with db.session() as session:
         case = a_case(session, None, best_time="any")
         task = tasks.create_for_answer(session, an_answer(session, case, now), policy, now)
-        task.state, task.due_at = CallbackState.SCHEDULED, now + timedelta(milliseconds=600)
+        task.state, task.due_at = CallbackState.SCHEDULED, now + timedelta(seconds=2)
         task_id = task.id
     scheduler = AsyncIOScheduler(timezone=ZONE)
     scheduler.start()
@@ -304,7 +304,7 @@ async def test_apscheduler_wakes_the_engine_when_the_task_falls_due(db, policy, 
     try:
         engine = await engine_on(utcnow, scheduler=scheduler)
         assert engine.plan.why == "due"
-        await until(lambda: ("due", task_id) in feed.kinds(), timeout=5)
+        await until(lambda: ("due", task_id) in feed.kinds(), timeout=8)
         assert state_of(db, task_id) is CallbackState.DUE
     finally:
         scheduler.shutdown(wait=False)
@@ -316,3 +316,33 @@ async def until(condition, timeout: float = 3.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("the condition did not come true in time")
         await asyncio.sleep(0.02)
+
+
+# --------------------------------------------------------------------- in the daemon
+
+
+def test_the_daemon_runs_the_engine_on_its_scheduler_with_the_sms_sender_when_twilio_is_on(tmp_path):
+    import importlib.util
+
+    from bridge.daemon import Daemon
+    from callbacks.sms import SmsSender
+
+    def built(**site):
+        daemon = Daemon(validate({"database": {"url": f"sqlite:///{tmp_path}/d.sqlite3"}, **site},
+                                 environ={**SECRETS, "HOTLINE_BRIDGE_TWILIO_AUTH_TOKEN": "t"}))
+        daemon._build_links()
+        return daemon, daemon.links["callbacks"]
+
+    daemon, engine = built()
+    assert isinstance(engine, CallbacksEngine) and engine.scheduler is daemon.scheduler
+    assert engine.live is daemon.live and engine.sms is None
+    has_sweep = importlib.util.find_spec("callbacks.missed_calls") is not None
+    assert [hook.__name__ for hook in engine.hooks] == (["sweep_missed_calls"] if has_sweep else [])
+    (consumer,) = next(c for c in daemon.capabilities if c.name == "callbacks").consumers(daemon.runtime)
+    assert consumer.name == "callback-tasks"
+
+    _, engine = built(twilio={"enabled": True, "account_sid": "AC" + "0" * 32},
+                      web={"public_url": "https://hotline.example.org"})
+    assert isinstance(engine.sms, SmsSender)
+    assert engine.sms.status_callback == "https://hotline.example.org/callbacks/twilio/status"
+    assert engine.sms.hotline == "96811"
