@@ -273,6 +273,33 @@ async def test_the_database_away_means_a_retry_soon(tmp_path, policy, engine_on)
         away.dispose()
 
 
+class FlakyDatabase:
+    """The test's database, away while ``away`` is set (as PostgreSQL restarting)."""
+
+    def __init__(self, db: Database):
+        self.db, self.away = db, True
+
+    async def run_in_session(self, fn, *args, **kwargs):
+        if self.away:
+            from sqlalchemy.exc import OperationalError
+
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database restarts"))
+        return await self.db.run_in_session(fn, *args, **kwargs)
+
+
+async def test_a_task_due_while_the_database_was_away_is_promoted_once_it_is_back(db, policy, engine_on):
+    task_id = answered_task(db, policy, local("2026-12-04 21:00"))
+    flaky = FlakyDatabase(db)
+    clock = Clock(local("2026-12-05 10:00"))
+    engine = await engine_on(clock, database=flaky)
+    assert engine.plan == Plan(clock.now + RETRY_AFTER, "retry")
+    assert state_of(db, task_id) is CallbackState.SCHEDULED
+    flaky.away = False
+    clock.now = engine.plan.at
+    assert (await engine.wake()).due == [task_id]
+    assert engine.plan.why == "owner_turn"
+
+
 # --------------------------------------------------------------------- APScheduler
 
 
