@@ -7,6 +7,7 @@ that matters.  APScheduler (the daemon's ``runtime.scheduler``) holds one date j
 * the next ``scheduled`` task's ``due_at`` (:func:`callbacks.tasks.next_wake`),
 * the next end of an owner's turn on a ``due`` task nobody holds
   (:func:`callbacks.ownership.holder`: ``max(assigned_at, due_at) + owner_timeout``),
+* now, when an SMS is recorded and not yet tried (a task was just given up),
 * :data:`MAX_SLEEP` from now, a safety net for changes made where no one told the engine
   (another process, a lost notice).
 
@@ -38,11 +39,11 @@ from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.orm import Session
 
 from bridge.db.engine import Database
-from bridge.db.models import CallbackState, CallbackTask, utcnow
+from bridge.db.models import CallbackMessage, CallbackState, CallbackTask, utcnow
 from bridge.live import LiveEvent, LiveEvents
 from callbacks import tasks
 from callbacks.ownership import Pool
-from callbacks.sms import SmsSender
+from callbacks.sms import RECORDED, SmsSender
 from callbacks.tasks import CallbackPolicy
 
 log = structlog.get_logger(__name__)
@@ -63,7 +64,7 @@ WakeHook = Callable[[Session, CallbackPolicy, datetime], Any]
 @dataclass(frozen=True)
 class Plan:
     at: datetime
-    why: str  # "due", "owner_turn", "safety", "retry"
+    why: str  # "due", "owner_turn", "sms", "safety", "retry"
 
 
 @dataclass
@@ -126,8 +127,19 @@ def turns_ended(session: Session, since: datetime, now: datetime, policy: Callba
     return ended
 
 
-def plan_from_rows(session: Session, now: datetime, policy: CallbackPolicy, max_sleep: timedelta = MAX_SLEEP) -> Plan:
-    """The next wake the rows call for (``now`` when a task is due already)."""
+def sms_waiting(session: Session) -> bool:
+    """A message recorded and not yet tried (one tried and put back, e.g. rate limited, has its
+    error and waits for a later wake)."""
+    return session.scalar(select(CallbackMessage.id).where(
+        CallbackMessage.status == RECORDED, CallbackMessage.error.is_(None)).limit(1)) is not None
+
+
+def plan_from_rows(session: Session, now: datetime, policy: CallbackPolicy, max_sleep: timedelta = MAX_SLEEP, *,
+                   sending_sms: bool = False) -> Plan:
+    """The next wake the rows call for (``now`` when a task is due already, or, with
+    ``sending_sms``, a message waits to be sent)."""
+    if sending_sms and sms_waiting(session):
+        return Plan(now, "sms")
     candidates = [Plan(now + max_sleep, "safety")]
     due = tasks.next_wake(session)
     if due is not None:
@@ -217,7 +229,7 @@ class CallbacksEngine:
             await self._run_hooks(now, report)
             await self._send_sms(report)
             self.last_wake = now
-            await self._replan_locked()
+            await self._replan_locked(sending_sms="sms" not in report.failed)
             if report.promoted or report.moved_to_pool or report.sms_sent:
                 log.info("callbacks.woke", promoted=report.promoted, moved_to_pool=len(report.moved_to_pool),
                          sms_sent=report.sms_sent, next_wake=self.plan.at.isoformat() if self.plan else None)
@@ -279,10 +291,11 @@ class CallbacksEngine:
             log.error("callbacks.wake_failed", step="sms", error=repr(exc))
             report.failed.append("sms")
 
-    async def _replan_locked(self) -> Plan | None:
+    async def _replan_locked(self, *, sending_sms: bool = True) -> Plan | None:
         now = self.clock()
         try:
-            plan = await self.db.run_in_session(plan_from_rows, now, self.policy, self.max_sleep, readonly=True)
+            plan = await self.db.run_in_session(plan_from_rows, now, self.policy, self.max_sleep, readonly=True,
+                                                sending_sms=sending_sms and self.sms is not None)
         except Exception as exc:
             log.error("callbacks.plan_failed", error=repr(exc))
             plan = Plan(now + RETRY_AFTER, "retry")

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bridge.config import validate
 from bridge.db.engine import Database
@@ -190,6 +191,31 @@ async def test_the_engine_sends_the_recorded_sms_at_its_wake(db, policy, fake_tw
     finally:
         await engine.stop()
     assert message_of(db, task_id).status == "sent" and len(fake_twilio.messages) == 1
+
+
+async def test_a_task_given_up_while_the_engine_runs_has_its_sms_sent_at_once(db, policy, fake_twilio, sender):
+    from bridge.live import LiveEvent, LiveEvents
+
+    live = LiveEvents()
+    scheduler = AsyncIOScheduler(timezone=ZONE)
+    scheduler.start()
+    engine = CallbacksEngine(db, policy, sms=sender, live=live, scheduler=scheduler)
+    await engine.start()
+    try:
+        given_up(db, policy)  # the dialler settled the last attempt ...
+        live.publish(LiveEvent("callbacks", "attempt_ended", {}))  # ... and said so, as the placer does
+        await until(lambda: fake_twilio.messages)
+        await until(lambda: engine.plan is not None and engine.plan.why == "safety")
+        fake_twilio.fail_next(429, 20429, "Too Many Requests")
+        given_up(db, policy, caller_phone="13800001111")
+        engine.changed()
+        await until(lambda: len(fake_twilio.requests) == 2)
+        await until(lambda: engine.plan.why == "safety")  # put back, tried again at a later wake, not at once
+        await asyncio.sleep(0.2)
+        assert len(fake_twilio.requests) == 2
+    finally:
+        await engine.stop()
+        scheduler.shutdown(wait=False)
 
 
 # ----------------------------------------------------------------- status callbacks
