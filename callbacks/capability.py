@@ -89,9 +89,7 @@ def _sms_sender(runtime: Runtime):
 
 
 def _wake_hooks() -> list:
-    """The missed-call sweep, when that module is installed (callbacks.missed_calls)."""
-    try:
-        from callbacks.missed_calls import sweep_missed_calls
-    except ImportError:
-        return []
+    """What runs at every wake besides promoting due tasks: the missed-call sweep."""
+    from callbacks.missed_calls import sweep_missed_calls
+
     return [sweep_missed_calls]

@@ -183,7 +183,8 @@ class Call(Base):
     message_file: Mapped[str | None] = mapped_column(String(255))
     # How the row was learnt: "live" (AMI events), "adopted" (up at reconnect), "recovered" (CDR).
     source: Mapped[str] = mapped_column(String(16), default="live")
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed (0007): the missed-call sweep (callbacks.missed_calls) reads calls changed since its cursor.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     # The shared "to call back / to file" list: who took the call (at most one operator), and when it
     # was dealt with without a case (a note says how).  A case filed from the call also ends it.
     taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
