@@ -8,6 +8,7 @@
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
   release before only logged the answers it passed; answers older than
   :data:`callbacks.tasks.MAX_ANSWER_AGE` make no task);
+* the operators' callback queue on the desk, ``/desk/callbacks`` (:mod:`callbacks.desk`);
 * with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``.
 """
 from __future__ import annotations
@@ -43,6 +44,9 @@ class CallbacksCapability(Capability):
         return (answer_consumer(CallbackPolicy.of(runtime.config)),)
 
     def mount(self, app, runtime: Runtime) -> None:
+        from callbacks.desk import mount_queue
+
+        mount_queue(app, CallbackPolicy.of(runtime.config))
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
             from callbacks.twilio_status import no_task_yet, status_router
 
