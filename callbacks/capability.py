@@ -8,6 +8,9 @@
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
   release before only logged the answers it passed; answers older than
   :data:`callbacks.tasks.MAX_ANSWER_AGE` make no task);
+* the link ``missed-calls``: missed calls (abandoned, after-hours messages) become tasks of
+  reason ``missed_call`` (:mod:`callbacks.missed_calls`), swept at start, every few seconds and
+  soon after a call ends;
 * the operators' callback queue on the desk, ``/desk/callbacks`` (:mod:`callbacks.desk`);
 * with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``.
 """
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 from bridge.capability import AmiSubscription, Capability, Runtime
 from bridge.db.models import utcnow
 from bridge.domain_events import CASE_ANSWERED, Consumer, DomainEvent
+from callbacks.missed_calls import MissedCallSweeper
 from callbacks.tasks import CallbackPolicy, create_for_answer
 
 log = structlog.get_logger(__name__)
@@ -39,6 +43,9 @@ class CallbacksCapability(Capability):
     name = "callbacks"
     order = 80
     ami = AmiSubscription(events=("OriginateResponse",))
+
+    def links(self, runtime: Runtime):
+        return (("missed-calls", MissedCallSweeper(runtime.db, runtime.live, CallbackPolicy.of(runtime.config))),)
 
     def consumers(self, runtime: Runtime):
         return (answer_consumer(CallbackPolicy.of(runtime.config)),)
