@@ -84,12 +84,20 @@ OUTCOME_ERRORS = {
     "text_long": N_("The question is too long: at most 2000 characters."),
     "text_private": N_("Leave the caller's phone number and full name out of the question: it is posted "
                        "on the forum."),
+    "note_missing": N_("Say how the call was handled: the note is required."),
+    "note_long": N_("The note is too long: at most 2000 characters."),
+    "not_missed_call": N_("Only a missed call is done without a case: record the call's outcome instead."),
 }
 
 
 def outcome_error_key(error: OutcomeError) -> str:
-    """Which of :data:`OUTCOME_ERRORS` an :class:`OutcomeError` of ``callbacks.tasks`` is."""
+    """Which of :data:`OUTCOME_ERRORS` an :class:`OutcomeError` of ``callbacks.tasks`` (or of
+    ``callbacks.missed_calls.close_without_case``) is."""
     message = str(error)
+    if error.field == "note":
+        return "note_long" if "longer" in message else "note_missing"
+    if error.field == "task":
+        return "not_missed_call"
     if error.field == "outcome":
         return "no_case" if "needs a case" in message else "choose"
     if error.field == "satisfaction":

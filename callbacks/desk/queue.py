@@ -133,8 +133,9 @@ def task_view(session: Session, task: CallbackTask, viewer: Viewer, now: datetim
         "may_take": in_pool and holder is None and task.state in OPEN_STATES,
         "may_call": callable_now and (in_pool or task.owner_id == viewer.id or held_by_me or viewer.supervisor),
         "may_release": viewer.supervisor and task.state in OPEN_STATES and live is None,
+        # a missed call reached (or not) is closed with a note, or a case is filed from it
         "may_close_call": task.reason is CallbackReason.MISSED_CALL and task.state in OPEN_STATES and live is None
-                          and not pending and free,
+                          and free,
         "case": _case_view(session, task, tr, names), "call": _call_view(session, task),
         "attempts": [_attempt_view(a) for a in task.attempts],
     }

@@ -2,7 +2,7 @@
 
 ``GET /desk/callbacks`` is the queue (as a fragment for htmx: the live reload); the actions post
 to ``/desk/callbacks/{id}/take``, ``/call``, ``/outcome``, ``/close`` (a missed call done without a
-case) and, for supervisors, ``/reassign``, ``/release`` and ``/desk/callbacks/do-not-call/{id}/lift``.
+case: :func:`callbacks.missed_calls.close_without_case`) and, for supervisors, ``/reassign``, ``/release`` and ``/desk/callbacks/do-not-call/{id}/lift``.
 Each answers htmx with the queue again (with a message), a plain form post with a redirect to the
 queue or the page with the message, and publishes topic ``callbacks`` live.
 """
@@ -16,13 +16,13 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bridge.db.models import User, utcnow
+from bridge.db.models import CallbackOutcome, User, utcnow
 from bridge.desk.queries import DESK_ROLES, DeskUser, desk_user
 from bridge.i18n import request_locale, translations
 from bridge.live import LiveEvent
 from bridge.web.csrf import check_csrf
 from bridge.web.sessions import page_user
-from callbacks import tasks
+from callbacks import missed_calls, tasks
 from callbacks.desk import labels
 from callbacks.desk.queue import Viewer, lift, queue
 from callbacks.placing import LIVE_TOPIC
@@ -31,6 +31,7 @@ from callbacks.tasks import RECORDED_OUTCOMES, SATISFACTION_GRADES, CallbackPoli
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/desk/callbacks", include_in_schema=False)
 QUEUE = "/desk/callbacks"
+MISSED_CALL_OUTCOMES = (CallbackOutcome.WRONG_NUMBER, CallbackOutcome.DO_NOT_CALL, CallbackOutcome.VOICEMAIL)
 
 
 async def current_user(request: Request) -> DeskUser:
@@ -56,7 +57,9 @@ def _labels(_: Callable[[str], str]) -> dict[str, Any]:
             "check_label": lambda c: _(labels.CHECK_LABELS.get(c, c)),
             "moved_label": lambda k: _(labels.MOVED_LABELS.get(k, k)),
             "newer_answer": labels.NEWER_ANSWER,
-            "outcomes": [o.value for o in RECORDED_OUTCOMES], "grades": sorted(SATISFACTION_GRADES, reverse=True)}
+            "outcomes": [o.value for o in RECORDED_OUTCOMES], "grades": sorted(SATISFACTION_GRADES, reverse=True),
+            # a missed call reached is closed without a case or filed; these outcomes remain
+            "missed_call_outcomes": [o.value for o in MISSED_CALL_OUTCOMES]}
 
 
 def _localtime(request: Request) -> Callable[[datetime | str | None], str]:
@@ -73,7 +76,7 @@ async def _queue_values(request: Request, user: DeskUser) -> dict[str, Any]:
     tr = translations(request_locale(request))
     data = await db.run(db.in_session, queue, _viewer(user), clock_of(request)(), policy_of(request), tr,
                         readonly=True)
-    return {**data, "supervisor": _viewer(user).supervisor, "closes_calls": _closes_calls()}
+    return {**data, "supervisor": _viewer(user).supervisor}
 
 
 async def _render(request: Request, user: DeskUser, status_code: int = 200, fragment: bool = False,
@@ -193,6 +196,22 @@ async def _supervisors_only(request: Request, user: DeskUser, task_id: int | Non
                          message=_("Only a supervisor can do this."))
 
 
+@router.post("/{task_id}/close", dependencies=[Depends(check_csrf)])
+async def close_call(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+    """A missed call done without a case (the note says how)."""
+    form = await request.form()
+    note = form.get("note")
+    note = note if isinstance(note, str) else ""
+    _ = translations(request_locale(request)).gettext
+    try:
+        return await _act(request, user, task_id, "closed", lambda session, me, now: missed_calls.close_without_case(
+            session, task_id, me, note, now))
+    except OutcomeError as problem:
+        errors = {"note": _(labels.OUTCOME_ERRORS[labels.outcome_error_key(problem)])}
+        return await _answer(request, user, task_id, None, status_code=422, errors=errors, error_task=task_id,
+                             values={"note": note}, message=errors["note"])
+
+
 @router.post("/{task_id}/release", dependencies=[Depends(check_csrf)])
 async def release(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
     if (refused := await _supervisors_only(request, user, task_id)) is not None:
@@ -238,8 +257,3 @@ async def lift_entry(request: Request, entry_id: int, user: DeskUser = Depends(c
                              message=_("This number is no longer on the do-not-call list."))
     log.info("callbacks.do_not_call_lifted", entry=entry_id, by=user.username)
     return await _answer(request, user, None, "do_not_call_lifted")
-
-
-def _closes_calls() -> bool:
-    """Whether missed calls can be closed without a case here (callbacks.missed_calls is installed)."""
-    return False

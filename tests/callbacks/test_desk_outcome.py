@@ -87,8 +87,8 @@ def test_the_form_appears_once_the_caller_answered(operator, answered_call):  # 
     ({"outcome": "follow_up", "text": "请回电 13912345678"}, "text", "请不要写入来电人的电话号码和全名"),
     ({"outcome": "informed", "satisfaction": "9"}, "satisfaction", "请选择来电人对答复的满意程度。"),
 ])
-def test_every_problem_beside_its_field_and_nothing_stored(operator, db, answered_call, form, field,
-                                                           words):  # noqa: F811
+def test_every_problem_beside_its_field_and_nothing_stored(operator, db, answered_call, form, field,  # noqa: F811
+                                                           words):
     task, _ = answered_call
     refused = act(operator, task, "outcome", note="来电人很客气", **form)
     assert refused.status_code == 422
@@ -140,8 +140,8 @@ def test_a_poor_grade_is_flagged_for_supervisors(operator, db, desk_app, answere
     assert 'id="queue-closed"' not in operator.get("/desk/callbacks").text
 
 
-def test_voicemail_is_retried_and_do_not_call_lists_the_number(operator, db, desk_app, dialler,
-                                                             answered_call):  # noqa: F811
+def test_voicemail_is_retried_and_do_not_call_lists_the_number(operator, db, desk_app, dialler,  # noqa: F811
+                                                             answered_call):
     task, _ = answered_call
     assert act(operator, task, "outcome", outcome="voicemail").status_code == 303
     with db.session(readonly=True) as session:
