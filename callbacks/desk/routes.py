@@ -84,12 +84,14 @@ async def _render(request: Request, user: DeskUser, status_code: int = 200, frag
     _ = translations(request_locale(request)).gettext
     data = await _queue_values(request, user)
     name = "callbacks/queue.html" if fragment else "callbacks/page.html"
-    return request.app.state.callback_templates.render(request, name, status_code, user=user, page="callbacks", **_labels(_), **data, **values)
+    return request.app.state.callback_templates.render(request, name, status_code, user=user, page="callbacks",
+                                                       fragment=fragment, **_labels(_), **data, **values)
 
 
 @router.get("")
 async def queue_page(request: Request, user: DeskUser = Depends(current_user)) -> Response:
-    return await _render(request, user, fragment=request.headers.get("hx-request") == "true")
+    # htmx asks for the queue alone on a live reload: the last action's message stays on the page
+    return await _render(request, user, fragment=request.headers.get("hx-request") == "true", live_reload=True)
 
 
 async def _answer(request: Request, user: DeskUser, task_id: int | None, kind: str | None, *,

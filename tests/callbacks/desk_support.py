@@ -119,3 +119,35 @@ def task_html(html: str, task_id: int) -> str:
     match = re.search(rf'<article class="task[^"]*" id="task-{task_id}".*?</article>', html, re.S)
     assert match, f"no task {task_id}"
     return match.group(0)
+
+
+def board_event(number: str, n: int, kind, at: datetime, **more):
+    """A thread event as the builtin board reports it (``kind``: a ThreadEventKind)."""
+    from bridge.forum.adapter import ThreadEvent
+
+    return ThreadEvent(event_id=f"builtin:{number}:{n}", kind=kind, case_number=number, at=at, unit_code="CITY-LJQ",
+                       sequence=n, **more)
+
+
+def forum_answered_task(db, config, policy: CallbackPolicy, *, filed_by: str = "operator",
+                        text: str = ANSWER) -> tuple[int, str]:
+    """A case filed by ``filed_by``, posted, accepted and answered on the forum (the forum service
+    applies the events), and the task the capability makes of the answer: (task id, case number)."""
+    from bridge.forum import service
+    from bridge.forum.adapter import PostRef, ThreadEventKind
+
+    deadlines = service.Deadlines.from_config(config)
+    with db.session() as session:
+        case = file_case(session, valid_form(call_linkedid=None, best_time="any"),
+                         user=user_named(session, filed_by), now=NOW - timedelta(days=1), zone=ZONE)
+        number = case.number
+        service.mark_posted(session, number, PostRef(number, "7", f"https://hotline.example.org/board/threads/{number}"),
+                            NOW - timedelta(hours=20), deadlines)
+        service.apply_events(session, [
+            board_event(number, 1, ThreadEventKind.ACCEPTED, NOW - timedelta(hours=19), actor="王芳"),
+            board_event(number, 2, ThreadEventKind.ANSWERED, NOW - timedelta(hours=1), text=text, actor="李明")],
+            deadlines)
+        event = session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "answered"))
+        task = tasks.create_for_answer(session, DomainEvent(event.id, "case_answered", "answered", case.id, number,
+                                                            event.at, event.detail), policy, NOW)
+        return task.id, number
