@@ -194,6 +194,28 @@ def queue(session: Session, viewer: Viewer, now: datetime, policy: CallbackPolic
     return result
 
 
+def take_task(session: Session, task_id: int, user: User, now: datetime, policy: CallbackPolicy, *,
+              supervisor: bool) -> CallbackTask:
+    """``user`` takes the task; a missed call's task takes its call too, so that nobody else files a
+    case from the call meanwhile (the filing rule of :mod:`bridge.cases.takes`, as on the old list)."""
+    task = tasks.take(session, task_id, user, now, policy, supervisor=supervisor)
+    call = task.call
+    if call is not None and call.handled_at is None:
+        call.taken_by_id, call.taken_at = user.id, now
+        session.flush()
+    return task
+
+
+def release_task(session: Session, task_id: int, now: datetime) -> CallbackTask:
+    """A supervisor puts the task in the pool (and a missed call's call back for anyone to file)."""
+    task = tasks.release(session, task_id, now)
+    call = task.call
+    if call is not None and call.handled_at is None:
+        call.taken_by_id, call.taken_at = None, None
+        session.flush()
+    return task
+
+
 def do_not_call_list(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(select(DoNotCall, User).outerjoin(User, User.id == DoNotCall.set_by_id)
                            .where(DoNotCall.lifted_at.is_(None)).order_by(DoNotCall.set_at.desc()).limit(LIMIT))
@@ -209,4 +231,5 @@ def lift(session: Session, entry_id: int, user_id: int, now: datetime) -> bool:
     return tasks.lift_do_not_call(session, entry.phone, by=session.get(User, user_id), now=now)
 
 
-__all__ = ["Viewer", "do_not_call_list", "lift", "outcome_pending", "queue", "task_view"]
+__all__ = ["Viewer", "do_not_call_list", "lift", "outcome_pending", "queue", "release_task", "take_task",
+           "task_view"]

@@ -24,7 +24,7 @@ from bridge.web.csrf import check_csrf
 from bridge.web.sessions import page_user
 from callbacks import missed_calls, tasks
 from callbacks.desk import labels
-from callbacks.desk.queue import Viewer, lift, queue
+from callbacks.desk.queue import Viewer, lift, queue, release_task, take_task
 from callbacks.placing import LIVE_TOPIC
 from callbacks.tasks import RECORDED_OUTCOMES, SATISFACTION_GRADES, CallbackPolicy, CallbackRefused, OutcomeError
 
@@ -142,7 +142,7 @@ def _supervisor(user: DeskUser) -> bool:
 @router.post("/{task_id}/take", dependencies=[Depends(check_csrf)])
 async def take(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
     policy = policy_of(request)
-    return await _act(request, user, task_id, "taken", lambda session, me, now: tasks.take(
+    return await _act(request, user, task_id, "taken", lambda session, me, now: take_task(
         session, task_id, me, now, policy, supervisor=_supervisor(user)))
 
 
@@ -219,7 +219,7 @@ async def release(request: Request, task_id: int, user: DeskUser = Depends(curre
     if (refused := await _supervisors_only(request, user, task_id)) is not None:
         return refused
     return await _act(request, user, task_id, "released",
-                      lambda session, _me, now: tasks.release(session, task_id, now))
+                      lambda session, _me, now: release_task(session, task_id, now))
 
 
 @router.post("/{task_id}/reassign", dependencies=[Depends(check_csrf)])

@@ -76,3 +76,30 @@ def test_a_case_filed_from_the_call_keeps_it_and_links_the_task(operator, db, de
         task = session.get(CallbackTask, missed)
         assert (task.case_id, task.state, task.outcome) == (case_id, CallbackState.DONE, CallbackOutcome.HANDLED)
     assert missed not in task_ids(operator.get("/desk/callbacks").text)
+
+
+def test_a_call_taken_on_the_queue_is_filed_by_its_taker_only(operator, db, desk_app, missed):  # noqa: F811
+    from datetime import datetime, timezone
+
+    from fastapi.testclient import TestClient
+
+    from bridge.accounts.service import add_user
+    from bridge.db.models import Role
+    from tests.desk.conftest import PASSWORD, sign_in
+
+    with db.session() as session:
+        add_user(session, "colleague", Role.OPERATOR, PASSWORD, extension="8003", display_name="colleague person",
+                 now=NOW)
+    desk_app.state.callback_clock.now = datetime.now(timezone.utc)  # the filing rule reads the real clock
+    assert act(operator, missed, "take").status_code == 303
+    with TestClient(desk_app, follow_redirects=False) as colleague, \
+            TestClient(desk_app, follow_redirects=False) as supervisor:
+        assert sign_in(colleague, "colleague").status_code == 303
+        assert sign_in(supervisor, "supervisor").status_code == 303
+        form = colleague.get(f"/desk/cases/new?call={LINKEDID}").text
+        assert 'id="call-taken"' in form and "operator person" in form
+        refused = colleague.post("/desk/cases", data={"csrf_token": csrf_of(form),
+                                                      **valid_form(call_linkedid=LINKEDID, caller_phone=NUMBER)})
+        assert refused.status_code == 422
+        assert act(supervisor, missed, "release").status_code == 303
+        assert 'id="call-taken"' not in colleague.get(f"/desk/cases/new?call={LINKEDID}").text
