@@ -86,6 +86,7 @@ OUTCOME_ERRORS = {
                        "on the forum."),
     "note_missing": N_("Say how the call was handled: the note is required."),
     "note_long": N_("The note is too long: at most 2000 characters."),
+    "phone": N_("Not a phone number: type it as the caller gave it, e.g. 13912345678."),
     "not_missed_call": N_("Only a missed call is done without a case: record the call's outcome instead."),
 }
 

@@ -2,7 +2,9 @@
 
 ``GET /desk/callbacks`` is the queue (as a fragment for htmx: the live reload); the actions post
 to ``/desk/callbacks/{id}/take``, ``/call``, ``/outcome``, ``/close`` (a missed call done without a
-case: :func:`callbacks.missed_calls.close_without_case`) and, for supervisors, ``/reassign``, ``/release`` and ``/desk/callbacks/do-not-call/{id}/lift``.
+case: :func:`callbacks.missed_calls.close_without_case`) and, for supervisors, ``/reassign``,
+``/release``, ``/number`` (the checked number of a ``check_number`` task) and
+``/desk/callbacks/do-not-call/{id}/lift``.
 Each answers htmx with the queue again (with a message), a plain form post with a redirect to the
 queue or the page with the message, and publishes topic ``callbacks`` live.
 """
@@ -241,6 +243,25 @@ async def reassign(request: Request, task_id: int, user: DeskUser = Depends(curr
 def _desk_user(session, value: str) -> int | None:
     user = session.get(User, int(value)) if value.isdigit() else None
     return user.id if user is not None and user.active and user.role in DESK_ROLES else None
+
+
+@router.post("/{task_id}/number", dependencies=[Depends(check_csrf)])
+async def correct_number(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+    """After ``check_number``: a supervisor puts the number as checked (or confirms it); due again."""
+    if (refused := await _supervisors_only(request, user, task_id)) is not None:
+        return refused
+    form = await request.form()
+    phone = form.get("phone")
+    phone = phone if isinstance(phone, str) else ""
+    policy = policy_of(request)
+    _ = translations(request_locale(request)).gettext
+    try:
+        return await _act(request, user, task_id, "number_checked", lambda session, me, now: tasks.correct_number(
+            session, task_id, phone, me, now, policy))
+    except OutcomeError:
+        errors = {"phone": _(labels.OUTCOME_ERRORS["phone"])}
+        return await _answer(request, user, task_id, None, status_code=422, errors=errors, error_task=task_id,
+                             values={"phone": phone}, message=errors["phone"])
 
 
 @router.post("/do-not-call/{entry_id}/lift", dependencies=[Depends(check_csrf)])

@@ -80,3 +80,21 @@ def test_lift_a_do_not_call_entry(operator, supervisor, db):  # noqa: F811
         assert tasks.do_not_call(session, "13912345678") is None
     again = supervisor.post(path, data={"csrf_token": csrf_of(page)})
     assert again.status_code == 404 and "这个号码已不在免打扰名单上。" in again.text
+
+
+def test_a_wrong_number_is_checked_and_called_again(operator, supervisor, db, policy):  # noqa: F811
+    task, _ = answered_task(db, policy, filed_by="operator")
+    with db.session() as session:  # Asterisk said the number does not exist (hangup cause 1)
+        row = session.get(CallbackTask, task)
+        row.state, row.needs_check, row.completed_at = CallbackState.UNREACHABLE, CallbackCheck.NUMBER, NOW
+    page = supervisor.get("/desk/callbacks").text
+    card = task_html(section(page, "closed"), task)
+    assert "号码可能有误" in card and f"/desk/callbacks/{task}/number" in card
+    refused = act(supervisor, task, "number", phone="12")
+    assert refused.status_code == 422 and "这不是电话号码" in refused.text
+    assert act(operator, task, "number", phone="13912345679").status_code == 403
+    assert act(supervisor, task, "number", phone="139 1234 5679").status_code == 303
+    with db.session(readonly=True) as session:
+        row = session.get(CallbackTask, task)
+        assert (row.phone, row.needs_check, row.state) == ("+8613912345679", None, CallbackState.DUE)
+    assert task_ids(section(operator.get("/desk/callbacks").text, "mine")) == [task]
