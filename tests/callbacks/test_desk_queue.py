@@ -3,6 +3,7 @@ longest-waiting first, what to say on each task, take and call (through the Plac
 refusal told in plain words, and the desk's main page linking to the queue."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -179,3 +180,25 @@ def test_a_do_not_call_number_is_refused(operator, db, policy, dialler):  # noqa
         tasks.forbid_number(session, "+8613912345678", task_id=None, by=None, note="", now=NOW)
     refused = act(operator, task, "call")
     assert refused.status_code == 409 and "这个号码在免打扰名单上：只有班长可以解除。" in refused.text
+
+
+def test_a_newer_answer_and_the_earlier_attempts_are_shown(operator, db, policy, dialler, desk_app):  # noqa: F811
+    from bridge.db.models import CallbackAttemptResult
+    from callbacks import tasks
+
+    task, _ = answered_task(db, policy, filed_by="operator")
+    assert act(operator, task, "call").status_code == 200
+    with db.session() as session:  # the caller's line was busy
+        tasks.settle_attempt(session, dialler.orders[0].key, CallbackAttemptResult.BUSY, NOW, policy,
+                             settled_by="events", hangup_cause=17)
+        row = session.get(CallbackTask, task)
+        session.add(CaseEvent(case_id=row.case_id, at=NOW, kind="follow_up_answered", actor="forum",
+                              detail={"text": "答复：夜间 22 点前再清理一次。", "unit": "CITY-LJQ"}))
+        row.due_at = NOW  # the retry is due (the ladder's interval has passed)
+    card = task_html(operator.get("/desk/callbacks").text, task)
+    assert "此后单位又作了答复：请告诉来电人这里显示的最新答复。" in card
+    assert '<blockquote class="pre answer-text">答复：夜间 22 点前再清理一次。</blockquote>' in card
+    attempts = re.search(r'<ol class="attempts">(.*?)</ol>', card, re.S).group(1)
+    assert re.search(r'<li data-result="busy">2026-12-03 10:00 · 忙线 · operator person</li>', attempts), attempts
+    placed = act(operator, task, "call")
+    assert "此后单位又作了答复" in re.search(r'<div id="queue-notice".*?</div>', placed.text, re.S).group(0)
