@@ -6,14 +6,15 @@ ended, with a caller number, no case filed from it and not handled on the old li
 becomes one task (:func:`callbacks.tasks.create_for_missed_call`, unique per call).
 
 The sweep reads the calls through a durable cursor, the ``cursors`` row ``missed-calls``,
-moved in the same transaction as the tasks it made.  Its position is the newest ``updated_at``
-of the calls it examined: the call log writes ``updated_at`` on every change, so a call still
-in progress at one sweep is picked when its end is written, and one recovered from Asterisk's
-CDR hours later (with an old ``ended_at``) is picked when it is stored.  Each sweep looks again
-at the calls written within :data:`OVERLAP` before the cursor, so a write that committed after a
-younger one is not passed over; calls that have a task are left out of the query, so looking
-again costs nothing and makes no second task.  Calls older than :data:`MISSED_CALL_DAYS` make
-no task, on every run: the first run (no cursor yet) so carries over what the old list showed.
+moved in the same transaction as the tasks it made.  It holds the newest ``calls.updated_at``
+examined: the call log writes ``updated_at`` on every change, so a call still in progress at
+one sweep is picked when its end is written, and one recovered from Asterisk's CDR hours later
+(with an old ``ended_at``) is picked when it is stored.  Each sweep looks again at the calls
+written within :data:`OVERLAP` before the cursor, so a write that committed after a younger one
+is not passed over; a call that has a task makes no second one.  Calls older than
+:data:`MISSED_CALL_DAYS` make no task, on every run: the first run (no cursor yet) so carries
+over what the old list showed.  The cursor also holds the newest ``cases.created_at`` of a case
+filed from a call, read the same way.
 
 A case filed from the call (the form's ``call_linkedid``, i.e. ``cases.call_id``) links the
 task and closes it: the caller was reached and their problem filed, the case's answer brings
@@ -27,11 +28,13 @@ ends or a case is filed (live events).  The scheduler may call :func:`sweep_miss
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bridge.cases.takes import holder as take_holder
@@ -84,16 +87,21 @@ NOTE_CASE_FILED = "case filed"
 
 
 def sweep_missed_calls(session: Session, policy: CallbackPolicy, now: datetime) -> list[CallbackTask]:
-    """One task per missed call not seen before; link and close the tasks whose call has a case
-    filed (or was handled on the old list) since.  Returns the tasks made.  Moves the cursor in
-    this transaction (on PostgreSQL it is locked: two sweeps at once run one after the other)."""
+    """One task per missed call not seen before; the tasks whose call has since had a case filed
+    from it, or was handled on the old list, are closed.  Returns the tasks made.  Moves the
+    cursor in this transaction (locked on PostgreSQL: two sweeps at once run one after the other)."""
     cursor = _cursor(session)
-    since = None if cursor.position is None else datetime.fromisoformat(cursor.position) - OVERLAP
-    calls = _unseen_missed_calls(session, now, since)
-    filed = _calls_with_a_case(session, calls)
+    seen = _Position.of(cursor)
+    window = now - timedelta(days=MISSED_CALL_DAYS)
+    rows = _missed_calls_written(session, window, seen.calls)
+    filed = _calls_with_a_case(session, [call for call, task in rows if task is None])
     created = []
-    for call in calls:
-        if call.id in filed:
+    for call, task in rows:
+        if task is not None:
+            if call.handled_at is not None and task.state in OPEN_STATES and task.case_id is None:
+                _close(session, task, now, note=call.handled_note or "")  # done on the old list meanwhile
+            continue
+        if call.handled_at is not None or call.id in filed:
             continue
         task = create_for_missed_call(session, call, policy, now)
         if task is None:
@@ -101,14 +109,37 @@ def sweep_missed_calls(session: Session, policy: CallbackPolicy, now: datetime) 
             continue
         _carry_the_take(session, task, call, now)
         created.append(task)
-    if calls:
-        newest = max(call.updated_at for call in calls)
-        if cursor.position is None or newest > datetime.fromisoformat(cursor.position):
-            cursor.position = newest.isoformat()
-    cursor.updated_at = now
-    close_settled_tasks(session, now)
+    cases = _cases_filed_from_calls(session, window, seen.cases)
+    link_filed_cases(session, cases, now)
+    seen = _Position(calls=max([seen.calls, *(call.updated_at for call, _ in rows)], key=_order),
+                     cases=max([seen.cases, *(case.created_at for case in cases)], key=_order))
+    cursor.position, cursor.updated_at = seen.text(), now
     session.flush()
     return created
+
+
+@dataclass(frozen=True)
+class _Position:
+    """The cursor: the newest ``calls.updated_at`` and ``cases.created_at`` (of a case filed from a
+    call) examined; None before the first run."""
+
+    calls: datetime | None = None
+    cases: datetime | None = None
+
+    @classmethod
+    def of(cls, cursor: Cursor) -> _Position:
+        if not cursor.position:
+            return cls()
+        stored = json.loads(cursor.position)
+        return cls(*(datetime.fromisoformat(stored[key]) if stored.get(key) else None for key in ("calls", "cases")))
+
+    def text(self) -> str:
+        return json.dumps({"calls": self.calls.isoformat() if self.calls else None,
+                           "cases": self.cases.isoformat() if self.cases else None})
+
+
+def _order(moment: datetime | None) -> datetime:
+    return moment or datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _cursor(session: Session) -> Cursor:
@@ -120,15 +151,16 @@ def _cursor(session: Session) -> Cursor:
     return cursor
 
 
-def _unseen_missed_calls(session: Session, now: datetime, since: datetime | None) -> list[Call]:
-    has_task = select(CallbackTask.id).where(CallbackTask.call_id == Call.id).exists()
-    query = (select(Call).where(Call.disposition.in_(MISSED_DISPOSITIONS), Call.ended_at.is_not(None),
-                                Call.caller_number != "", Call.handled_at.is_(None),
-                                Call.arrived_at >= now - timedelta(days=MISSED_CALL_DAYS), ~has_task)
+def _missed_calls_written(session: Session, window: datetime,
+                          after: datetime | None) -> list[tuple[Call, CallbackTask | None]]:
+    """The missed calls of the window written since ``after`` (less the overlap), with their task."""
+    query = (select(Call, CallbackTask).outerjoin(CallbackTask, CallbackTask.call_id == Call.id)
+             .where(Call.disposition.in_(MISSED_DISPOSITIONS), Call.ended_at.is_not(None), Call.caller_number != "",
+                    Call.arrived_at >= window)
              .order_by(Call.updated_at, Call.id))
-    if since is not None:
-        query = query.where(Call.updated_at > since)
-    return list(session.scalars(query))
+    if after is not None:
+        query = query.where(Call.updated_at > after - OVERLAP)
+    return [(call, task) for call, task in session.execute(query)]
 
 
 def _calls_with_a_case(session: Session, calls: list[Call]) -> set[int]:
@@ -144,6 +176,12 @@ def _calls_with_a_case(session: Session, calls: list[Call]) -> set[int]:
     return found
 
 
+def _cases_filed_from_calls(session: Session, window: datetime, after: datetime | None) -> list[Case]:
+    since = window if after is None else after - OVERLAP
+    return list(session.scalars(select(Case).where(Case.call_id.is_not(None), Case.created_at > since)
+                                .order_by(Case.created_at, Case.id)))
+
+
 def _carry_the_take(session: Session, task: CallbackTask, call: Call, now: datetime) -> None:
     """A call an operator took on the old list (and whose take still holds) stays theirs: the
     task's hold starts now (the task's own rule, HOLD_EXPIRES_AFTER, from the upgrade on)."""
@@ -154,28 +192,26 @@ def _carry_the_take(session: Session, task: CallbackTask, call: Call, now: datet
         task.held_by_id, task.held_at = taker.id, now
 
 
-def close_settled_tasks(session: Session, now: datetime) -> list[CallbackTask]:
-    """Open missed-call tasks whose call has a case filed (linked, done, ``handled``) or was
-    handled on the old list (done, ``handled``, with its note).  Returns the tasks closed."""
-    unlinked = (CallbackTask.reason == CallbackReason.MISSED_CALL, CallbackTask.case_id.is_(None),
-                CallbackTask.state.in_(OPEN_STATES))
-    oldest = session.scalar(select(func.min(CallbackTask.waiting_since)).where(*unlinked))
-    if oldest is None:
+def link_filed_cases(session: Session, cases: list[Case], now: datetime) -> list[CallbackTask]:
+    """The missed-call task of each case's call gets the case (the first one filed from the call);
+    an open one is closed: done, ``handled``, the caller's problem filed (the case's answer brings a
+    task of its own).  Returns the tasks linked."""
+    by_call = {}
+    for case in cases:
+        by_call.setdefault(case.call_id, case)
+    if not by_call:
         return []
-    closed = []
-    filed = session.execute(select(CallbackTask, Case).join(Case, Case.call_id == CallbackTask.call_id)
-                            .where(*unlinked, Case.created_at >= oldest).order_by(CallbackTask.id, Case.id)).all()
-    for task, case in filed:
-        if task.case_id is None:  # the first case filed from the call
-            _close(session, task, now, note=NOTE_CASE_FILED, case=case)
-            closed.append(task)
-    handled = session.execute(select(CallbackTask, Call).join(Call, Call.id == CallbackTask.call_id)
-                              .where(*unlinked, Call.handled_at.is_not(None))).all()
-    for task, call in handled:
+    linked = []
+    for task in session.scalars(select(CallbackTask).where(
+            CallbackTask.call_id.in_(list(by_call)), CallbackTask.reason == CallbackReason.MISSED_CALL,
+            CallbackTask.case_id.is_(None))):
+        case = by_call[task.call_id]
         if task.state in OPEN_STATES:
-            _close(session, task, now, note=call.handled_note or "")
-            closed.append(task)
-    return closed
+            _close(session, task, now, note=NOTE_CASE_FILED, case=case)
+        else:
+            task.case_id, task.updated_at = case.id, now
+        linked.append(task)
+    return linked
 
 
 def _close(session: Session, task: CallbackTask, now: datetime, *, note: str, case: Case | None = None,

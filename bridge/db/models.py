@@ -371,7 +371,7 @@ class CallbackOutcome(str, enum.Enum):
     DO_NOT_CALL = "do_not_call"
     VOICEMAIL = "voicemail"  # a machine or someone else answered: an attempt, retried
     SUPERSEDED = "superseded"  # a newer answer of the same case made a new task
-    HANDLED = "handled"  # a missed call dealt with without a case (the note says how)
+    HANDLED = "handled"  # a missed call dealt with: a case filed from it (case_id), or the note says how
 
 
 class CallbackCheck(str, enum.Enum):

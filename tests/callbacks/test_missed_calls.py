@@ -25,9 +25,11 @@ from bridge.db.models import (
     User,
 )
 from bridge.departments.service import ensure_shipped_units
+from bridge.health import Health
 from bridge.live import LiveEvent, LiveEvents
 from bridge.pbx.calllog import save_record
 from bridge.pbx.events import CallRecord
+from bridge.pbx.service import PbxService
 from callbacks import tasks
 from callbacks.missed_calls import (
     CURSOR_NAME,
@@ -40,7 +42,10 @@ from callbacks.missed_calls import (
     task_for_call,
 )
 from callbacks.tasks import CallbackPolicy, CallbackRefused, OutcomeError, Refusal
+from tests import sipp
 from tests.forum.test_builtin_support import SECRETS, case_form
+from tests.pbx.fake_ami import FakeAmi
+from tests.pbx.recorded_tables import ami_events, live_calls, soon_after, sqlite_tables
 from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.postgres
@@ -216,7 +221,8 @@ def test_a_call_done_on_the_old_list_after_its_task_was_made_closes_the_task(db,
     assert sweep(db, policy) == ["75.1"]
     with db.session() as session:
         call = session.scalar(select(Call).where(Call.linkedid == "75.1"))
-        call.handled_at, call.handled_note = NOW + timedelta(minutes=1), "来电人已自行解决"
+        # as the old list's done_call writes it
+        call.handled_at, call.handled_note, call.updated_at = NOW + timedelta(minutes=1), "来电人已自行解决", NOW + timedelta(minutes=1)
     sweep(db, policy, NOW + timedelta(minutes=2))
     with db.session(readonly=True) as session:
         task = task_for_call(session, "75.1")
@@ -334,6 +340,7 @@ async def test_the_link_sweeps_at_start_and_soon_after_a_call_ends(db, policy):
                 a_call(session, "79.2", number="13800004444", arrived=NOW - timedelta(minutes=2))
             live.publish(LiveEvent("call", "ended", {"linkedid": "79.2"}))
             await wait_until_async(lambda: count() == 2, timeout=10, what="a sweep after the call ended")
+            await wait_until_async(lambda: sweeper.sweeps >= 2, timeout=5, what="that sweep to publish")
         finally:
             await sweeper.stop()
         seen = []
@@ -342,7 +349,6 @@ async def test_the_link_sweeps_at_start_and_soon_after_a_call_ends(db, policy):
             if event.topic == "callbacks":
                 seen.append((event.kind, event.data["linkedid"], event.data["kind"]))
     assert seen == [("changed", "79.1", "missed_call"), ("changed", "79.2", "missed_call")]
-    assert sweeper.sweeps >= 2
 
 
 async def test_the_link_outlives_a_failed_sweep(db, policy, monkeypatch):
@@ -361,3 +367,71 @@ async def test_the_link_outlives_a_failed_sweep(db, policy, monkeypatch):
         await wait_until_async(lambda: len(failures) >= 2, timeout=5, what="a second try")
     finally:
         await sweeper.stop()
+
+
+def test_two_sweeps_at_once_make_one_task_per_call(db, policy):
+    import threading
+
+    sweep(db, policy)  # the cursor row exists (a first run racing another fails on its key, and is retried)
+    with db.session() as session:
+        for n in range(20):
+            a_call(session, f"80.{n}", number=f"138000{n:05d}", arrived=NOW - timedelta(minutes=30 - n))
+    made: list[list[str]] = []
+    start = threading.Barrier(2)
+
+    def one() -> None:
+        start.wait()
+        made.append(sweep(db, policy))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(made) == 2 and sorted(made[0] + made[1]) == sorted(f"80.{n}" for n in range(20))
+    with db.session(readonly=True) as session:
+        assert len(missed_tasks(session)) == 20
+
+
+async def test_the_calls_the_pbx_link_logs_become_tasks_once_they_end(db, policy, tmp_path):
+    """The daemon's PBX link for real (recorded AMI events of the test bed, played by a local AMI
+    server): the abandoned call and the after-hours message make a task each, the answered call none."""
+    scenarios = ("answered", "abandoned", "after_hours_message")
+    secret = "s3cret"
+    ami = await FakeAmi(secret=secret).start()
+    config = validate({"sandbox": {"enabled": False},
+                       "pbx": {"ami": {"port": ami.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+                               "agi_port": sipp.free_port("127.0.0.1"),
+                               "cdr_path": str(sqlite_tables(tmp_path, *scenarios))}},
+                      environ={**SECRETS, "HOTLINE_BRIDGE_AMI_SECRET": secret})
+    now = soon_after(*scenarios)
+    live = LiveEvents()
+    service = PbxService(config, db, Health(), live, clock=lambda: now, write_coalesce_s=0.05)
+    service.recovery = None  # the live path only
+    sweeper = MissedCallSweeper(db, live, policy, clock=lambda: now, every_s=0.5, after_call_ended_s=0.1)
+    missed = sorted(linkedid for linkedid, record in live_calls(*scenarios).items()
+                    if record.disposition in ("abandoned", "after_hours_message"))
+    assert len(missed) == 2
+
+    def made() -> list[str]:
+        with db.session(readonly=True) as session:
+            return sorted(linkedids(session))
+
+    await service.start()
+    await sweeper.start()
+    try:
+        assert await service.ami.wait_up(5)
+        for event in ami_events(*scenarios):
+            await ami.send_event(event)
+        assert await wait_until_async(lambda: made() == missed, timeout=15, what="a task per missed call")
+        sweeps = sweeper.sweeps
+        await wait_until_async(lambda: sweeper.sweeps >= sweeps + 2, timeout=5, what="two more sweeps")
+        assert made() == missed
+    finally:
+        await sweeper.stop()
+        await service.stop()
+        await ami.close()
+    with db.session(readonly=True) as session:
+        for task in missed_tasks(session):
+            record = live_calls(*scenarios)[task.call.linkedid]
+            assert task.phone == record.caller_number and task.waiting_since == task.call.arrived_at
