@@ -12,7 +12,7 @@ Gettext = Callable[[str], str]
 LocalTime = Callable[[datetime | str | None], str]
 
 REASON_LABELS = {"answer": N_("Tell the answer"), "missed_call": N_("Missed call")}
-STATE_LABELS = {"scheduled": N_("Scheduled"), "due": N_("Due"), "in_progress": N_("In progress"),
+STATE_LABELS = {"scheduled": N_("Scheduled"), "due": N_("Due"), "in_progress": N_("Under way"),
                 "done": N_("Done"), "unreachable": N_("Not reached")}
 RESULT_LABELS = {"answered": N_("Answered"), "busy": N_("Busy"), "no_answer": N_("No answer"),
                  "failed": N_("Failed"), "operator_no_answer": N_("The operator's phone did not answer"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bridge.cases.timeline import timeline_view, unit_codes, unit_names
@@ -153,7 +153,7 @@ def _sections(found: list[CallbackTask], viewer: Viewer, now: datetime, policy: 
               ) -> tuple[list[CallbackTask], list[CallbackTask], list[CallbackTask]]:
     """Open tasks as ``mine``, ``pool`` (longest waiting first) and, for a supervisor, ``others``."""
     mine, pool, others = [], [], []
-    for task in found:
+    for task in found:  # (a task held by the viewer whose hold expired falls back to the pool's rule)
         holder = _holder(task, now)
         if task.owner_id == viewer.id or (holder is not None and holder.id == viewer.id):
             mine.append(task)
@@ -167,10 +167,16 @@ def _sections(found: list[CallbackTask], viewer: Viewer, now: datetime, policy: 
 
 
 def queue(session: Session, viewer: Viewer, now: datetime, policy: CallbackPolicy, tr) -> dict[str, Any]:
-    """Everything the queue page shows ``viewer`` at ``now``."""
-    found = list(session.scalars(select(CallbackTask).options(*_loaded())
-                                 .where(CallbackTask.state.in_(OPEN_STATES))
-                                 .order_by(CallbackTask.waiting_since, CallbackTask.id).limit(LIMIT)))
+    """Everything the queue page shows ``viewer`` at ``now``: their own open tasks all (up to
+    :data:`LIMIT`), and of the others the :data:`LIMIT` longest waiting (the pool's order)."""
+    open_tasks = select(CallbackTask).options(*_loaded()).where(CallbackTask.state.in_(OPEN_STATES))
+    theirs = or_(CallbackTask.owner_id == viewer.id, CallbackTask.held_by_id == viewer.id)
+    not_theirs = and_(or_(CallbackTask.owner_id.is_(None), CallbackTask.owner_id != viewer.id),
+                      or_(CallbackTask.held_by_id.is_(None), CallbackTask.held_by_id != viewer.id))  # NULL-safe
+    found = list(session.scalars(open_tasks.where(theirs).order_by(CallbackTask.due_at, CallbackTask.id)
+                                 .limit(LIMIT)))
+    found += session.scalars(open_tasks.where(not_theirs).order_by(CallbackTask.waiting_since, CallbackTask.id)
+                             .limit(LIMIT))
     closed: list[CallbackTask] = []
     if viewer.supervisor:
         closed = list(session.scalars(select(CallbackTask).options(*_loaded()).where(

@@ -202,3 +202,14 @@ def test_a_newer_answer_and_the_earlier_attempts_are_shown(operator, db, policy,
     assert re.search(r'<li data-result="busy">2026-12-03 10:00 · 忙线 · operator person</li>', attempts), attempts
     placed = act(operator, task, "call")
     assert "此后单位又作了答复" in re.search(r'<div id="queue-notice".*?</div>', placed.text, re.S).group(0)
+
+
+def test_mine_are_shown_however_many_wait_longer_in_the_pool(operator, db, policy, dialler, monkeypatch):  # noqa: F811
+    from callbacks.desk import queue
+
+    monkeypatch.setattr(queue, "LIMIT", 2)
+    older = [answered_task(db, policy, filed_by=None, answered_at=NOW - timedelta(hours=h))[0] for h in (3, 2, 1)]
+    mine, _ = answered_task(db, policy, filed_by="operator")
+    page = operator.get("/desk/callbacks").text
+    assert task_ids(section(page, "mine")) == [mine]
+    assert task_ids(section(page, "pool")) == older[:2]  # the two longest waiting
