@@ -164,3 +164,30 @@ def test_a_follow_up_goes_to_the_thread_and_reopens(page, live, db, desk_app, de
     timeline = page.locator("ol.timeline").inner_text()
     assert "已回电" in timeline and "有追问" in timeline and "夜间是否也会清理？" in timeline
     page.screenshot(path="/tmp/callbacks-follow-up.png", full_page=True)
+
+
+def test_a_task_given_to_the_operator_moves_live(page, browser, live, db, desk_app, desk_config):  # noqa: F811
+    """A supervisor gives a pool task to the operator, whose page follows without a reload."""
+    task_id, _ = forum_answered_task(db, desk_config, desk_app.state.callback_policy, filed_by="supervisor")
+    with db.session() as session:  # the supervisor's turn is over: the task is in the pool
+        session.get(CallbackTask, task_id).owner_id = None
+    open_queue(page, live)
+    page.locator(f"#queue-pool #task-{task_id}").wait_for()
+    other = new_tab(browser)
+    try:
+        other.goto(f"{live.url}/desk/login")
+        other.fill('input[name="username"]', "supervisor")
+        other.fill('input[name="password"]', PASSWORD)
+        other.click('#login-form button[type="submit"]')
+        other.wait_for_url(f"{live.url}/desk/")
+        other.goto(f"{live.url}/desk/callbacks")
+        card = other.locator(f"#task-{task_id}")
+        card.locator('select[name="user_id"]').select_option(label="operator person")
+        card.locator("button.reassign").click()
+        # the operator's page follows live: the task is theirs now
+        page.locator(f"#queue-mine #task-{task_id}").wait_for(timeout=8000)
+        assert "负责人：operator person" in page.locator(f"#task-{task_id} header").inner_text()
+        other.locator(f"#queue-others #task-{task_id}").wait_for()
+        other.screenshot(path="/tmp/callbacks-supervisor.png", full_page=True)
+    finally:
+        other.context.close()
