@@ -213,3 +213,17 @@ def test_mine_are_shown_however_many_wait_longer_in_the_pool(operator, db, polic
     page = operator.get("/desk/callbacks").text
     assert task_ids(section(page, "mine")) == [mine]
     assert task_ids(section(page, "pool")) == older[:2]  # the two longest waiting
+
+
+def test_every_refusal_has_plain_words_in_both_languages():
+    from bridge.i18n import translations
+    from callbacks.desk.labels import refusal_text
+
+    zh, en = translations("zh_CN").gettext, translations("en").gettext
+    for refusal in Refusal:
+        detail = {"not_due": NOW.isoformat(), "outside_windows": NOW.isoformat(), "owners_turn": f"until {NOW.isoformat()}",
+                  "needs_check": "check_number"}.get(refusal.value, "")
+        chinese = refusal_text(refusal, detail, "王芳", zh, lambda t: "10:00")
+        english = refusal_text(refusal, detail, "王芳", en, lambda t: "10:00")
+        assert re.search("[\u4e00-\u9fff]{4}", chinese) and chinese != english, refusal
+        assert refusal.value not in chinese and "%(" not in chinese + english, refusal
