@@ -88,8 +88,6 @@ def call_by_linkedid(session: Session, linkedid: str) -> dict | None:
             "disposition": call.disposition.value}
 
 
-
-
 def _handled(call: Call, taker: User | None) -> dict:
     """How a call was done without a case: when, by whom (who had taken it) and the note; None if not done."""
     done = call.handled_at is not None

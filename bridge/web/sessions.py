@@ -12,8 +12,8 @@ whose pages they are (the desk's sends the browser to its sign-in page).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
