@@ -8,6 +8,9 @@
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
   release before only logged the answers it passed; answers older than
   :data:`callbacks.tasks.MAX_ANSWER_AGE` make no task);
+* a durable consumer of ``answer_heard`` (cursor ``events:callback-answer-heard``): a caller
+  who heard the answer from the PBX (the status line, an automated voice callback) is
+  informed, without a grade (:func:`callbacks.tasks.heard_answer`);
 * with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``.
 """
 from __future__ import annotations
@@ -16,12 +19,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.capability import AmiSubscription, Capability, Runtime
-from bridge.db.models import utcnow
-from bridge.domain_events import CASE_ANSWERED, Consumer, DomainEvent
-from callbacks.tasks import CallbackPolicy, create_for_answer
+from bridge.db.models import CallbackReason, CallbackTask, utcnow
+from bridge.domain_events import ANSWER_HEARD, CASE_ANSWERED, Consumer, DomainEvent
+from callbacks.tasks import OPEN_STATES, CallbackPolicy, attempt_by_key, create_for_answer, heard_answer
 
 log = structlog.get_logger(__name__)
 
@@ -34,13 +38,37 @@ def answer_consumer(policy: CallbackPolicy, clock: Callable[[], datetime] = utcn
     return Consumer("callback-tasks", CASE_ANSWERED, on_case_answered)
 
 
+def tasks_informed_by(session: Session, event: DomainEvent) -> list[int]:
+    """The open tasks an ``answer_heard`` event serves: the voice callback's own task, or on the
+    status line every open answer task of the case for that answer or an older one."""
+    if event.detail.get("attempt"):
+        attempt = attempt_by_key(session, str(event.detail["attempt"]))
+        return [attempt.task_id] if attempt is not None and attempt.task.case_id == event.case_id else []
+    heard = int(event.detail.get("answer") or 0)
+    return list(session.scalars(select(CallbackTask.id).where(
+        CallbackTask.case_id == event.case_id, CallbackTask.reason == CallbackReason.ANSWER,
+        CallbackTask.state.in_(OPEN_STATES), CallbackTask.answer_event_id <= heard).order_by(CallbackTask.id)))
+
+
+def heard_consumer(clock: Callable[[], datetime] = utcnow) -> Consumer:
+    """The consumer that closes the tasks an answer heard from the PBX has served (same transaction
+    as the cursor)."""
+    def on_answer_heard(session: Session, event: DomainEvent) -> None:
+        via = str(event.detail.get("via") or "pbx")
+        for task_id in tasks_informed_by(session, event):
+            if heard_answer(session, task_id, clock(), via=via) is not None:
+                log.info("callbacks.heard_answer", task_id=task_id, case_number=event.case_number, via=via)
+
+    return Consumer("callback-answer-heard", ANSWER_HEARD, on_answer_heard)
+
+
 class CallbacksCapability(Capability):
     name = "callbacks"
     order = 80
     ami = AmiSubscription(events=("OriginateResponse",))
 
     def consumers(self, runtime: Runtime):
-        return (answer_consumer(CallbackPolicy.of(runtime.config)),)
+        return (answer_consumer(CallbackPolicy.of(runtime.config)), heard_consumer())
 
     def mount(self, app, runtime: Runtime) -> None:
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)

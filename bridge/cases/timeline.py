@@ -29,6 +29,7 @@ KIND_LABELS = {
     "answered": NC_("timeline", "answered"),
     "follow_up_asked": NC_("timeline", "follow-up asked"),
     "follow_up_answered": NC_("timeline", "follow-up answered"),
+    "answer_heard": NC_("timeline", "answer heard by phone, without an operator"),
 }
 LATE_LABEL = NC_("timeline", "%(kind)s (arrived late, changed nothing)")
 # System actors; a user's actor is their username, shown as it is.
@@ -36,6 +37,7 @@ ACTOR_LABELS = {
     "forum": NC_("timeline actor", "forum"),
     "scheduler": NC_("timeline actor", "deadline watch"),
     "system": NC_("timeline actor", "system"),
+    "pbx": NC_("timeline actor", "phone system"),
 }
 STEP_LABELS = {  # the step an overdue unit owes (bridge.forum.service.STEP_OWED)
     "post": NC_("timeline", "posting"),
@@ -43,6 +45,11 @@ STEP_LABELS = {  # the step an overdue unit owes (bridge.forum.service.STEP_OWED
     "answer": NC_("timeline", "answer"),
 }
 STEP_OWED_LABEL = NC_("timeline", "owes: %(step)s")
+# How an answer was heard without an operator (answer_heard's "via").
+HEARD_VIA_LABELS = {
+    "status_line": NC_("timeline", "on the status line"),
+    "voice_callback": NC_("timeline", "on an automated callback"),
+}
 # Where an entry's detail names a unit: the unit that acted, the one a forward went to.
 UNIT_KEYS = ("unit", "department")
 TO_UNIT_KEY = "to_unit"
@@ -89,6 +96,8 @@ def _entry(entry: Mapping[str, Any], names: Mapping[str, str], tr) -> dict[str, 
         note = tr.pgettext(*STEP_OWED_LABEL) % {"step": _label(STEP_LABELS, str(detail["step"]), tr)}
     elif kind == "forum_post_failed":
         note = str(detail.get("error") or "")
+    elif kind == "answer_heard" and detail.get("via"):
+        note = _label(HEARD_VIA_LABELS, str(detail["via"]), tr)
     return {
         "at": entry["at"],
         "kind": kind,
