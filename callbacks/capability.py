@@ -2,7 +2,8 @@
 (``bridge`` never imports this package).
 
 * its part of the AMI subscription: ``OriginateResponse``, Asterisk's answer to the
-  Originate that places a callback;
+  Originate that places a callback, and the ``VarSet`` of ``HOTLINE_CALLBACK_ATTEMPT`` (the
+  outbound channel of an attempt);
 * a durable consumer of the domain event ``case_answered`` (``bridge.domain_events``): each
   answer reaches :func:`callbacks.tasks.create_for_answer` exactly once, in the transaction that
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
@@ -11,6 +12,8 @@
 * a durable consumer of ``answer_heard`` (cursor ``events:callback-answer-heard``): a caller
   who heard the answer from the PBX (the status line, an automated voice callback) is
   informed, without a grade (:func:`callbacks.tasks.heard_answer`);
+* the automated voice callback (:class:`callbacks.voice_callback.VoiceCallbacks`, ``self.voice``):
+  its AMI listener settles the calls it placed;
 * with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``.
 """
 from __future__ import annotations
@@ -65,7 +68,17 @@ def heard_consumer(clock: Callable[[], datetime] = utcnow) -> Consumer:
 class CallbacksCapability(Capability):
     name = "callbacks"
     order = 80
-    ami = AmiSubscription(events=("OriginateResponse",))
+    # HOTLINE_CALLBACK_ATTEMPT: the Originate's variable names the outbound channel of an attempt.
+    ami = AmiSubscription(events=("OriginateResponse",), variables=("HOTLINE_CALLBACK_ATTEMPT",))
+
+    def __init__(self) -> None:
+        self.voice = None  # the automated voice dialler (callbacks.voice_callback), once the daemon runs
+
+    def ami_listeners(self, runtime: Runtime):
+        from callbacks.voice_callback import VoiceCallbacks
+
+        self.voice = VoiceCallbacks.of(runtime)
+        return (self.voice.on_ami_event,) if self.voice is not None else ()
 
     def consumers(self, runtime: Runtime):
         return (answer_consumer(CallbackPolicy.of(runtime.config)), heard_consumer())
