@@ -47,7 +47,7 @@ from bridge.db.models import (
     utcnow,
 )
 from bridge.domain_events import ANSWER_HEARD_KIND
-from bridge.pbx.answer_speech import AnswerSpeech, SpeechError, audio_name
+from bridge.pbx.answer_speech import AnswerSpeech, SpeechError
 from callbacks import tasks
 from callbacks.placing import DiallerError
 from callbacks.tasks import CallbackPolicy, CallbackRefused, Refusal
@@ -73,6 +73,7 @@ class VoiceCall:
     task_id: int
     attempt_id: int
     answer_event_id: int
+    audio: str  # the spoken answer's name in the recordings folder (AnswerSpeech.name_for)
     dial: str  # the number as the trunk is dialled (national form)
 
 
@@ -186,7 +187,8 @@ class VoiceCallbacks:
         attempt, brief = tasks.begin_attempt(session, task_id, None, self.clock(), self.policy, dialler=DIALLER)
         if brief.answer_event_id != spoken_id:  # answered again meanwhile: say the newest (rare; one more try)
             raise CallbackRefused(Refusal.NOT_DUE, "the case was answered again; place the call again")
-        return VoiceCall(attempt.idempotency_key, task_id, attempt.id, spoken_id, dial_string(attempt.task.phone))
+        return VoiceCall(attempt.idempotency_key, task_id, attempt.id, spoken_id,
+                         self.speech.name_for(spoken_id, brief.answer_text), dial_string(attempt.task.phone))
 
     async def _trunk_name(self, ami) -> str:
         """The dialplan's HOTLINE_TRUNK global (one place says which endpoint reaches the carrier)."""
@@ -208,7 +210,7 @@ class VoiceCallbacks:
             "Context": CONTEXT, "Exten": "s", "Priority": "1", "Async": "true",
             "CallerID": f"{self.hotline_number} <{self.hotline_number}>", "Timeout": str(self.ring_s * 1000),
             "Variable": [f"HOTLINE_CALLBACK_ATTEMPT={call.key}", f"HOTLINE_ANSWER_EVENT={call.answer_event_id}",
-                         f"HOTLINE_ANSWER_NAME={audio_name(call.answer_event_id)}"],
+                         f"HOTLINE_ANSWER_NAME={call.audio}"],
         }
         try:
             await ami.send_action(action)

@@ -47,7 +47,7 @@ from bridge.cases.validation import normalise_phone
 from bridge.db.case_numbers import format_case_number
 from bridge.db.models import CallbackAttempt, CallbackState, CallbackTask, Case, CaseEvent, CaseState, utcnow
 from bridge.domain_events import ANSWER_HEARD_KIND, announce_case_event
-from bridge.pbx.answer_speech import AnswerSpeech, SpeechError, audio_name
+from bridge.pbx.answer_speech import AnswerSpeech, SpeechError
 from bridge.site.clock import SiteClock
 
 log = structlog.get_logger(__name__)
@@ -267,7 +267,7 @@ class CaseStatusServer:
         except (SpeechError, OSError) as exc:
             log.warning("agi.answer_not_spoken", linkedid=linkedid, case_number=answer.case_number, error=str(exc))
             return None
-        return f"{recordings.rstrip('/')}/{audio_name(answer.answer_event_id)}"
+        return f"{recordings.rstrip('/')}/{self.speech.name_for(answer.answer_event_id, answer.answer_text)}"
 
     async def _heard(self, headers: dict) -> None:
         try:

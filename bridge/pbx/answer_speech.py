@@ -4,11 +4,12 @@ converted with sox to what Asterisk plays (8 kHz 16-bit mono WAV), as the prompt
 
 The status line (:mod:`bridge.pbx.agi`) and the automated voice callback play the same file.
 Answers are case events, never changed once written, so one file per answer event id is
-made once and kept: ``answers/answer-<id>.wav`` in the recordings folder, which Asterisk
+made once and kept: ``answers/answer-<id>-<digest>.wav`` in the recordings folder, which Asterisk
 reads (the daemon writes it there; Asterisk names the folder ``HOTLINE_RECORDINGS``).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -49,11 +50,6 @@ def speakable(text: str) -> str:
     return " ".join(_URL.sub(" ", text or "").split())
 
 
-def audio_name(answer_event_id: int) -> str:
-    """The file's name relative to the recordings folder, without extension (as Asterisk plays it)."""
-    return f"{ANSWERS_DIR}/answer-{int(answer_event_id)}"
-
-
 class AnswerSpeech:
     """Makes (once) and finds the spoken answer of an answer case event."""
 
@@ -67,12 +63,16 @@ class AnswerSpeech:
         folder = recordings_folder(config)
         return cls(folder) if folder is not None else None
 
-    def path_for(self, answer_event_id: int) -> Path:
-        return self.recordings / f"{audio_name(answer_event_id)}.wav"
+    def name_for(self, answer_event_id: int, text: str) -> str:
+        """The file's name in the recordings folder, without extension (as Asterisk plays it): the
+        answer's event id, and a digest of what is said and how, so another database's answer of the
+        same id (a reset, a test) or another voice never plays a stale file."""
+        digest = hashlib.sha1(f"{self.voice} {self.speed_wpm} {speakable(text)}".encode()).hexdigest()[:10]
+        return f"{ANSWERS_DIR}/answer-{int(answer_event_id)}-{digest}"
 
     def audio_for(self, answer_event_id: int, text: str) -> Path:
         """The WAV file of this answer, made now if it is not there yet; raises :class:`SpeechError`."""
-        target = self.path_for(answer_event_id)
+        target = self.recordings / f"{self.name_for(answer_event_id, text)}.wav"
         if target.is_file():
             return target
         words = speakable(text)

@@ -95,8 +95,9 @@ async def test_the_row_exists_before_the_originate_which_names_the_attempt_and_t
     assert originate["Channel"] == "PJSIP/13912345678@carrier"
     assert originate["Variable"] == [f"HOTLINE_CALLBACK_ATTEMPT={call.key}",
                                      f"HOTLINE_ANSWER_EVENT={call.answer_event_id}",
-                                     f"HOTLINE_ANSWER_NAME=answers/answer-{call.answer_event_id}"]
-    assert (tmp_path / "answers" / f"answer-{call.answer_event_id}.wav").is_file()  # spoken before the call
+                                     f"HOTLINE_ANSWER_NAME={call.audio}"]
+    assert call.audio.startswith(f"answers/answer-{call.answer_event_id}-")
+    assert (tmp_path / f"{call.audio}.wav").is_file()  # spoken before the call
     task, attempt = the_attempt(db, task_id)
     assert (attempt.dialler, attempt.operator_id, attempt.ended_at) == ("voice", None, None)
     assert task.state is CallbackState.IN_PROGRESS

@@ -92,7 +92,7 @@ async def test_the_caller_picks_up_hears_the_answer_and_is_informed(asterisk, br
             await ami.wait_for("Hangup", Linkedid=linkedid, timeout=60)
             plays = ami.find("Newexten", Application="Read", Linkedid=linkedid,
                              where=lambda e: "/answers/answer-" in e.get("AppData", ""))
-            assert len(plays) == 1 and plays[0]["AppData"].split(",")[1].endswith(f"answers/answer-{call.answer_event_id}")
+            assert len(plays) == 1 and plays[0]["AppData"].split(",")[1].endswith(f"/{call.audio}")
             assert ami.varset("HOTLINE_CALLBACK_ATTEMPT", Linkedid=linkedid) == [call.key]
             assert ami.varset("HOTLINE_DISPOSITION", Linkedid=linkedid) == ["voice_callback"]
         await wait_until_async(lambda: task_for(bridge.db, number).attempts[0].ended_at is not None, timeout=10,

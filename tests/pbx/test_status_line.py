@@ -206,12 +206,15 @@ def test_answer_heard_reads_in_the_pages_language():
 def test_the_answer_is_spoken_once_into_an_8khz_wav(tmp_path):
     speech = AnswerSpeech(tmp_path / "recordings")
     path = speech.audio_for(41, f"{ANSWER_TEXT} 详见 https://forum.example.org/t/1")
-    assert path == tmp_path / "recordings" / "answers" / "answer-41.wav"
+    assert path.parent == tmp_path / "recordings" / "answers" and path.name.startswith("answer-41-")
+    assert f"{speech.name_for(41, ANSWER_TEXT + ' 详见')}.wav" == f"answers/{path.name}"  # links are not said
     with wave.open(str(path)) as audio:
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
         assert audio.getnframes() > 8000  # more than a second of speech
     made = path.stat().st_mtime_ns
-    assert speech.audio_for(41, "another text").stat().st_mtime_ns == made  # cached per answer event
+    assert speech.audio_for(41, f"{ANSWER_TEXT} 详见").stat().st_mtime_ns == made  # made once, then kept
+    # The same event id with another text (another database, a reset) is another file, never the stale one.
+    assert speech.audio_for(41, "另一个答复").name != path.name
     assert speakable("答复 http://x.org/a  见\n附件") == "答复 见 附件"
     assert not list(path.parent.glob(".speaking-*"))
     with pytest.raises(SpeechError, match="no text"):

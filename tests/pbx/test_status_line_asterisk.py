@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bridge.capability import Runtime
 from bridge.db.models import CallbackOutcome, CallbackState, CallbackTask, Case, CaseEvent, CaseState
 from bridge.domain_events import DomainEvents
-from bridge.pbx.answer_speech import audio_name
+from bridge.pbx.answer_speech import AnswerSpeech
 from callbacks.capability import CallbacksCapability
 from tests.pbx.test_calllog_asterisk import bridge, file_test_case, finished, new_caller  # noqa: F401 (fixture)
 
@@ -62,6 +62,11 @@ def heard_events(db, number: str) -> list[dict]:
             Case.number == number, CaseEvent.kind == "answer_heard"))]
 
 
+def audio_name(bridge, answer_event_id: int, text: str = ANSWER_TEXT) -> str:  # noqa: F811 (the fixture's name)
+    """The spoken answer's name in the recordings folder, as the daemon names it."""
+    return AnswerSpeech.of(bridge.config).name_for(answer_event_id, text)
+
+
 def keyed(number: str) -> str:
     return number.split("-", 1)[1].replace("-", "")  # 96811-2026-000001 -> 2026000001
 
@@ -94,7 +99,7 @@ async def test_the_caller_keys_the_number_hears_the_answer_and_is_informed(aster
     await run_callbacks(bridge)  # the answers make their tasks
     assert task_of(bridge.db, answer).state in (CallbackState.SCHEDULED, CallbackState.DUE)
     host_dir, chroot_dir = recordings
-    audio = f"{chroot_dir}/{audio_name(answer)}"
+    audio = f"{chroot_dir}/{audio_name(bridge, answer)}"
     offset = asterisk.full_log.stat().st_size
     async with asterisk.ami_events() as ami:
         run = asterisk.place_calls(1, caller_number=caller, caller_name="李先生", digits=f"2{keyed(number)}#",
@@ -110,10 +115,10 @@ async def test_the_caller_keys_the_number_hears_the_answer_and_is_informed(aster
                          where=lambda e: "/answer-heard," in e.get("AppData", ""))
         assert heard and heard[0]["AppData"].endswith(f"/answer-heard,{answer},status_line,")
     log = asterisk.full_log.read_bytes()[offset:].decode("utf-8", errors="replace")
-    about = [line for line in log.splitlines() if audio_name(answer) in line]
+    about = [line for line in log.splitlines() if audio_name(bridge, answer) in line]
     assert any(f"Playing '{audio}." in line for line in about), about  # Asterisk found the file and played it
     assert not [line for line in about if "does not exist" in line or "Unable to open" in line]
-    assert (host_dir / f"{audio_name(answer)}.wav").stat().st_size > 44 + 8000 * 2 * 5  # 5 s of speech or more
+    assert (host_dir / f"{audio_name(bridge, answer)}.wav").stat().st_size > 44 + 8000 * 2 * 5  # 5 s of speech or more
     assert heard_events(bridge.db, number) == [{"answer": answer, "via": "status_line", "linkedid": linkedid}]
 
     await run_callbacks(bridge)
@@ -127,7 +132,7 @@ async def test_someone_else_keying_the_number_hears_it_but_the_caller_is_still_o
         asterisk, bridge, answered_twice, recordings):  # noqa: F811
     _, (number, _), (answer, _) = answered_twice
     await run_callbacks(bridge)
-    audio = f"{recordings[1]}/{audio_name(answer)}"
+    audio = f"{recordings[1]}/{audio_name(bridge, answer)}"
     async with asterisk.ami_events() as ami:
         run = asterisk.place_calls(1, caller_number=new_caller(), caller_name="邻居", digits=f"2{keyed(number)}#",
                                    hold_ms=90000)
@@ -144,7 +149,7 @@ async def test_someone_else_keying_the_number_hears_it_but_the_caller_is_still_o
 async def test_2_hears_the_answer_again_and_1_reaches_an_operator(asterisk, bridge, answered_twice,  # noqa: F811
                                                                    recordings):
     caller, (number, _), (answer, _) = answered_twice
-    audio = f"{recordings[1]}/{audio_name(answer)}"
+    audio = f"{recordings[1]}/{audio_name(bridge, answer)}"
     # The case number, then "2" a few seconds into the answer, then "1" a few seconds into its replay.
     digits = f"2{keyed(number)}#" + "," * 8 + "2" + "," * 4 + "1"
     with asterisk.desk_phone("8001"):
@@ -159,3 +164,30 @@ async def test_2_hears_the_answer_again_and_1_reaches_an_operator(asterisk, brid
             assert ami.varset("HOTLINE_CHOICE", Linkedid=linkedid)[-2:] == ["2", "1"]
             assert ami.varset("HOTLINE_DISPOSITION", Linkedid=linkedid)[-1] == "operator"
     assert heard_events(bridge.db, number) == []  # interrupted both times: an operator tells the caller
+
+
+async def test_an_answer_file_this_asterisk_cannot_see_is_not_counted_as_heard(asterisk, bridge, tmp_path):  # noqa: F811
+    """The daemon spoke the answer into a folder that is not Asterisk's recordings folder (a site
+    whose two views of it differ): the caller hears the status and the usual menu, and nothing
+    counts as heard."""
+    caller = new_caller()
+    text = f"{ANSWER_TEXT}（{caller}）"  # a text no other test spoke: its file is nowhere Asterisk looks
+    number, _ = (file_test_case(asterisk, bridge.db, caller) for _ in range(2))
+    answer = answer_case(bridge.db, number, text)
+    await run_callbacks(bridge)
+    bridge.service.agi.speech = AnswerSpeech(tmp_path / "elsewhere")
+    async with asterisk.ami_events() as ami:
+        run = asterisk.place_calls(1, caller_number=caller, caller_name="李先生", digits=f"2{keyed(number)}#",
+                                   hold_ms=90000)
+        case = await ami.wait_for("VarSet", Variable="HOTLINE_CASE_NUMBER", timeout=40)
+        linkedid = case["Linkedid"]
+        await finished(run)
+        assert ami.varset("HOTLINE_ANSWER_MISSING", Linkedid=linkedid)[0].endswith(audio_name(bridge, answer, text))
+        assert not ami.find("Newexten", Application="AGI", Linkedid=linkedid,
+                            where=lambda e: "/answer-heard," in e.get("AppData", ""))
+        assert ami.find("Newexten", Application="Read", Linkedid=linkedid,
+                        where=lambda e: "/after-status," in e.get("AppData", ""))
+    assert (tmp_path / "elsewhere" / f"{audio_name(bridge, answer, text)}.wav").is_file()
+    assert heard_events(bridge.db, number) == []
+    await run_callbacks(bridge)
+    assert task_of(bridge.db, answer).state in (CallbackState.SCHEDULED, CallbackState.DUE)
