@@ -73,6 +73,7 @@ class CallbacksCapability(Capability):
 
     def __init__(self) -> None:
         self.voice = None  # the automated voice dialler (callbacks.voice_callback), once the daemon runs
+        self.twilio_voice = None  # the same through Twilio, with [twilio] enabled
 
     def ami_listeners(self, runtime: Runtime):
         from callbacks.voice_callback import VoiceCallbacks
@@ -85,6 +86,17 @@ class CallbacksCapability(Capability):
 
     def mount(self, app, runtime: Runtime) -> None:
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
+            from callbacks.twilio_gateway import TwilioGateway
             from callbacks.twilio_status import no_task_yet, status_router
+            from callbacks.voice_callback import TwilioVoiceCallbacks, heard_router
 
-            app.include_router(status_router(runtime.config, on_status=no_task_yet))
+            config = runtime.config
+            self.twilio_voice = TwilioVoiceCallbacks(runtime.db, CallbackPolicy.of(config),
+                                                     TwilioGateway.from_config(config), public_url=config.web.public_url)
+
+            async def on_status(status) -> None:
+                if not await self.twilio_voice.on_status(status):
+                    no_task_yet(status)
+
+            app.include_router(status_router(config, on_status=on_status))
+            app.include_router(heard_router(self.twilio_voice, auth_token=config.secret(config.twilio.auth_token_env)))

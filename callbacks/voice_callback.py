@@ -32,8 +32,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
 from bridge.cases.validation import display_phone
 from bridge.db.engine import Database
@@ -51,6 +54,8 @@ from bridge.pbx.answer_speech import AnswerSpeech, SpeechError
 from callbacks import tasks
 from callbacks.placing import DiallerError
 from callbacks.tasks import CallbackPolicy, CallbackRefused, Refusal
+from callbacks.twilio_gateway import TwilioError
+from callbacks.twilio_status import SIGNATURE_HEADER, STATUS_PATH
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +94,27 @@ def wants_voice_callback(session: Session, task_id: int) -> bool:
 def dial_string(phone: str) -> str:
     """A stored E.164 number as the carrier is dialled: the national form, digits only."""
     return "".join(ch for ch in display_phone(phone) if ch.isdigit() or ch == "+")
+
+
+def answer_to_say(session: Session, task_id: int) -> tuple[int, str]:
+    """The newest answer of the task's case (event id, text); :class:`CallbackRefused` when the
+    caller did not choose a voice callback or there is nothing to say."""
+    task = session.get(CallbackTask, task_id)
+    if task is None:
+        raise CallbackRefused(Refusal.NOT_FOUND)
+    if not wants_voice_callback(session, task_id):
+        raise CallbackRefused(Refusal.CLOSED, "the caller did not choose an automated voice callback")
+    brief = tasks.briefing(session, task)
+    if brief.answer_event_id is None or not brief.answer_text.strip():
+        raise CallbackRefused(Refusal.NOT_FOUND, "the case has no answer text to say")
+    return brief.answer_event_id, brief.answer_text
+
+
+def not_heard_goes_to_an_operator(task: CallbackTask, now: datetime) -> None:
+    """Picked up but not heard to the end: due again, for an operator (no outcome will be recorded
+    for the automated call, and it is not placed again for this answer)."""
+    if task.state is CallbackState.IN_PROGRESS:
+        task.state, task.updated_at = CallbackState.DUE, now
 
 
 def heard_on(session: Session, attempt: CallbackAttempt) -> bool:
@@ -151,7 +177,7 @@ class VoiceCallbacks:
         ami = self.ami
         if ami is None or not ami.is_up:
             raise CallbackRefused(Refusal.PBX_DOWN)
-        answer_id, text = await self.db.run_in_session(self._answer_to_say, task_id, readonly=True)
+        answer_id, text = await self.db.run_in_session(answer_to_say, task_id, readonly=True)
         try:
             await asyncio.to_thread(self.speech.audio_for, answer_id, text)
         except (SpeechError, OSError) as exc:
@@ -171,17 +197,6 @@ class VoiceCallbacks:
                 raise CallbackRefused(Refusal.PBX_DOWN, str(exc)) from exc
         log.info("voice_callback.placed", task_id=task_id, attempt=call.key, answer=answer_id)
         return call
-
-    def _answer_to_say(self, session: Session, task_id: int) -> tuple[int, str]:
-        task = session.get(CallbackTask, task_id)
-        if task is None:
-            raise CallbackRefused(Refusal.NOT_FOUND)
-        if not wants_voice_callback(session, task_id):
-            raise CallbackRefused(Refusal.CLOSED, "the caller did not choose an automated voice callback")
-        brief = tasks.briefing(session, task)
-        if brief.answer_event_id is None or not brief.answer_text.strip():
-            raise CallbackRefused(Refusal.NOT_FOUND, "the case has no answer text to say")
-        return brief.answer_event_id, brief.answer_text
 
     def _begin(self, session: Session, task_id: int, spoken_id: int) -> VoiceCall:
         attempt, brief = tasks.begin_attempt(session, task_id, None, self.clock(), self.policy, dialler=DIALLER)
@@ -275,12 +290,157 @@ class VoiceCallbacks:
                              settled_by="events", hangup_cause=cause, answered_at=attempt.answered_at,
                              linkedid=linkedid)
         task = attempt.task
-        if not heard and task.state is CallbackState.IN_PROGRESS:
-            # Picked up, not heard to the end: an operator phones (no outcome will be recorded for it).
-            task.state, task.updated_at = CallbackState.DUE, self.clock()
+        if not heard:
+            not_heard_goes_to_an_operator(task, self.clock())
         log.info("voice_callback.ended", task_id=call.task_id, attempt=call.key, heard=heard,
                  state=task.state.value)
 
     def _settle(self, session: Session, key: str, result: CallbackAttemptResult, cause: int | None) -> None:
         tasks.settle_attempt(session, key, result, self.clock(), self.policy, settled_by="events",
                              hangup_cause=cause)
+
+
+# ======================================================================= through Twilio
+
+# A call's final CallStatus (Twilio's status callback) -> the attempt's result; "completed": picked up.
+TWILIO_RESULTS = {"busy": CallbackAttemptResult.BUSY, "no-answer": CallbackAttemptResult.NO_ANSWER,
+                  "failed": CallbackAttemptResult.FAILED, "canceled": CallbackAttemptResult.FAILED,
+                  "completed": CallbackAttemptResult.ANSWERED}
+HEARD_PATH = "/callbacks/twilio/voice/heard"  # the TwiML's <Redirect> after the answer: heard to its end
+
+
+def prompt_texts(*names: str) -> list[str]:
+    """The Mandarin prompts of dialplan/prompts.toml (the line's words, kept out of the code)."""
+    import tomllib
+
+    from bridge.pbx.sandbox import PROMPTS_FILE
+
+    prompts = tomllib.loads(PROMPTS_FILE.read_text(encoding="utf-8"))["prompts"]
+    return [prompts[name] for name in names]
+
+
+def voice_twiml(answer_text: str, heard_url: str) -> str:
+    """TwiML that says the intro and the answer with Twilio's zh-CN voice, then asks Twilio to fetch
+    ``heard_url`` (the answer was said to its end)."""
+    intro, follows = prompt_texts("callback-intro", "status-answer-follows")
+    response = VoiceResponse()
+    response.say(f"{intro}{follows}", language="zh-CN")
+    response.say(answer_text, language="zh-CN")
+    response.redirect(heard_url, method="POST")
+    return str(response)
+
+
+def goodbye_twiml() -> str:
+    response = VoiceResponse()
+    response.say(prompt_texts("thanks")[0], language="zh-CN")
+    response.hangup()
+    return str(response)
+
+
+class TwilioVoiceCallbacks:
+    """The voice dialler through Twilio's Calls API (``[callbacks] dialler = "twilio"``): the attempt
+    row first (committed), then one ``Calls`` request (never sent twice: no idempotency key there);
+    the result from Twilio's signed status callback (:meth:`on_status`), heard from the signed
+    ``<Redirect>`` after the answer (:meth:`heard`)."""
+
+    name = DIALLER
+
+    def __init__(self, db: Database, policy: CallbackPolicy, gateway, *, public_url: str,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.policy, self.gateway, self.clock = db, policy, gateway, clock
+        self.public_url = public_url.rstrip("/")
+
+    def heard_url(self, key: str) -> str:
+        return f"{self.public_url}{HEARD_PATH}?attempt={key}"
+
+    async def place(self, task_id: int) -> str:
+        """Phone the caller of ``task_id`` with the answer; the attempt's key.  Raises
+        :class:`CallbackRefused` as :meth:`VoiceCallbacks.place` does."""
+        answer_id, text = await self.db.run_in_session(answer_to_say, task_id, readonly=True)
+        key, phone = await self.db.run_in_session(self._begin, task_id, answer_id)
+        try:
+            sid = await self.gateway.place_call(phone, voice_twiml(text, self.heard_url(key)),
+                                                self.public_url + STATUS_PATH)
+        except TwilioError as exc:
+            log.warning("voice_callback.twilio_failed", task_id=task_id, attempt=key, error=str(exc),
+                        may_have_sent=getattr(exc, "may_have_sent", False))
+            if not getattr(exc, "may_have_sent", False):
+                await self.db.run_in_session(self._settle, key, CallbackAttemptResult.FAILED)
+                raise CallbackRefused(Refusal.PBX_DOWN, str(exc)) from exc
+            return key  # may have reached Twilio: left dialling, settled by its status callback or a person
+        await self.db.run_in_session(self._note_sid, key, sid)
+        log.info("voice_callback.placed", task_id=task_id, attempt=key, answer=answer_id, via="twilio")
+        return key
+
+    def _begin(self, session: Session, task_id: int, spoken_id: int) -> tuple[str, str]:
+        attempt, brief = tasks.begin_attempt(session, task_id, None, self.clock(), self.policy, dialler=DIALLER)
+        if brief.answer_event_id != spoken_id:
+            raise CallbackRefused(Refusal.NOT_DUE, "the case was answered again; place the call again")
+        return attempt.idempotency_key, attempt.task.phone
+
+    def _note_sid(self, session: Session, key: str, sid: str) -> None:
+        attempt = tasks.attempt_by_key(session, key)
+        if attempt is not None:
+            attempt.remote_id = sid
+
+    def _settle(self, session: Session, key: str, result: CallbackAttemptResult) -> None:
+        tasks.settle_attempt(session, key, result, self.clock(), self.policy, settled_by="twilio")
+
+    async def heard(self, key: str, caller: str) -> bool:
+        """Twilio fetched the ``<Redirect>`` after the answer: the answer was said to its end."""
+        def work(session: Session) -> bool:
+            from bridge.pbx.agi import VIA_VOICE_CALLBACK, record_heard
+
+            attempt = tasks.attempt_by_key(session, key)
+            if attempt is None or attempt.answer_event_id is None:
+                return False
+            if attempt.answered_at is None:
+                attempt.answered_at = self.clock()
+            return record_heard(session, attempt.answer_event_id, VIA_VOICE_CALLBACK, attempt_key=key,
+                                caller_number=caller, now=self.clock()) is not None
+
+        return await self.db.run_in_session(work)
+
+    async def on_status(self, status) -> bool:
+        """A signed call status (:class:`callbacks.twilio_status.TwilioStatus`) of one of our calls
+        settles its attempt; False when the SID is not a voice callback's (another handler's)."""
+        result = TWILIO_RESULTS.get(status.status)
+        if status.kind != "call" or result is None:
+            return False
+
+        def work(session: Session) -> bool:
+            attempt = session.scalar(select(CallbackAttempt).where(CallbackAttempt.remote_id == status.sid,
+                                                                   CallbackAttempt.dialler == DIALLER))
+            if attempt is None:
+                return False
+            heard = heard_on(session, attempt)
+            tasks.settle_attempt(session, attempt.idempotency_key, result, self.clock(), self.policy,
+                                 settled_by="twilio", answered_at=attempt.answered_at)
+            if result is CallbackAttemptResult.ANSWERED and not heard:
+                not_heard_goes_to_an_operator(attempt.task, self.clock())
+            log.info("voice_callback.ended", task_id=attempt.task_id, attempt=attempt.idempotency_key,
+                     result=result.value, heard=heard, via="twilio")
+            return True
+
+        return await self.db.run_in_session(work)
+
+
+def heard_router(voice: TwilioVoiceCallbacks, *, auth_token: str):
+    """``POST /callbacks/twilio/voice/heard?attempt=KEY``: Twilio's ``<Redirect>`` after the answer,
+    signed like its status callbacks (403 and nothing stored otherwise); answers TwiML that says
+    goodbye."""
+    validator = RequestValidator(auth_token)
+    router = APIRouter()
+
+    @router.post(HEARD_PATH, include_in_schema=False)
+    async def answer_heard(request: Request) -> Response:
+        url = voice.public_url + HEARD_PATH + (f"?{request.url.query}" if request.url.query else "")
+        form = await request.form()
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature or not validator.validate(url, form, signature):
+            log.warning("twilio.heard_refused", reason="missing or wrong X-Twilio-Signature", url=url)
+            return Response(status_code=403)
+        await voice.heard(request.query_params.get("attempt", ""), str(form.get("To", "")))
+        return Response(goodbye_twiml(), media_type="application/xml")
+
+    return router
