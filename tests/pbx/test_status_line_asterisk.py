@@ -191,3 +191,23 @@ async def test_an_answer_file_this_asterisk_cannot_see_is_not_counted_as_heard(a
     assert heard_events(bridge.db, number) == []
     await run_callbacks(bridge)
     assert task_of(bridge.db, answer).state in (CallbackState.SCHEDULED, CallbackState.DUE)
+
+
+async def test_the_callers_own_answered_case_is_offered_and_its_answer_said_at_once(asterisk, bridge):  # noqa: F811
+    """The caller keys only 2: their one case still owed a callback is offered from their number,
+    its answer said, and they count as informed."""
+    caller = new_caller()
+    number = file_test_case(asterisk, bridge.db, caller)
+    answer = answer_case(bridge.db, number)
+    await run_callbacks(bridge)
+    async with asterisk.ami_events() as ami:
+        run = asterisk.place_calls(1, caller_number=caller, caller_name="李先生", digits="2", hold_ms=90000)
+        case = await ami.wait_for("VarSet", Variable="HOTLINE_CASE_NUMBER", timeout=40)
+        linkedid = case["Linkedid"]
+        await finished(run)
+        assert ami.varset("HOTLINE_CASE_STATUS", Linkedid=linkedid) == ["callback_pending"]
+        assert ami.varset("HOTLINE_CASE", Linkedid=linkedid) == []  # nothing keyed
+        assert ami.varset("HOTLINE_ANSWER_EVENT", Linkedid=linkedid) == [str(answer)]
+    assert [h["via"] for h in heard_events(bridge.db, number)] == ["status_line"]
+    await run_callbacks(bridge)
+    assert task_of(bridge.db, answer).state is CallbackState.DONE
