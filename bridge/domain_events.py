@@ -3,7 +3,7 @@
 Unlike the live feed for browsers (``bridge.live``, which drops what a slow page
 cannot take), nothing here is ever dropped.  The source is the case timeline: a
 topic is a set of ``case_events`` kinds (``case_answered``: the unit answered, or
-answered a follow-up), and ``case_events`` rows are never updated or deleted.
+answered a follow-up; ``answer_heard``: the caller heard that answer from the PBX), and ``case_events`` rows are never updated or deleted.
 
 Each :class:`Consumer` has a cursor row ``events:<name>`` in the ``cursors`` table
 (the id of the last case event it handled).  :class:`DomainEvents`, one per daemon,
@@ -60,7 +60,11 @@ class Topic:
 
 # The responsible unit answered the case (first answer, or the answer to a follow-up).
 CASE_ANSWERED = Topic("case_answered", ("answered", "follow_up_answered"))
-TOPICS: tuple[Topic, ...] = (CASE_ANSWERED,)
+# The caller heard the unit's answer played by the PBX, without a person (the status line, an
+# automated voice callback): detail {"answer": the answer's case event id, "via", "attempt"?}.
+ANSWER_HEARD_KIND = "answer_heard"
+ANSWER_HEARD = Topic("answer_heard", (ANSWER_HEARD_KIND,))
+TOPICS: tuple[Topic, ...] = (CASE_ANSWERED, ANSWER_HEARD)
 
 
 @dataclass(frozen=True)

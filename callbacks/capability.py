@@ -2,7 +2,8 @@
 (``bridge`` never imports this package).
 
 * its part of the AMI subscription: ``OriginateResponse``, Asterisk's answer to the
-  Originate that places a callback;
+  Originate that places a callback, and the ``VarSet`` of ``HOTLINE_CALLBACK_ATTEMPT`` (the
+  outbound channel of an attempt);
 * a durable consumer of the domain event ``case_answered`` (``bridge.domain_events``): each
   answer reaches :func:`callbacks.tasks.create_for_answer` exactly once, in the transaction that
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
@@ -16,9 +17,15 @@
 * the link ``missed-calls`` (:class:`callbacks.missed_calls.MissedCallSweeper`): missed calls
   (abandoned, after-hours messages) become tasks of reason ``missed_call``, swept at start,
   every few seconds and soon after a call ends (the engine's wake runs the same sweep);
+* a durable consumer of ``answer_heard`` (cursor ``events:callback-answer-heard``): a caller
+  who heard the answer from the PBX (the status line, an automated voice callback) is
+  informed, without a grade (:func:`callbacks.tasks.heard_answer`);
+* the automated voice callback (:class:`callbacks.voice_callback.VoiceCallbacks`, ``self.voice``):
+  its AMI listener settles the calls it placed;
+* with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``.
 * the operators' callback queue on the desk, ``/desk/callbacks`` (:mod:`callbacks.desk`);
 * with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``
-  (a message's status updates its ``callback_messages`` row).
+  (a message's status updates its ``callback_messages`` row, a voice callback's its attempt).
 """
 from __future__ import annotations
 
@@ -26,13 +33,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.capability import AmiSubscription, Capability, Runtime
-from bridge.db.models import utcnow
-from bridge.domain_events import CASE_ANSWERED, Consumer, DomainEvent
+from bridge.db.models import CallbackReason, CallbackTask, utcnow
+from bridge.domain_events import ANSWER_HEARD, CASE_ANSWERED, Consumer, DomainEvent
 from callbacks.missed_calls import MissedCallSweeper
-from callbacks.tasks import CallbackPolicy, create_for_answer
+from callbacks.tasks import OPEN_STATES, CallbackPolicy, attempt_by_key, create_for_answer, heard_answer
 
 log = structlog.get_logger(__name__)
 
@@ -49,10 +57,45 @@ def answer_consumer(policy: CallbackPolicy, clock: Callable[[], datetime] = utcn
     return Consumer("callback-tasks", CASE_ANSWERED, on_case_answered)
 
 
+def tasks_informed_by(session: Session, event: DomainEvent) -> list[int]:
+    """The open tasks an ``answer_heard`` event serves: the voice callback's own task, or on the
+    status line every open answer task of the case for that answer or an older one."""
+    if event.detail.get("attempt"):
+        attempt = attempt_by_key(session, str(event.detail["attempt"]))
+        return [attempt.task_id] if attempt is not None and attempt.task.case_id == event.case_id else []
+    heard = int(event.detail.get("answer") or 0)
+    return list(session.scalars(select(CallbackTask.id).where(
+        CallbackTask.case_id == event.case_id, CallbackTask.reason == CallbackReason.ANSWER,
+        CallbackTask.state.in_(OPEN_STATES), CallbackTask.answer_event_id <= heard).order_by(CallbackTask.id)))
+
+
+def heard_consumer(clock: Callable[[], datetime] = utcnow) -> Consumer:
+    """The consumer that closes the tasks an answer heard from the PBX has served (same transaction
+    as the cursor)."""
+    def on_answer_heard(session: Session, event: DomainEvent) -> None:
+        via = str(event.detail.get("via") or "pbx")
+        for task_id in tasks_informed_by(session, event):
+            if heard_answer(session, task_id, clock(), via=via) is not None:
+                log.info("callbacks.heard_answer", task_id=task_id, case_number=event.case_number, via=via)
+
+    return Consumer("callback-answer-heard", ANSWER_HEARD, on_answer_heard)
+
+
 class CallbacksCapability(Capability):
     name = "callbacks"
     order = 80
-    ami = AmiSubscription(events=("OriginateResponse",))
+    # HOTLINE_CALLBACK_ATTEMPT: the Originate's variable names the outbound channel of an attempt.
+    ami = AmiSubscription(events=("OriginateResponse",), variables=("HOTLINE_CALLBACK_ATTEMPT",))
+
+    def __init__(self) -> None:
+        self.voice = None  # the automated voice dialler (callbacks.voice_callback), once the daemon runs
+        self.twilio_voice = None  # the same through Twilio, with [twilio] enabled
+
+    def ami_listeners(self, runtime: Runtime):
+        from callbacks.voice_callback import VoiceCallbacks
+
+        self.voice = VoiceCallbacks.of(runtime)
+        return (self.voice.on_ami_event,) if self.voice is not None else ()
 
     live_topics = ("callbacks",)
 
@@ -67,7 +110,8 @@ class CallbacksCapability(Capability):
     def consumers(self, runtime: Runtime):
         engine = runtime.links.get("callbacks")
         return (answer_consumer(CallbackPolicy.of(runtime.config),
-                                on_task=engine.replan_after_commit if engine is not None else None),)
+                                on_task=engine.replan_after_commit if engine is not None else None),
+                heard_consumer())
 
     def mount(self, app, runtime: Runtime) -> None:
         from callbacks.api import router as api_router
@@ -76,11 +120,25 @@ class CallbacksCapability(Capability):
         app.include_router(api_router)
         mount_queue(app, CallbackPolicy.of(runtime.config))
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
-            from callbacks.sms import apply_status
-            from callbacks.twilio_status import status_router, storing_handler
+            self._mount_twilio(app, runtime)
 
-            handler = storing_handler(runtime.db, {"message": apply_status})
-            app.include_router(status_router(runtime.config, on_status=handler))
+    def _mount_twilio(self, app, runtime: Runtime) -> None:
+        from callbacks.sms import apply_status
+        from callbacks.twilio_gateway import TwilioGateway
+        from callbacks.twilio_status import status_router, storing_handler
+        from callbacks.voice_callback import TwilioVoiceCallbacks, heard_router
+
+        config = runtime.config
+        self.twilio_voice = TwilioVoiceCallbacks(runtime.db, CallbackPolicy.of(config),
+                                                 TwilioGateway.from_config(config), public_url=config.web.public_url)
+        store = storing_handler(runtime.db, {"message": apply_status})
+
+        async def on_status(status) -> None:  # a voice callback's call, else an SMS (or only logged)
+            if not await self.twilio_voice.on_status(status):
+                await store(status)
+
+        app.include_router(status_router(config, on_status=on_status))
+        app.include_router(heard_router(self.twilio_voice, auth_token=config.secret(config.twilio.auth_token_env)))
 
 
 def _sms_sender(runtime: Runtime):

@@ -123,6 +123,8 @@ class CaseIn(BaseModel):
                           "or full name")
     callback_wanted: bool | None = Field(None, description="private; default true")
     sms_consent: bool | None = Field(None, description="private; default false; needs a mobile number")
+    voice_callback: bool | None = Field(None, description="private; default false; the caller chose an automated "
+                                                          "voice callback (the answer, spoken); needs callback_wanted")
     best_time: Annotated[str | None, _choice(list(BEST_TIME_CODES))] = Field(
         None, description="private; when the caller wants the callback: morning, afternoon, evening or any "
                           "(default); within the calling windows")
@@ -163,6 +165,7 @@ class CaseSummary(BaseModel):
     description: str
     callback_wanted: bool
     sms_consent: bool
+    voice_callback: bool = Field(description="the caller chose an automated voice callback (the answer, spoken)")
     best_time: Annotated[str, WithJsonSchema({"type": "string", "enum": list(BEST_TIME_CODES)})] = Field(
         description="morning, afternoon, evening or any (also for a case filed before there was a choice)")
     best_time_text: str = Field(description="what a case filed before there was a choice said as free text; "

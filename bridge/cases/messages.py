@@ -32,6 +32,7 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "description": NC_("case field", "description"),
     "callback_wanted": NC_("case field", "callback wanted"),
     "sms_consent": NC_("case field", "SMS consent"),
+    "voice_callback": NC_("case field", "automated voice callback"),
     "best_time": NC_("case field", "best time to call back"),
     "callback_not_before": NC_("case field", "first day to call back"),
     "operator_notes": NC_("case field", "operator notes"),
@@ -76,6 +77,7 @@ MESSAGES: dict[str, str] = {
     "phone_not_chinese": N_("\u201c%(value)s\u201d is not a Chinese number; only +86 numbers can be recorded."),
     "phone_same_as_main": N_("The second phone number is the same as the first; leave it empty."),
     "sms_needs_mobile": N_("SMS consent needs a mobile number in the phone number or the second phone number."),
+    "voice_needs_callback": N_("An automated voice callback is a callback: tick \"Callback wanted\" too, or untick it."),
     "channel_invalid": N_("The channel must be phone, walk_in, message or email."),
     "call_needs_phone_channel": N_("Only a phone case can be linked to a call: set the channel to phone "
                                    "or remove the call."),

@@ -182,7 +182,7 @@ def file_case(session: Session, data: Mapping[str, Any], *, user: User | None, n
         description=draft.description, caller_full_name=draft.caller_full_name,
         caller_phone=draft.caller_phone, caller_phone_alt=draft.caller_phone_alt,
         best_time_choice=draft.best_time, callback_not_before=draft.callback_not_before,
-        callback_wanted=draft.callback_wanted, sms_consent=draft.sms_consent,
+        callback_wanted=draft.callback_wanted, sms_consent=draft.sms_consent, voice_callback=draft.voice_callback,
         operator_notes=draft.operator_notes, created_by_id=user.id if user else None,
         created_at=now, updated_at=now,
     )
@@ -246,6 +246,7 @@ def case_view(case: Case, zone: ZoneInfo, now: datetime, *, timeline: bool = Tru
         "description": case.description,
         "callback_wanted": case.callback_wanted,
         "sms_consent": case.sms_consent,
+        "voice_callback": case.voice_callback,
         "best_time": (case.best_time_choice or CallbackBestTime.ANY).value,
         "best_time_text": case.best_time,
         "callback_not_before": case.callback_not_before,

@@ -33,6 +33,7 @@ KIND_LABELS = {
     "callback_not_placed": NC_("timeline", "no callback placed"),
     "callback_outcome": NC_("timeline", "called back"),
     "callback_unreachable": NC_("timeline", "caller not reached"),
+    "answer_heard": NC_("timeline", "answer heard by phone, without an operator"),
 }
 # What a callback entry's detail says (the values callbacks.tasks writes: outcome, why, reason).
 CALLBACK_NOTES = {
@@ -55,6 +56,7 @@ ACTOR_LABELS = {
     "scheduler": NC_("timeline actor", "deadline watch"),
     "system": NC_("timeline actor", "system"),
     "callbacks": NC_("timeline actor", "callbacks"),
+    "pbx": NC_("timeline actor", "phone system"),
 }
 STEP_LABELS = {  # the step an overdue unit owes (bridge.forum.service.STEP_OWED)
     "post": NC_("timeline", "posting"),
@@ -62,6 +64,11 @@ STEP_LABELS = {  # the step an overdue unit owes (bridge.forum.service.STEP_OWED
     "answer": NC_("timeline", "answer"),
 }
 STEP_OWED_LABEL = NC_("timeline", "owes: %(step)s")
+# How an answer was heard without an operator (answer_heard's "via").
+HEARD_VIA_LABELS = {
+    "status_line": NC_("timeline", "on the status line"),
+    "voice_callback": NC_("timeline", "on an automated callback"),
+}
 # Where an entry's detail names a unit: the unit that acted, the one a forward went to.
 UNIT_KEYS = ("unit", "department")
 TO_UNIT_KEY = "to_unit"
@@ -110,6 +117,8 @@ def _entry(entry: Mapping[str, Any], names: Mapping[str, str], tr) -> dict[str, 
         note = str(detail.get("error") or "")
     elif kind.startswith("callback_"):
         note = _callback_note(detail, tr)
+    elif kind == "answer_heard" and detail.get("via"):
+        note = _label(HEARD_VIA_LABELS, str(detail["via"]), tr)
     return {
         "at": entry["at"],
         "kind": kind,

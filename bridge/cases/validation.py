@@ -43,6 +43,7 @@ FIELDS = (
     "call_linkedid", "channel", "caller_surname", "caller_honorific", "caller_full_name",
     "caller_phone", "caller_phone_alt", "department", "location", "title", "description",
     "callback_wanted", "sms_consent", "best_time", "callback_not_before", "operator_notes",
+    "voice_callback",
 )
 
 TITLE_MAX = 60
@@ -120,6 +121,7 @@ class CaseDraft:
     location: str = ""
     callback_wanted: bool = True
     sms_consent: bool = False
+    voice_callback: bool = False
     best_time: CallbackBestTime = CallbackBestTime.ANY
     callback_not_before: date | None = None
     operator_notes: str = ""
@@ -340,6 +342,9 @@ def validate_case(data: Mapping[str, Any], *, today: date) -> tuple[CaseDraft | 
     sms_consent = _bool(data, "sms_consent", False, errors)
     if sms_consent and (phone or phone_alt) and not (is_mobile(phone) or is_mobile(phone_alt)):
         errors.append(FieldError("sms_consent", "sms_needs_mobile"))
+    voice_callback = _bool(data, "voice_callback", False, errors)
+    if voice_callback and not callback_wanted:
+        errors.append(FieldError("voice_callback", "voice_needs_callback"))
 
     best_time = _best_time(data, errors)
     not_before = _not_before(data, today, errors)
@@ -358,6 +363,6 @@ def validate_case(data: Mapping[str, Any], *, today: date) -> tuple[CaseDraft | 
         caller_surname=surname, caller_honorific=honorific, caller_phone=phone, department=department,
         title=title, description=description, channel=channel, call_linkedid=linkedid,
         caller_full_name=full_name, caller_phone_alt=phone_alt, location=location,
-        callback_wanted=callback_wanted, sms_consent=sms_consent, best_time=best_time,
+        callback_wanted=callback_wanted, sms_consent=sms_consent, voice_callback=voice_callback, best_time=best_time,
         callback_not_before=not_before, operator_notes=operator_notes,
     ), []

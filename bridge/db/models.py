@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -277,6 +278,9 @@ class Case(Base):
     # may be called, a date in the site's zone.
     best_time_choice: Mapped[CallbackBestTime | None] = mapped_column(_enum(CallbackBestTime))
     callback_not_before: Mapped[date | None] = mapped_column(Date)
+    # The caller chose an automated voice callback (migration 0008): the answer, spoken, is phoned
+    # to them without an operator (callbacks/voice_callback.py).
+    voice_callback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     department: Mapped[Department] = relationship()
     call: Mapped[Call | None] = relationship()

@@ -99,7 +99,7 @@ async def case_rows(request: Request, user: DeskUser = Depends(current_user)) ->
 
 def _form_defaults() -> dict[str, Any]:
     values: dict[str, Any] = {name: "" for name in FIELDS}
-    values.update(channel="phone", callback_wanted=True, sms_consent=False, best_time="any")
+    values.update(channel="phone", callback_wanted=True, sms_consent=False, voice_callback=False, best_time="any")
     return values
 
 
@@ -163,6 +163,7 @@ async def file_case(request: Request, user: DeskUser = Depends(current_user)) ->
         data[name] = value.strip() if isinstance(value, str) else ""
     data["callback_wanted"] = "true" if form.get("callback_wanted") else "false"
     data["sms_consent"] = "true" if form.get("sms_consent") else "false"
+    data["voice_callback"] = "true" if form.get("voice_callback") else "false"
     if data["call_linkedid"]:
         data["channel"] = "phone"
     db = request.app.state.db
@@ -187,6 +188,7 @@ async def file_case(request: Request, user: DeskUser = Depends(current_user)) ->
         values = dict(data)
         values["callback_wanted"] = data["callback_wanted"] == "true"
         values["sms_consent"] = data["sms_consent"] == "true"
+        values["voice_callback"] = data["voice_callback"] == "true"
         values["best_time"] = data["best_time"] or "any"  # none clicked: the rules took "any"
         return await _form_page(request, user, values, errors, status_code=422, restore=False,
                                 privacy=privacy)

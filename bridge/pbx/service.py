@@ -32,6 +32,7 @@ from bridge.health import Health
 from bridge.live import LiveEvent, LiveEvents
 from bridge.pbx.agi import CaseStatusServer
 from bridge.pbx.ami import AmiClient, AmiError
+from bridge.pbx.answer_speech import AnswerSpeech
 from bridge.pbx import subscription
 from bridge.pbx.calllog import save_records, stored_view
 from bridge.pbx.events import CallRecord, CallUpdate
@@ -84,7 +85,8 @@ class PbxService:
             on_event=self._on_event, listeners=listeners, on_state=self._on_state, on_connected=self._on_connected,
             wanted_events=wanted.events, varset_prefixes=wanted.variables or None,
         )
-        self.agi = CaseStatusServer(pbx.agi_host, pbx.agi_port, db, clock=SiteClock.of(config))
+        self.agi = CaseStatusServer(pbx.agi_host, pbx.agi_port, db, clock=SiteClock.of(config),
+                                    speech=AnswerSpeech.of(config))
         self._writes: asyncio.Queue[tuple[CallRecord, str | None]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._queued_views: dict[str, tuple] = {}  # Linkedid -> stored_view of its last queued snapshot

@@ -204,7 +204,7 @@ async def test_the_callbacks_capability_makes_one_task_per_answer_across_restart
 
     capability = CallbacksCapability()
     runtime = Runtime(config, db, Health(), LiveEvents(), capabilities=(capability,))
-    (shipped,) = capability.consumers(runtime)
+    shipped = next(c for c in capability.consumers(runtime) if c.topic is CASE_ANSWERED)
     assert shipped.topic is CASE_ANSWERED and shipped.cursor_name == "events:callback-tasks"
     # The shipped consumer with the clock of the test (an answer weeks old makes no task).
     consumer = answer_consumer(CallbackPolicy.of(config), clock=lambda: FILED_AT + timedelta(days=1, hours=1))

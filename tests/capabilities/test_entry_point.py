@@ -133,7 +133,7 @@ def test_sandbox_eventfilters_include_the_plugins_events_and_varset_variables(pl
     assert "eventfilter(action(include),name(UserEvent))=" in lines
     assert "eventfilter(action(include),name(OriginateResponse))=" in lines  # callbacks' part stays
     (varset,) = [line for line in lines if "name(VarSet)" in line]
-    assert varset.endswith("|MIXMONITOR_FILENAME|SURVEY_SCORE)$")
+    assert varset.endswith("|MIXMONITOR_FILENAME|HOTLINE_CALLBACK_ATTEMPT|SURVEY_SCORE)$")
 
 
 def test_the_web_app_mounts_the_plugin_and_healthz_lists_its_component(plugin_path, monkeypatch, db, tmp_path):

@@ -56,6 +56,15 @@ def test_file_a_case_and_read_it_back(client, operator, db):
     assert (count(db, Case), count(db, CaseEvent), count(db, ForumOutbox)) == (1, 1, 1)
 
 
+def test_the_automated_voice_callback_is_chosen_or_not_and_reads_back(client, operator, db):
+    assert post(client, operator, valid_form()).json()["voice_callback"] is False  # the default
+    case = post(client, operator, valid_form(call_linkedid=None, voice_callback=True)).json()
+    assert case["voice_callback"] is True
+    assert client.get(f"/api/v1/cases/{case['number']}", headers=operator).json()["voice_callback"] is True
+    with db.session(readonly=True) as session:
+        assert [c.voice_callback for c in session.scalars(select(Case).order_by(Case.id))] == [False, True]
+
+
 def test_the_best_time_and_the_first_day_read_back(client, operator, db):
     case = post(client, operator, valid_form(best_time="evening", callback_not_before=site_day(3))).json()
     assert (case["best_time"], case["best_time_text"], case["callback_not_before"]) == ("evening", "", site_day(3))
@@ -156,6 +165,7 @@ RULES = [
     ({"channel": "walk_in"}, "call_linkedid", "call_needs_phone_channel"),
     ({"call_linkedid": "9999.1"}, "call_linkedid", "call_unknown"),
     ({"sms_consent": True, "caller_phone": "0570-1234567"}, "sms_consent", "sms_needs_mobile"),
+    ({"voice_callback": True, "callback_wanted": False}, "voice_callback", "voice_needs_callback"),
     ({"title": "请回电13912345678"}, "title", "privacy_found"),
     ({"location": "朱小红家门口"}, "location", "privacy_found"),
     ({"description": "身份证号码330802198001011234，请核实。"}, "description", "privacy_found"),

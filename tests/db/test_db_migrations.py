@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0007_callback_tasks"
+    assert head == "0008_voice_callback"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -275,7 +275,7 @@ def test_callback_tasks_migration_replaces_the_empty_placeholders_and_refuses_ro
                 if "FUNCTION" not in statement:
                     connection.execute(text(statement))
             connection.execute(text("DELETE FROM callback_tasks"))
-        assert migrate.upgrade(engine) == "0007_callback_tasks"
+        assert migrate.upgrade(engine, "0007_callback_tasks") == "0007_callback_tasks"
         with engine.begin() as connection:
             connection.execute(text(
                 "INSERT INTO callback_tasks (id, reason, case_id, phone, state, due_at, waiting_since, assigned_at, "
@@ -290,5 +290,31 @@ def test_callback_tasks_migration_replaces_the_empty_placeholders_and_refuses_ro
             for table in ("callback_tasks", "callback_attempts"):
                 with pytest.raises(DBAPIError), connection.begin_nested():
                     connection.execute(text(f"DELETE FROM {table}"))
+    finally:
+        engine.dispose()
+
+
+def test_voice_callback_migration_keeps_old_cases_without_it_and_guards(empty_db_url):
+    """0008 adds `cases.voice_callback`: an old case reads false (an operator phones its caller), a
+    new one may say true; downgrading removes the column and keeps the rest."""
+    migrate.upgrade(empty_db_url, "0007_callback_tasks")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            _a_call_filed_as_a_case(connection, "answered")
+        assert migrate.upgrade(engine, "0008_voice_callback") == "0008_voice_callback"
+        with engine.begin() as connection:
+            assert _case_row(connection, 3, voice_callback=1, call_id=1) == (False, 7)
+            connection.execute(text("UPDATE cases SET voice_callback = true WHERE id = 3"))
+            assert _case_row(connection, 3, voice_callback=1) == (True,)
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                connection.execute(text("UPDATE cases SET voice_callback = NULL WHERE id = 3"))
+            assert guards.missing(connection) == []
+        assert migrate.downgrade(engine, "0007_callback_tasks") == "0007_callback_tasks"
+        with engine.connect() as connection:
+            assert "voice_callback" not in {c["name"] for c in inspect(connection).get_columns("cases")}
+            assert _case_row(connection, 3, call_id=1) == (7,)
+            assert guards.missing(connection) == []
+        assert migrate.upgrade(engine) == "0008_voice_callback"
     finally:
         engine.dispose()

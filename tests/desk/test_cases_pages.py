@@ -203,6 +203,20 @@ def case_number(response) -> str:
     return response.headers["location"].split("?")[0].rsplit("/", 1)[1]
 
 
+def test_the_automated_voice_callback_is_a_box_to_tick_stored_and_shown(operator, db):
+    page = operator.get("/desk/cases/new").text
+    assert '<input type="checkbox" name="voice_callback" value="true" > 自动语音回访：电话播报答复内容' in page
+    number = case_number(post_case(operator, valid_form(voice_callback="true")))
+    with db.session(readonly=True) as session:
+        assert session.scalar(select(Case)).voice_callback is True
+    assert '<dd id="case-voice-callback">是</dd>' in operator.get(f"/desk/cases/{number}").text
+    refused = post_case(operator, valid_form(voice_callback="true", callback_wanted=None, call_linkedid="",
+                                             channel="walk_in"))
+    assert refused.status_code == 422
+    assert "自动语音回访也是回访" in refused.text
+    assert 'name="voice_callback" value="true" checked' in refused.text  # kept as ticked
+
+
 def test_the_form_offers_four_clickable_choices_any_time_preselected_and_an_optional_day(operator):
     page = operator.get(f"/desk/cases/new?call={LINKEDID}").text
     radios = re.findall(r'<label><input type="radio" name="best_time" value="(\w+)" ?(checked)?> (\S+)</label>', page)

@@ -58,16 +58,25 @@ def free_port(host: str = "127.0.0.1", *, kinds=(socket.SOCK_DGRAM, socket.SOCK_
 
 def render_caller(digits: str | None, hold_ms: int, *, first_pause_ms: int = 700,
                   key_pause_ms: int = 150) -> str:
-    """The caller scenario: one SIP INFO per key of ``digits``, then ``hold_ms`` on the line."""
+    """The caller scenario: one SIP INFO per key of ``digits``, then ``hold_ms`` on the line.
+    A ``,`` in ``digits`` waits one more second before the next key (as in a dial string)."""
     template = (SCENARIOS / "caller.xml.in").read_text(encoding="utf-8")
     info = (SCENARIOS / "dtmf_info.xml.in").read_text(encoding="utf-8")
-    keys = [k for k in (digits or "") if not k.isspace()]
-    for k in keys:
+    keys, waits, wait = [], [], 0
+    for k in (digits or ""):
+        if k.isspace():
+            continue
+        if k == ",":
+            wait += 1000
+            continue
         if k not in "0123456789*#":
             raise ValueError(f"not a DTMF key: {k!r}")
+        keys.append(k)
+        waits.append(wait)
+        wait = 0
     parts = []
     for i, key in enumerate(keys):
-        pause = first_pause_ms if i == 0 else key_pause_ms
+        pause = (first_pause_ms if i == 0 else key_pause_ms) + waits[i]
         parts.append(info.replace("@PAUSE_MS@", str(pause)).replace("@KEY@", key)
                      .replace("@CSEQ@", str(i + 2)))
     return (template.replace("@DTMF@", "".join(parts))
