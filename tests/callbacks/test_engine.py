@@ -349,7 +349,6 @@ async def until(condition, timeout: float = 3.0) -> None:
 
 
 def test_the_daemon_runs_the_engine_on_its_scheduler_with_the_sms_sender_when_twilio_is_on(tmp_path):
-    import importlib.util
 
     from bridge.daemon import Daemon
     from callbacks.sms import SmsSender
@@ -363,10 +362,9 @@ def test_the_daemon_runs_the_engine_on_its_scheduler_with_the_sms_sender_when_tw
     daemon, engine = built()
     assert isinstance(engine, CallbacksEngine) and engine.scheduler is daemon.scheduler
     assert engine.live is daemon.live and engine.sms is None
-    has_sweep = importlib.util.find_spec("callbacks.missed_calls") is not None
-    assert [hook.__name__ for hook in engine.hooks] == (["sweep_missed_calls"] if has_sweep else [])
-    (consumer,) = next(c for c in daemon.capabilities if c.name == "callbacks").consumers(daemon.runtime)
-    assert consumer.name == "callback-tasks"
+    assert [hook.__name__ for hook in engine.hooks] == ["sweep_missed_calls"]
+    consumers = next(c for c in daemon.capabilities if c.name == "callbacks").consumers(daemon.runtime)
+    assert [consumer.name for consumer in consumers] == ["callback-tasks", "callback-answer-heard"]
 
     _, engine = built(twilio={"enabled": True, "account_sid": "AC" + "0" * 32},
                       web={"public_url": "https://hotline.example.org"})
