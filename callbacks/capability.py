@@ -4,7 +4,8 @@
 * its part of the AMI subscription: ``OriginateResponse``, Asterisk's answer to the
   Originate that places a callback;
 * a durable consumer of the domain event ``case_answered`` (``bridge.domain_events``): each
-  answer reaches :func:`callbacks.tasks.create_for_answer` exactly once, in the transaction that
+  answer reaches :func:`callbacks.tasks.create_for_answer` exactly once (a batch of them
+  :func:`~callbacks.tasks.create_for_answers`), in the transaction that
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
   release before only logged the answers it passed; answers older than
   :data:`callbacks.tasks.MAX_ANSWER_AGE` make no task);
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from bridge.capability import AmiSubscription, Capability, Runtime
 from bridge.db.models import utcnow
 from bridge.domain_events import CASE_ANSWERED, Consumer, DomainEvent
-from callbacks.tasks import CallbackPolicy, create_for_answer
+from callbacks.tasks import CallbackPolicy, create_for_answer, create_for_answers
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +32,10 @@ def answer_consumer(policy: CallbackPolicy, clock: Callable[[], datetime] = utcn
     def on_case_answered(session: Session, event: DomainEvent) -> None:
         create_for_answer(session, event, policy, clock())
 
-    return Consumer("callback-tasks", CASE_ANSWERED, on_case_answered)
+    def on_cases_answered(session: Session, events: list[DomainEvent]) -> None:
+        create_for_answers(session, events, policy, clock())
+
+    return Consumer("callback-tasks", CASE_ANSWERED, on_case_answered, handle_batch=on_cases_answered)
 
 
 class CallbacksCapability(Capability):
