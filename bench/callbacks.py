@@ -17,7 +17,7 @@ server, dropped afterwards):
    minutes ago (not yet promoted), 0.5 % in progress (answered, outcome to record), 9 % done,
    2.5 % unreachable; about 40 % of them with 1-5 attempts (busy, no answer, answered).
    The consumer's cursor ``events:callback-tasks`` stands at the newest answer (a daemon in
-   steady state).  Also ``2 x --answers`` accepted cases waiting for their answer, for (c).
+   steady state).  Also ``3 x --answers`` accepted cases waiting for their answer, for (c).
    PostgreSQL is ANALYZEd after the load (autovacuum would do it within a minute); SQLite is
    not (the daemon never runs ANALYZE).
 2. **(a) Daemon start**: the real daemon (``python -m bridge run``, builtin forum, the AMI
@@ -37,8 +37,12 @@ server, dropped afterwards):
    (``bridge.forum.service.apply_event``, which announces them): first all in one
    transaction (one poll cycle's page), then each in its own (webhooks, back to back, from
    a worker thread).  Timed: the answers' writing (the forum service's work), and from their
-   commit (the last one's, for webhooks) to every task existing, polled every 10 ms.  The goal
-   is judged on the second: the answers have arrived when they are committed.
+   commit (the last one's, for webhooks) to every task existing (the consumer's cursor, which
+   moves in the tasks' own transaction, past the newest answer; polled every 10 ms; the tasks
+   counted afterwards).  The goal
+   is judged on the second: the answers have arrived when they are committed.  For comparison,
+   once more in one transaction with the consumer delivered one event per transaction (its
+   ``handle`` only, as before its ``handle_batch`` existed).
 """
 from __future__ import annotations
 
@@ -507,20 +511,43 @@ def tasks_made(db, numbers: list[str]) -> int:
                               .where(Case.number.in_(numbers)))
 
 
-async def answers_at_once(site: Site, db, numbers: list[str], *, one_transaction: bool) -> dict:
-    from bridge.domain_events import DomainEvents
+def newest_answer_id(db) -> int:
+    from sqlalchemy import func, select
+
+    from bridge.db.models import CaseEvent
+
+    with db.session(readonly=True) as session:
+        return session.scalar(select(func.max(CaseEvent.id)).where(CaseEvent.kind == "answered"))
+
+
+def cursor_position(db) -> int:
+    """The consumer's cursor: its tasks are committed with it (a light read, polled)."""
+    with db.engine.connect() as connection:
+        position = connection.exec_driver_sql(
+            "SELECT position FROM cursors WHERE name = 'events:callback-tasks'").scalar()
+        connection.rollback()
+    return int(position or 0)
+
+
+async def answers_at_once(site: Site, db, numbers: list[str], *, one_transaction: bool, batches: bool = True) -> dict:
+    """``batches`` False: the shipped consumer without its ``handle_batch``, one event per
+    transaction, as the publisher delivered them before 2026-12-03 (the figure to compare)."""
+    from bridge.domain_events import Consumer, DomainEvents
     from bridge.forum import service
     from callbacks.capability import answer_consumer
     from callbacks.tasks import CallbackPolicy
 
     config = config_of(site)
     deadlines = service.Deadlines.from_config(config)
+    policy = CallbackPolicy.of(config)
+    policy.calendar.covers(datetime.now(timezone.utc).year)  # the daemon's calendar has its year loaded
     publisher = DomainEvents(db, poll_s=3600)  # delivers when woken, as after a commit in the daemon
-    publisher.register(answer_consumer(CallbackPolicy.of(config)))
+    consumer = answer_consumer(policy)
+    publisher.register(consumer if batches else Consumer(consumer.name, consumer.topic, consumer.handle))
     await publisher.start()
     events = answer_events(numbers, datetime.now(timezone.utc) - timedelta(seconds=5),
-                           "batch" if one_transaction else "each")
-    written: list[float] = []
+                           f"{'batch' if one_transaction else 'each'}-{batches}")
+    written: list[tuple[float, int]] = []
 
     def write() -> None:
         if one_transaction:
@@ -530,24 +557,23 @@ async def answers_at_once(site: Site, db, numbers: list[str], *, one_transaction
             for one in events:
                 with db.session() as session:
                     service.apply_event(session, one, deadlines)
-        written.append(time.perf_counter())
+        written.append((time.perf_counter(), newest_answer_id(db)))
 
     try:
         started = time.perf_counter()
         writer = threading.Thread(target=write, name="answers")
         writer.start()
-        made = 0
-        while made < len(numbers):
+        while not written or await asyncio.to_thread(cursor_position, db) < written[0][1]:
             await asyncio.sleep(0.01)
-            made = await asyncio.to_thread(tasks_made, db, numbers)
-            if time.perf_counter() - started > 300:
+            if time.perf_counter() - started > 600:
                 break
         done = time.perf_counter()
         writer.join(60)
     finally:
         await publisher.stop()
-    return {"all_tasks_s": done - started, "written_s": written[0] - started if written else None,
-            "after_last_write_s": done - written[0] if written else None, "tasks": made}
+    made = tasks_made(db, numbers)
+    return {"all_tasks_s": done - started, "written_s": written[0][0] - started if written else None,
+            "after_last_write_s": done - written[0][0] if written else None, "tasks": made}
 
 
 # ------------------------------------------------------------------- the run
@@ -568,7 +594,7 @@ def run_backend(backend: str, args, folder: Path) -> dict:
             f"RSS {empty.rss_mib:.0f} MiB (peak {empty.hwm_mib:.0f} MiB)")
         db = Database(site.url)
         now = datetime.now(timezone.utc)
-        loaded = load_rows(db, args.tasks, 2 * args.answers, now, rng)
+        loaded = load_rows(db, args.tasks, 3 * args.answers, now, rng)
         log(f"rows: {loaded.tasks:,} tasks ({', '.join(f'{k} {v:,}' for k, v in sorted(loaded.counts.items()))}), "
             f"{loaded.attempts:,} attempts, {loaded.events:,} case events, {len(loaded.waiting_cases):,} cases "
             f"awaiting an answer; loaded in {loaded.load_s:.1f} s")
@@ -603,17 +629,22 @@ def run_backend(backend: str, args, folder: Path) -> dict:
 
         half = args.answers
         batch = asyncio.run(answers_at_once(site, db, loaded.waiting_cases[:half], one_transaction=True))
-        each = asyncio.run(answers_at_once(site, db, loaded.waiting_cases[half:], one_transaction=False))
+        each = asyncio.run(answers_at_once(site, db, loaded.waiting_cases[half:2 * half], one_transaction=False))
+        before = asyncio.run(answers_at_once(site, db, loaded.waiting_cases[2 * half:], one_transaction=True,
+                                             batches=False))
         log(f"(c) {half:,} answers in one transaction (a poll cycle's page): the forum service wrote them in "
             f"{batch['written_s']:.2f} s; every task existed {batch['after_last_write_s']:.2f} s after their commit "
             f"({batch['all_tasks_s']:.2f} s from the first answer; {batch['tasks']:,} tasks)")
         log(f"(c) {half:,} answers each in its own transaction (webhooks, back to back): written over "
             f"{each['written_s']:.2f} s; every task existed {each['after_last_write_s']:.2f} s after the last "
             f"answer's commit ({each['all_tasks_s']:.2f} s from the first; {each['tasks']:,} tasks)")
+        log(f"(c) for comparison, {half:,} answers in one transaction delivered one event per transaction (before "
+            f"2026-12-03): every task existed {before['after_last_write_s']:.2f} s after their commit "
+            f"({before['tasks']:,} tasks)")
         worst_answers = max(batch["after_last_write_s"], each["after_last_write_s"])
         log(f"    goal: tasks for {half:,} answers within {GOAL_ANSWERS_S:.0f} s of their arrival -> "
             f"{'met' if worst_answers < GOAL_ANSWERS_S else 'NOT met'} ({worst_answers:.2f} s worst)")
-        result.update(empty=empty, starts=starts, own=own, due=due, batch=batch, each=each, loaded=loaded)
+        result.update(empty=empty, starts=starts, own=own, due=due, batch=batch, each=each, before=before, loaded=loaded)
     finally:
         if db is not None:
             db.dispose()
