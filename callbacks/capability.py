@@ -43,7 +43,9 @@ def answer_consumer(policy: CallbackPolicy, clock: Callable[[], datetime] = utcn
             on_task(session)
 
     def on_cases_answered(session: Session, events: list[DomainEvent]) -> None:
-        create_for_answers(session, events, policy, clock())
+        made = create_for_answers(session, events, policy, clock())
+        if any(task is not None for task in made) and on_task is not None:
+            on_task(session)
 
     return Consumer("callback-tasks", CASE_ANSWERED, on_case_answered, handle_batch=on_cases_answered)
 
