@@ -20,17 +20,21 @@ server, dropped afterwards):
    steady state).  Also ``3 x --answers`` accepted cases waiting for their answer, for (c).
    PostgreSQL is ANALYZEd after the load (autovacuum would do it within a minute); SQLite is
    not (the daemon never runs ANALYZE).
-2. **(a) Daemon start**: the real daemon (``python -m bridge run``, builtin forum, the AMI
-   port one nothing listens on, as tests/daemon does: the PBX link keeps reconnecting) in its own process, until ``/healthz`` answers: wall time from the process start,
-   and its memory (VmRSS, VmHWM) then.  First on the same database before the rows were
+2. **(b) Finding the due tasks** (before the daemon's first start, whose engine promotes the
+   1 % fallen due): ``due_tasks`` (the 200 longest-waiting), ``next_wake``, ``promote_due``
+   (rolled back each time, so each run promotes the same rows) and the engine's
+   ``plan_from_rows`` (the scheduler's rebuild from the rows: next_wake and the owners' turn
+   ends), ``--runs`` times each, each in its own session as the daemon runs them: p50 / p95 /
+   max.  And the query plans (PostgreSQL ``EXPLAIN ANALYZE``, SQLite ``EXPLAIN QUERY PLAN``)
+   of the exact statements sent, with whether each uses ``ix_callback_tasks_state_due``.
+3. **(a) Daemon start**: the real daemon (``python -m bridge run``, builtin forum, an AMI port
+   nothing listens on, as tests/daemon does: the PBX link keeps reconnecting) in its own
+   process, until ``/healthz`` answers: wall time from the process start, and its memory
+   (VmRSS, VmHWM) then.  First on the same database before the rows were
    loaded (the baseline), then twice with the rows.  In-process, the callbacks capability's
-   start work timed apart: the publisher's catch-up (``DomainEvents.start``, with the shipped
-   consumer), and the scheduler's rebuild from the rows (``callbacks.tasks.next_wake``).
-3. **(b) Finding the due tasks**: ``due_tasks`` (the 200 longest-waiting), ``next_wake`` and
-   ``promote_due`` (rolled back each time, so each run promotes the same rows), ``--runs``
-   times each, each in its own session as the daemon runs them: p50 / p95 / max.  And the
-   query plans (PostgreSQL ``EXPLAIN ANALYZE``, SQLite ``EXPLAIN QUERY PLAN``) of the exact
-   statements sent, with whether they use ``ix_callback_tasks_state_due``.
+   start work timed apart: its engine's start (``callbacks.engine.CallbacksEngine``: a wake,
+   then the plan from the rows, on an AsyncIOScheduler) and the publisher's catch-up
+   (``DomainEvents.start`` with the shipped consumer).
 4. **(c) Answers arriving at once**: the daemon's publisher (``bridge.domain_events.DomainEvents``)
    with the shipped consumer (``callbacks.capability.answer_consumer``) in this process, on
    the loaded database.  ``--answers`` answers are applied with the forum service
@@ -398,18 +402,28 @@ def config_of(site: Site):
     return validate({"database": {"url": site.url}, "sandbox": {"enabled": False}}, environ=SECRETS)
 
 
-async def capability_start(site: Site, db) -> dict[str, float]:
-    """The callbacks capability's own start work, in this process, timed apart."""
+async def capability_start(site: Site, db) -> dict:
+    """The callbacks capability's own start work, in this process, timed apart: its engine's
+    start (a wake: promote what fell due, owners' turns, then the plan from the rows) and the
+    publisher's catch-up with its consumer."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     from bridge.capability import Runtime
     from bridge.domain_events import DomainEvents
     from bridge.health import Health
     from bridge.live import LiveEvents
     from callbacks.capability import CallbacksCapability
-    from callbacks.tasks import next_wake
 
     config = config_of(site)
+    scheduler = AsyncIOScheduler(timezone=config.site.zone)
+    scheduler.start()
     capability = CallbacksCapability()
-    runtime = Runtime(config, db, Health(), LiveEvents(), capabilities=(capability,))
+    runtime = Runtime(config, db, Health(), LiveEvents(), capabilities=(capability,), scheduler=scheduler)
+    ((_, engine),) = capability.links(runtime)
+    runtime.links["callbacks"] = engine
+    started = time.perf_counter()
+    await engine.start()
+    engine_s = time.perf_counter() - started
     publisher = DomainEvents(db, poll_s=3600)
     for consumer in capability.consumers(runtime):
         publisher.register(consumer)
@@ -417,10 +431,9 @@ async def capability_start(site: Site, db) -> dict[str, float]:
     await publisher.start()
     catch_up = time.perf_counter() - started
     await publisher.stop()
-    started = time.perf_counter()
-    wake = await db.run_in_session(next_wake, readonly=True)
-    rebuild = time.perf_counter() - started
-    return {"catch_up_s": catch_up, "next_wake_s": rebuild, "next_wake": wake}
+    await engine.stop()
+    scheduler.shutdown(wait=False)
+    return {"engine_s": engine_s, "catch_up_s": catch_up, "plan": engine.plan}
 
 
 # ------------------------------------------------------------ (b) the due tasks
@@ -440,8 +453,8 @@ def timed_runs(db, runs: int, fn, *, rollback: bool) -> list[float]:
     return times
 
 
-def captured_statement(db, fn) -> tuple[str, object]:
-    """The SQL and parameters ``fn(session)`` sends (its last statement)."""
+def captured_statements(db, fn) -> list[tuple[str, object]]:
+    """The SQL and parameters of the SELECT and UPDATE statements ``fn(session)`` sends."""
     from sqlalchemy import event
 
     seen: list[tuple[str, object]] = []
@@ -456,7 +469,7 @@ def captured_statement(db, fn) -> tuple[str, object]:
             session.rollback()
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
-    return seen[-1]
+    return [(sql, parameters) for sql, parameters in seen if sql.lstrip().upper().startswith(("SELECT", "UPDATE"))]
 
 
 def plan(db, statement: str, parameters: object) -> list[str]:
@@ -470,20 +483,23 @@ def plan(db, statement: str, parameters: object) -> list[str]:
 
 
 def due_figures(db, now: datetime, runs: int) -> dict:
-    from callbacks.tasks import due_tasks, next_wake, promote_due
+    from callbacks.engine import plan_from_rows
+    from callbacks.tasks import CallbackPolicy, due_tasks, next_wake, promote_due
 
+    policy = CallbackPolicy.of(config_of(Site(db.backend, str(db.url), Path("."))))
     queries = {
         "due_tasks (200 longest-waiting)": (lambda s: due_tasks(s, now), False),
         "next_wake": (lambda s: next_wake(s), False),
         "promote_due (rolled back)": (lambda s: promote_due(s, now), True),
+        "engine plan_from_rows": (lambda s: plan_from_rows(s, now, policy), False),
     }
     out = {}
     for name, (fn, rollback) in queries.items():
         timed_runs(db, 3, fn, rollback=rollback)  # warm the pool and the caches
         times = timed_runs(db, runs, fn, rollback=rollback)
-        statement, parameters = captured_statement(db, fn)
-        lines = plan(db, statement, parameters)
-        out[name] = {"times": times, "plan": lines, "index": any(INDEX in line for line in lines)}
+        plans = [plan(db, statement, parameters) for statement, parameters in captured_statements(db, fn)]
+        out[name] = {"times": times, "plan": [line for lines in plans for line in lines],
+                     "index": all(any(INDEX in line for line in lines) for lines in plans)}
     with db.session() as session:
         out["rows"] = {"due_tasks": len(due_tasks(session, now)), "promoted": promote_due(session, now)}
         session.rollback()
@@ -598,17 +614,7 @@ def run_backend(backend: str, args, folder: Path) -> dict:
         log(f"rows: {loaded.tasks:,} tasks ({', '.join(f'{k} {v:,}' for k, v in sorted(loaded.counts.items()))}), "
             f"{loaded.attempts:,} attempts, {loaded.events:,} case events, {len(loaded.waiting_cases):,} cases "
             f"awaiting an answer; loaded in {loaded.load_s:.1f} s")
-        starts = [start_daemon(site, daemon_log) for _ in range(2)]
-        for k, start in enumerate(starts, 1):
-            log(f"(a) daemon start {k}, {loaded.tasks:,} tasks: {start.seconds:.2f} s to /healthz ({start.health}), "
-                f"RSS {start.rss_mib:.0f} MiB (peak {start.hwm_mib:.0f} MiB)")
-        own = asyncio.run(capability_start(site, db))
-        log(f"    the capability's start work: publisher catch-up {own['catch_up_s'] * 1000:.1f} ms, "
-            f"scheduler rebuild (next_wake -> {own['next_wake']:%Y-%m-%d %H:%M} UTC) {own['next_wake_s'] * 1000:.1f} ms")
-        worst_start = max(s.seconds for s in starts)
-        log(f"    goal: start within {GOAL_START_S:.0f} s -> {'met' if worst_start < GOAL_START_S else 'NOT met'} "
-            f"({worst_start:.2f} s worst)")
-
+        # (b) first: the daemon's engine promotes what fell due at its start (a).
         due = due_figures(db, now, args.runs)
         log(f"(b) finding the due tasks, {args.runs} runs each ({due['rows']['due_tasks']} returned by due_tasks, "
             f"{due['rows']['promoted']:,} promoted by promote_due):")
@@ -626,6 +632,20 @@ def run_backend(backend: str, args, folder: Path) -> dict:
         due_p95 = quantiles(due["due_tasks (200 longest-waiting)"]["times"])[1]
         log(f"    goal: due query within {GOAL_DUE_MS:.0f} ms -> {'met' if due_p95 < GOAL_DUE_MS else 'NOT met'} "
             f"(due_tasks p95 {due_p95:.2f} ms)")
+
+
+        promoting = f" (its engine promotes the {loaded.states.get('overdue', 0):,} fallen due)"
+        starts = [start_daemon(site, daemon_log) for _ in range(2)]
+        for k, start in enumerate(starts, 1):
+            log(f"(a) daemon start {k}, {loaded.tasks:,} tasks{promoting if k == 1 else ''}: {start.seconds:.2f} s to /healthz ({start.health}), "
+                f"RSS {start.rss_mib:.0f} MiB (peak {start.hwm_mib:.0f} MiB)")
+        own = asyncio.run(capability_start(site, db))
+        log(f"    the capability's start work, in this process: the engine's start {own['engine_s'] * 1000:.1f} ms "
+            f"(plan: {own['plan'].why} at {own['plan'].at:%Y-%m-%d %H:%M:%S} UTC), the publisher's catch-up "
+            f"{own['catch_up_s'] * 1000:.1f} ms")
+        worst_start = max(s.seconds for s in starts)
+        log(f"    goal: start within {GOAL_START_S:.0f} s -> {'met' if worst_start < GOAL_START_S else 'NOT met'} "
+            f"({worst_start:.2f} s worst)")
 
         half = args.answers
         batch = asyncio.run(answers_at_once(site, db, loaded.waiting_cases[:half], one_transaction=True))
