@@ -188,7 +188,8 @@ def deliver_one(session: Session, consumer: Consumer, domain_event: DomainEvent)
 def deliver_batch(session: Session, consumer: Consumer, events: list[DomainEvent]) -> list[DomainEvent]:
     """Hand the events still past the cursor to ``consumer.handle_batch`` and move the cursor
     past the last, in this transaction; the events delivered (none: another process did)."""
-    assert consumer.handle_batch is not None
+    if consumer.handle_batch is None:
+        raise ValueError(f"the consumer {consumer.name!r} has no handle_batch; deliver its events with deliver_one")
     cursor = _locked_cursor(session, consumer)
     fresh = [e for e in events if e.position > int(cursor.position or 0)]
     if fresh:
