@@ -11,7 +11,10 @@ hands a consumer the events past its cursor, one at a time, and moves the cursor
 **in the same transaction** as the consumer's own work; so an event is handled
 exactly once, also across a crash or a restart (a rolled-back handling is tried
 again, a committed one never).  A consumer should therefore do database work in the
-session it is given and nothing outside it.
+session it is given and nothing outside it.  A consumer that can also handle a list of
+events at once (``handle_batch``) gets up to ``BATCH`` of them in one transaction, the cursor
+moved past the last; a batch that fails is handed over again one event at a time, so only the
+failing event stays pending.
 
 Writers call :func:`announce_case_event` before they add a case event (the forum
 service's ``apply_event`` does).  It wakes the publishers of that database after the
@@ -80,11 +83,14 @@ class DomainEvent:
 
 @dataclass(frozen=True)
 class Consumer:
-    """``handle(session, event)`` runs in the transaction that moves the cursor ``events:<name>``."""
+    """``handle(session, event)`` runs in the transaction that moves the cursor ``events:<name>``;
+    ``handle_batch(session, events)``, when given, does the same for a list of events in order
+    (far fewer statements than one transaction per event: 1,000 answers at once)."""
 
     name: str
     topic: Topic
     handle: Callable[[Session, DomainEvent], None]
+    handle_batch: Callable[[Session, list[DomainEvent]], None] | None = None
 
     @property
     def cursor_name(self) -> str:
@@ -162,20 +168,39 @@ def pending_events(session: Session, consumer: Consumer, limit: int = BATCH) -> 
                         at=at, detail=dict(detail or {})) for id_, kind, case_id, number, at, detail in rows]
 
 
-def deliver_one(session: Session, consumer: Consumer, domain_event: DomainEvent) -> bool:
-    """Hand ``domain_event`` to the consumer and move its cursor, in this transaction; False
-    when the cursor is already past it (another process delivered it)."""
+def _locked_cursor(session: Session, consumer: Consumer) -> Cursor:
     cursor = session.get(Cursor, consumer.cursor_name, with_for_update=True, populate_existing=True)
     if cursor is None:
         cursor = Cursor(name=consumer.cursor_name, position="0")
         session.add(cursor)
         session.flush()  # a concurrent first delivery fails here (primary key) and is tried again
+    return cursor
+
+
+def deliver_one(session: Session, consumer: Consumer, domain_event: DomainEvent) -> bool:
+    """Hand ``domain_event`` to the consumer and move its cursor, in this transaction; False
+    when the cursor is already past it (another process delivered it)."""
+    cursor = _locked_cursor(session, consumer)
     if int(cursor.position or 0) >= domain_event.position:
         return False
     consumer.handle(session, domain_event)
     cursor.position = str(domain_event.position)
     cursor.updated_at = datetime.now(timezone.utc)
     return True
+
+
+def deliver_batch(session: Session, consumer: Consumer, events: list[DomainEvent]) -> list[DomainEvent]:
+    """Hand the events still past the cursor to ``consumer.handle_batch`` and move the cursor
+    past the last, in this transaction; the events delivered (none: another process did)."""
+    if consumer.handle_batch is None:
+        raise ValueError(f"the consumer {consumer.name!r} has no handle_batch; deliver its events with deliver_one")
+    cursor = _locked_cursor(session, consumer)
+    fresh = [e for e in events if e.position > int(cursor.position or 0)]
+    if fresh:
+        consumer.handle_batch(session, fresh)
+        cursor.position = str(fresh[-1].position)
+        cursor.updated_at = datetime.now(timezone.utc)
+    return fresh
 
 
 class DomainEvents:
@@ -246,6 +271,18 @@ class DomainEvents:
             batch = await self.db.run_in_session(pending_events, consumer, readonly=True)
             if not batch:
                 return True
+            if consumer.handle_batch is not None:
+                try:
+                    delivered = await self.db.run_in_session(deliver_batch, consumer, batch)
+                except IntegrityError:
+                    return False  # another process created the cursor row first: read again later
+                except Exception as exc:  # noqa: BLE001 - one at a time below: only the failing one stays
+                    log.warning("domain_events.batch_failed", consumer=consumer.name, topic=consumer.topic.name,
+                                first=batch[0].position, last=batch[-1].position, error=repr(exc))
+                else:
+                    for domain_event in delivered:
+                        self._log_delivered(consumer, domain_event)
+                    continue
             for domain_event in batch:
                 try:
                     delivered = await self.db.run_in_session(deliver_one, consumer, domain_event)
@@ -257,5 +294,9 @@ class DomainEvents:
                                   position=domain_event.position)
                     return False
                 if delivered:
-                    log.info("domain_events.delivered", consumer=consumer.name, topic=consumer.topic.name,
-                             case_number=domain_event.case_number, position=domain_event.position)
+                    self._log_delivered(consumer, domain_event)
+
+    @staticmethod
+    def _log_delivered(consumer: Consumer, domain_event: DomainEvent) -> None:
+        log.info("domain_events.delivered", consumer=consumer.name, topic=consumer.topic.name,
+                 case_number=domain_event.case_number, position=domain_event.position)

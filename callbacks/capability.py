@@ -5,7 +5,8 @@
   Originate that places a callback, and the ``VarSet`` of ``HOTLINE_CALLBACK_ATTEMPT`` (the
   outbound channel of an attempt);
 * a durable consumer of the domain event ``case_answered`` (``bridge.domain_events``): each
-  answer reaches :func:`callbacks.tasks.create_for_answer` exactly once, in the transaction that
+  answer reaches :func:`callbacks.tasks.create_for_answer` exactly once (a batch of them
+  :func:`~callbacks.tasks.create_for_answers`), in the transaction that
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
   release before only logged the answers it passed; answers older than
   :data:`callbacks.tasks.MAX_ANSWER_AGE` make no task);
@@ -40,7 +41,7 @@ from bridge.capability import AmiSubscription, Capability, Runtime
 from bridge.db.models import CallbackReason, CallbackTask, utcnow
 from bridge.domain_events import ANSWER_HEARD, CASE_ANSWERED, Consumer, DomainEvent
 from callbacks.missed_calls import MissedCallSweeper
-from callbacks.tasks import OPEN_STATES, CallbackPolicy, attempt_by_key, create_for_answer, heard_answer
+from callbacks.tasks import OPEN_STATES, CallbackPolicy, attempt_by_key, create_for_answer, create_for_answers, heard_answer
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +55,12 @@ def answer_consumer(policy: CallbackPolicy, clock: Callable[[], datetime] = utcn
         if task is not None and on_task is not None:
             on_task(session)
 
-    return Consumer("callback-tasks", CASE_ANSWERED, on_case_answered)
+    def on_cases_answered(session: Session, events: list[DomainEvent]) -> None:
+        made = create_for_answers(session, events, policy, clock())
+        if any(task is not None for task in made) and on_task is not None:
+            on_task(session)
+
+    return Consumer("callback-tasks", CASE_ANSWERED, on_case_answered, handle_batch=on_cases_answered)
 
 
 def tasks_informed_by(session: Session, event: DomainEvent) -> list[int]:

@@ -170,20 +170,59 @@ def create_for_answer(session: Session, event: DomainEvent, policy: CallbackPoli
     ``answer_event_id``).  None when the caller wants no callback, has no number, is on the
     do-not-call list, or the answer is older than :data:`MAX_ANSWER_AGE`.  An older answer's
     task still waiting (scheduled or due) is superseded: the caller hears the newest answer."""
-    existing = session.scalar(select(CallbackTask).where(CallbackTask.answer_event_id == event.position))
-    if existing is not None:
-        return existing
-    case = session.get(Case, event.case_id)
+    return create_for_answers(session, [event], policy, now)[0]
+
+
+def create_for_answers(session: Session, events: list[DomainEvent], policy: CallbackPolicy,
+                       now: datetime) -> list[CallbackTask | None]:
+    """:func:`create_for_answer` for each of ``events``, in order, in a few statements for the
+    whole list (the domain-event consumer hands a batch: 1,000 answers at once make their tasks
+    in well under the 2 s goal, docs/performance.md "Callback tasks")."""
+    positions = [event.position for event in events]
+    existing = {task.answer_event_id: task for task in session.scalars(
+        select(CallbackTask).where(CallbackTask.answer_event_id.in_(positions)))}
+    cases = {case.id: case for case in session.scalars(select(Case).where(Case.id.in_({e.case_id for e in events})))}
+    waiting: dict[int, list[CallbackTask]] = {}  # per case: its answer tasks still scheduled or due
+    # By case only, the rest in Python: with the state in the WHERE clause SQLite walks
+    # ix_callback_tasks_state_due over every waiting task of the site (88,000 in bench/callbacks.py).
+    for task in session.scalars(select(CallbackTask).where(CallbackTask.case_id.in_(list(cases)))
+                                .order_by(CallbackTask.id)):
+        if task.reason is CallbackReason.ANSWER and task.state in (CallbackState.SCHEDULED, CallbackState.DUE):
+            waiting.setdefault(task.case_id, []).append(task)
+    keys = {case.id: phone_key(case.caller_phone) for case in cases.values() if case.caller_phone}  # parsed once
+    listed = set(session.scalars(select(DoNotCall.phone).where(DoNotCall.phone.in_(set(keys.values())),
+                                                               DoNotCall.lifted_at.is_(None))))
+    blocked = {case_id for case_id, key in keys.items() if key in listed}
+    made: list[CallbackTask | None] = []
+    for event in events:
+        if event.position in existing:
+            made.append(existing[event.position])
+            continue
+        task = _task_for_answer(session, event, cases.get(event.case_id), waiting, blocked, policy, now)
+        if task is not None:
+            existing[event.position] = task
+        made.append(task)
+    new = list(dict.fromkeys(task for task in made if task is not None and task.id is None))  # once each
+    if new:
+        session.flush()  # their ids, for the timeline
+    for task in new:
+        _timeline(session, task.case_id, CALLBACK_SCHEDULED, now, {"task": task.id, "due_at": task.due_at.isoformat()})
+        log.info("callbacks.task_created", task_id=task.id, case_number=cases[task.case_id].number, reason="answer",
+                 due_at=task.due_at.isoformat())
+    return made
+
+
+def _task_for_answer(session: Session, event: DomainEvent, case: Case | None, waiting: dict[int, list[CallbackTask]],
+                     blocked: set[int], policy: CallbackPolicy, now: datetime) -> CallbackTask | None:
+    """The new (unflushed) task of one answer, the waiting ones of its case superseded; None: no task."""
     if case is None or not case.callback_wanted or not case.caller_phone:
         return None
     if now - event.at > MAX_ANSWER_AGE:
         log.info("callbacks.answer_too_old", case_number=case.number, answered_at=event.at.isoformat())
         return None
-    for older in session.scalars(select(CallbackTask).where(
-            CallbackTask.case_id == case.id, CallbackTask.reason == CallbackReason.ANSWER,
-            CallbackTask.state.in_((CallbackState.SCHEDULED, CallbackState.DUE)))):
+    for older in waiting.pop(case.id, ()):
         older.state, older.outcome, older.completed_at = CallbackState.DONE, CallbackOutcome.SUPERSEDED, now
-    if do_not_call(session, case.caller_phone) is not None:
+    if case.id in blocked:  # the case's number is on the do-not-call list
         _timeline(session, case.id, CALLBACK_NOT_PLACED, now, {"reason": "do_not_call", "answer": event.position})
         log.info("callbacks.do_not_call", case_number=case.number)
         return None
@@ -193,10 +232,7 @@ def create_for_answer(session: Session, event: DomainEvent, policy: CallbackPoli
                         waiting_since=event.at, owner_id=case.created_by_id, assigned_at=now,
                         created_at=now, updated_at=now)
     session.add(task)
-    session.flush()
-    _timeline(session, case.id, CALLBACK_SCHEDULED, now, {"task": task.id, "due_at": due_at.isoformat()})
-    log.info("callbacks.task_created", task_id=task.id, case_number=case.number, reason="answer",
-             due_at=due_at.isoformat())
+    waiting[case.id] = [task]
     return task
 
 

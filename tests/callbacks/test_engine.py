@@ -200,8 +200,9 @@ async def test_a_task_created_after_start_replans_once_committed(db, policy, eng
     assert engine.plan.at == local("2026-12-05 14:00")  # Saturday afternoon's window
 
 
-async def test_the_answer_consumer_makes_the_engine_plan_again(db, policy, engine_on):
-    from bridge.domain_events import deliver_one
+@pytest.mark.parametrize("delivery", ["one event", "a batch"])
+async def test_the_answer_consumer_makes_the_engine_plan_again(db, policy, engine_on, delivery):
+    from bridge.domain_events import deliver_batch, deliver_one
 
     from callbacks.capability import answer_consumer
 
@@ -211,7 +212,11 @@ async def test_the_answer_consumer_makes_the_engine_plan_again(db, policy, engin
 
     def deliver(session):
         case = a_case(session, None, best_time="morning")
-        deliver_one(session, consumer, an_answer(session, case, clock.now))
+        answer = an_answer(session, case, clock.now)
+        if delivery == "one event":
+            deliver_one(session, consumer, answer)
+        else:
+            assert deliver_batch(session, consumer, [answer]) == [answer]
 
     await db.run_in_session(deliver)
     await until(lambda: engine.plan.why == "due")

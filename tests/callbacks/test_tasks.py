@@ -82,6 +82,38 @@ def test_a_follow_up_answer_makes_a_new_task_and_supersedes_the_waiting_one(db, 
         assert second.state is CallbackState.DUE and second.id != first.id
 
 
+def test_a_batch_of_answers_makes_what_one_at_a_time_makes_in_order(db, policy):
+    """The consumer's batch (create_for_answers): the same answer twice is one task, a follow-up
+    answer later in the batch supersedes the first one's task, no task without a wish or for a
+    number not to call."""
+    with db.session() as session:
+        alice = operator(session, "alice")
+        twice = a_case(session, alice, best_time="any")
+        other = a_case(session, alice, best_time="afternoon")
+        quiet = a_case(session, None, callback_wanted=False)
+        blocked = a_case(session, None, caller_phone="137 0000 1111")
+        tasks.forbid_number(session, blocked.caller_phone, task_id=None, by=None, note="", now=ANSWERED_AT)
+        later = ANSWERED_AT + timedelta(hours=1)
+        first = an_answer(session, twice)
+        answers = [first, an_answer(session, other), an_answer(session, quiet), an_answer(session, blocked),
+                   an_answer(session, twice, later, "follow_up_answered"), first]
+        made = tasks.create_for_answers(session, answers, policy, later)
+        assert [task is not None for task in made] == [True, True, False, False, True, True]
+        assert made[5] is made[0] and (made[0].state, made[0].outcome) == (CallbackState.DONE, CallbackOutcome.SUPERSEDED)
+        assert (made[1].case_id, made[1].state, made[1].due_at) == (other.id, CallbackState.SCHEDULED,
+                                                                   datetime(2026, 12, 3, 14, 0, tzinfo=ZONE))
+        assert (made[4].case_id, made[4].state, made[4].owner_id) == (twice.id, CallbackState.DUE, alice.id)
+        stored = session.scalars(select(CallbackTask).order_by(CallbackTask.id)).all()
+        assert [(t.answer_event_id, t.case_id) for t in stored] == [(answers[k].position, answers[k].case_id)
+                                                                   for k in (0, 1, 4)]
+        timeline = session.execute(select(CaseEvent.case_id, CaseEvent.kind, CaseEvent.detail).where(
+            CaseEvent.kind.in_((tasks.CALLBACK_SCHEDULED, tasks.CALLBACK_NOT_PLACED)))).all()
+        assert sorted((case_id, kind, detail.get("task")) for case_id, kind, detail in timeline) == sorted(
+            [(twice.id, tasks.CALLBACK_SCHEDULED, made[0].id), (other.id, tasks.CALLBACK_SCHEDULED, made[1].id),
+             (blocked.id, tasks.CALLBACK_NOT_PLACED, None), (twice.id, tasks.CALLBACK_SCHEDULED, made[4].id)])
+        assert tasks.create_for_answers(session, answers, policy, later + timedelta(minutes=1))[4] is made[4]
+
+
 def test_no_task_without_a_wish_a_number_or_for_a_number_not_to_call(db, policy):
     with db.session() as session:
         quiet = a_case(session, None, callback_wanted=False)

@@ -222,3 +222,63 @@ async def test_the_callbacks_capability_makes_one_task_per_answer_across_restart
         tasks = session.scalars(select(CallbackTask)).all()
         assert [(t.case.number, t.reason.value) for t in tasks] == [(number, "answer")]
         assert session.get(Cursor, "events:callback-tasks").position is not None
+
+
+class BatchProbe(Probe):
+    """A consumer that also takes a list of events at once; ``bad`` makes a batch holding that
+    case fail, and its one-at-a-time handling too while ``fail_first`` lasts."""
+
+    def __init__(self, name="probe", bad=None, fail_first=0):
+        super().__init__(name, fail_first)
+        self.bad = bad
+        self.batches: list[list[str]] = []
+        self.consumer = Consumer(name, CASE_ANSWERED, self.handle, handle_batch=self.handle_batch)
+
+    def handle(self, session, event):
+        if event.case_number == self.bad:
+            super().handle(session, event)
+        else:
+            Probe(self.consumer.name).handle(session, event)
+            self.calls.append(event.case_number)
+
+    def handle_batch(self, session, events):
+        self.batches.append([e.case_number for e in events])
+        for event in events:
+            session.add(Cursor(name=f"work:{self.consumer.name}:{event.position}", position=event.case_number))
+        session.flush()
+        if self.bad in self.batches[-1]:
+            raise RuntimeError("consumer bug")
+
+
+async def test_a_batch_consumer_gets_the_pending_events_in_one_transaction_once(db, deadlines):
+    numbers = [new_case(db) for _ in range(3)]
+    with db.session() as session:
+        for k, number in enumerate(numbers):
+            service.apply_event(session, answer(number, f"b:{k}"), deadlines)
+    probe = BatchProbe()
+    publisher = await publisher_with(db, probe)  # the catch-up
+    await publisher.stop()
+    assert probe.batches == [numbers] and probe.calls == [] and sorted(work_rows(db)) == sorted(numbers)
+    again = BatchProbe()
+    publisher = await publisher_with(db, again)  # a restart: nothing twice
+    await publisher.stop()
+    assert again.batches == [] and sorted(work_rows(db)) == sorted(numbers)
+
+
+async def test_a_failing_batch_is_delivered_one_at_a_time_and_only_the_failing_event_waits(db, deadlines):
+    numbers = [new_case(db) for _ in range(3)]
+    with db.session() as session:
+        for k, number in enumerate(numbers):
+            service.apply_event(session, answer(number, f"b:{k}"), deadlines)
+    probe = BatchProbe(bad=numbers[1], fail_first=1)
+    publisher = await publisher_with(db, probe)
+    try:
+        # The batch was rolled back (none of its work kept); the first event went through alone,
+        # the failing one is pending, and the one after it waits behind it (order is kept).
+        assert probe.batches == [numbers] and probe.calls == numbers[:2]
+        assert work_rows(db) == [numbers[0]]
+        assert await publisher.deliver_pending()  # tried again: the batch from the failing event
+        assert probe.batches[1:] == [numbers[1:]] and probe.calls == [numbers[0], numbers[1], numbers[1], numbers[2]]
+        assert sorted(work_rows(db)) == sorted(numbers)
+    finally:
+        await publisher.stop()
