@@ -86,9 +86,9 @@ def bed(tmp_path_factory):
 class Daemon:
     """The daemon's PBX link and callbacks capability, wired as bridge.daemon wires them."""
 
-    def __init__(self, bed, db):
+    def __init__(self, bed, db, config=None):
         self.bed, self.db, self.live, self.clock = bed, db, LiveEvents(), SiteClock()
-        self.runtime = Runtime(bed.config, db, Health(["pbx"]), self.live, capabilities=load_capabilities())
+        self.runtime = Runtime(config or bed.config, db, Health(["pbx"]), self.live, capabilities=load_capabilities())
         self.callbacks = next(c for c in self.runtime.capabilities if c.name == "callbacks")
         self.policy = CallbackPolicy.of(bed.config)
 
@@ -126,12 +126,16 @@ class Daemon:
         return ready
 
 
-@pytest.fixture
-async def daemon(bed, db):
+def two_operators(db) -> None:
     with db.session() as session:
         ensure_shipped_units(session)
         add_user(session, "alice", Role.OPERATOR, "a long enough password", extension="8001")
         add_user(session, "bob", Role.SUPERVISOR, "a long enough password", extension="8002")
+
+
+@pytest.fixture
+async def daemon(bed, db):
+    two_operators(db)
     running = Daemon(bed, db)
     await running.start()
     try:
@@ -387,3 +391,89 @@ async def test_a_case_filed_and_answered_on_the_builtin_board_is_called_back_and
     assert (task.state, task.outcome, task.satisfaction) == (CallbackState.DONE, CallbackOutcome.INFORMED, 5)
     (attempt,) = attempts_of(db, task_id)
     assert attempt.recording and attempt.outcome is CallbackOutcome.INFORMED
+
+
+# ------------------------------------------------------------- the link cut mid-Originate
+
+
+class CuttingProxy:
+    """Between the daemon and Asterisk's AMI: passes everything, except that the first
+    connection is cut right after it carried an Originate to Asterisk (before the answer)."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port, self.listen_port = host, port, 0
+        self.cut = asyncio.Event()
+        self._server = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> CuttingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.listen_port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+
+    async def _serve(self, client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_connection(self.host, self.port)
+        self._writers += [client_writer, server_writer]
+        cut_this = not self.cut.is_set()
+
+        async def up():
+            while chunk := await client_reader.read(65536):
+                server_writer.write(chunk)
+                await server_writer.drain()
+                if cut_this and b"Action: Originate" in chunk:
+                    self.cut.set()
+                    client_writer.transport.abort()
+                    server_writer.transport.abort()
+                    return
+
+        async def down():
+            while chunk := await server_reader.read(65536):
+                client_writer.write(chunk)
+                await client_writer.drain()
+
+        await asyncio.gather(up(), down(), return_exceptions=True)
+        for writer in (client_writer, server_writer):
+            writer.transport.abort()
+
+
+async def test_the_link_cut_during_an_originate_rings_once_and_leaves_the_attempt_for_the_recovery(bed, db):
+    two_operators(db)
+    proxy = await CuttingProxy(bed.host, bed.ami_port).start()
+    pbx = bed.config.pbx
+    ami = pbx.ami.model_copy(update={"port": proxy.listen_port, "reconnect_min_s": 0.2, "reconnect_max_s": 0.5})
+    running = Daemon(bed, db, config=bed.config.model_copy(update={"pbx": pbx.model_copy(update={"ami": ami})}))
+    await running.start()
+    task_id, _ = a_due_task(db, running.policy, new_phone())
+    try:
+        async with bed.ami_events() as observer:
+            with bed.desk_phone("8001") as desk, bed.carrier("answer") as caller:
+                await running.phone_ready("8001")
+                placed = await running.placer.place(task_id, user_id(db, "alice"))   # sent: may ring
+                assert proxy.cut.is_set()
+                client = running.runtime.links["pbx"].ami
+                await wait_until_async(lambda: client.is_up and client.connect_attempts > 1, timeout=10,
+                                       what="the daemon's AMI link back up")
+                await wait_until_async(lambda: invites(caller), timeout=15, what="the caller's phone to ring")
+                await asyncio.sleep(2)   # long enough for a replayed Originate to show
+                # Asterisk got one Originate: one operator leg, one INVITE each to the desk phone and the caller.
+                legs = observer.find("Newchannel", where=lambda e: e.get("Channel", "").startswith("PJSIP/8001-"))
+                assert len(legs) == 1 and len(invites(desk)) == 1 and len(invites(caller)) == 1
+                # The attempt stays dialling (never re-placed, never guessed): the recovery settles it from
+                # the CDR field hotline_callback_attempt at the next start, or a person marks it.
+                (attempt,) = attempts_of(db, task_id)
+                assert attempt.idempotency_key == placed.key and attempt.ended_at is None
+                with pytest.raises(CallbackRefused) as again:
+                    await running.placer.place(task_id, user_id(db, "alice"))
+                assert again.value.refusal in (Refusal.ATTEMPT_LIVE, Refusal.DEVICE_BUSY)
+                bed.cli("channel request hangup all")
+                await asyncio.sleep(1)
+    finally:
+        bed.stop_sipp()
+        await running.stop()
+        await proxy.close()
+    assert len(attempts_of(db, task_id)) == 1
