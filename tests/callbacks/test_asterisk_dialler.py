@@ -285,7 +285,11 @@ async def test_an_operator_who_does_not_answer_is_not_an_attempt_on_the_caller(b
 
 async def test_an_unregistered_desk_phone_is_refused_before_anything_is_written_or_dialled(bed, daemon, db):
     task_id, _ = a_due_task(db, daemon.policy, new_phone())
-    bob = user_id(db, "bob")   # desk phone 8002: no SIPp runs there
+    bob = user_id(db, "bob")   # desk phone 8002: no SIPp runs there (any earlier one's contact has timed out)
+
+    async def unreachable():
+        return await daemon.dialler.ready_for("8002") is Refusal.DEVICE_UNREGISTERED
+    await wait_until_async(unreachable, timeout=10, interval=0.2, what="Asterisk to see desk phone 8002 gone")
     async with bed.ami_events() as observer:
         with bed.carrier("answer") as caller:
             with pytest.raises(CallbackRefused) as refused:
