@@ -37,11 +37,11 @@ def test_health_lists_the_components_it_always_did(tmp_path):
 def test_links_are_built_in_capability_order_and_pbx_none_has_no_link(tmp_path):
     full = daemon(tmp_path)
     full._build_links()
-    assert list(full.links) == ["pbx", "forum"]
+    assert list(full.links) == ["pbx", "forum", "callbacks", "missed-calls"]
     assert full.links["pbx"].ami._listeners[0] == full.links["pbx"]._on_event  # the tracker first
     bare = daemon(tmp_path, backend="none")
     bare._build_links()
-    assert list(bare.links) == ["forum"]
+    assert list(bare.links) == ["forum", "callbacks", "missed-calls"]
     assert bare.health.get("pbx") == "not configured"
 
 
