@@ -31,7 +31,6 @@ from bridge.db.models import (
     CallbackOutcome,
     CallbackState,
     CallbackTask,
-    Case,
     CaseEvent,
     Role,
     User,
@@ -332,14 +331,16 @@ def an_opening_after_today(policy: CallbackPolicy) -> datetime:
 
 async def test_a_case_filed_and_answered_on_the_builtin_board_is_called_back_and_informed(bed, daemon, db):
     """File a case through the API, the unit accepts and answers it on the builtin board, the
-    answer makes one task, the operator calls: SIPp's desk phone rings, then SIPp's caller;
-    the operator records ``informed`` with a grade."""
+    answer makes one task, the operator calls through the API: SIPp's desk phone rings, then
+    SIPp's caller; the attempt reads back answered with its recording, and the operator records
+    ``informed`` with a grade."""
     from bridge.accounts.tokens import create_token
+    from bridge.domain_events import DomainEvents
     from bridge.forum.builtin.forum import BuiltinForum
     from bridge.forum.outbox import OutboxWorker
     from bridge.forum.service import Deadlines
     from bridge.web.app import create_app
-    from bridge.domain_events import DomainEvents
+    from callbacks import api
     from callbacks.capability import answer_consumer
 
     opening = an_opening_after_today(daemon.policy)
@@ -354,47 +355,51 @@ async def test_a_case_filed_and_answered_on_the_builtin_board_is_called_back_and
     placer = app.state.callback_placer   # the capability's, on the daemon's dialler
     assert placer is not None and placer.dialler is daemon.dialler
     placer.clock = clock
+    app.dependency_overrides[api.clock] = lambda: clock
+    operator = {"Authorization": f"Bearer {alice_token}"}
+    unit_auth = {"Authorization": f"Bearer {unit_token}"}
     phone = new_phone()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as web:
-        filed = await web.post("/api/v1/cases", headers={"Authorization": f"Bearer {alice_token}"},
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as web:
+        filed = await web.post("/api/v1/cases", headers=operator,
                                json={**case_form(), "department": "CITY-LJQ", "caller_phone": phone, "best_time": "any"})
         assert filed.status_code == 201, filed.text
         number = filed.json()["number"]
         worker = OutboxWorker(db, BuiltinForum(db, bed.config.web.public_url), backoff_s=bed.config.forum.retry_backoff_s,
                               deadlines=Deadlines.from_config(bed.config), live=daemon.live)
         assert (await worker.run_once()).sent == 1
-        case = (await web.get(f"/api/v1/cases/{number}", headers={"Authorization": f"Bearer {alice_token}"})).json()
+        case = (await web.get(f"/api/v1/cases/{number}", headers=operator)).json()
         post = case["forum_url"].rsplit("/", 1)[1]
-        unit_auth = {"Authorization": f"Bearer {unit_token}"}
         assert (await web.post(f"/api/v1/board/posts/{post}/accept", headers=unit_auth)).status_code == 200
         answered = await web.post(f"/api/v1/board/posts/{post}/answer", headers=unit_auth,
                                   json={"text": "经核实，垃圾已清运，今后每日清理两次。"})
         assert answered.status_code == 200, answered.text
-    # The daemon's domain events reach the callbacks capability's consumer: one task for the answer.
-    events = DomainEvents(db, poll_s=3600)
-    events.register(answer_consumer(daemon.policy, clock=clock))
-    await events.start()
-    await events.stop()
-    with db.session(readonly=True) as session:
-        (task_id,) = session.scalars(select(CallbackTask.id).join(CallbackTask.case).where(Case.number == number)).all()
-    with bed.desk_phone("8001") as desk, bed.carrier("answer") as caller:
-        await daemon.phone_ready("8001")
-        placed = await placer.place(task_id, user_id(db, "alice"))
-        assert placed.briefing.answer_text == "经核实，垃圾已清运，今后每日清理两次。"
-        attempt = await settled(db, task_id)
-        assert attempt.result is CallbackAttemptResult.ANSWERED
-        assert len(invites(desk)) == 1 and len(invites(caller)) == 1
-        assert invites(caller)[0].startswith(f"INVITE sip:{trunk_number(phone)}@")
-        bed.cli("channel request hangup all")
-        await asyncio.sleep(1)
-    with db.session() as session:
-        alice = session.scalar(select(User).where(User.username == "alice"))
-        tasks.record_outcome(session, task_id, alice, clock(), daemon.policy, outcome="informed", satisfaction=5)
-    task = task_of(db, task_id)
-    assert (task.state, task.outcome, task.satisfaction) == (CallbackState.DONE, CallbackOutcome.INFORMED, 5)
-    (attempt,) = attempts_of(db, task_id)
-    assert attempt.recording and attempt.outcome is CallbackOutcome.INFORMED
+        # The daemon's domain events reach the callbacks capability's consumer: one task for the answer.
+        events = DomainEvents(db, poll_s=3600)
+        events.register(answer_consumer(daemon.policy, clock=clock))
+        await events.start()
+        await events.stop()
+        listed = (await web.get("/api/v1/callbacks", params={"case": number}, headers=operator)).json()
+        (task,) = listed["callbacks"]
+        task_id = task["id"]
+        with bed.desk_phone("8001") as desk, bed.carrier("answer") as caller:
+            await daemon.phone_ready("8001")
+            placed = await web.post(f"/api/v1/callbacks/{task_id}/attempts", headers=operator)
+            assert placed.status_code == 201, placed.text
+            await settled(db, task_id)
+            attempt = (await web.get(f"/api/v1/callbacks/{task_id}", headers=operator)).json()["attempts"][0]
+            assert (attempt["result"], attempt["operator"], attempt["dialler"]) == ("answered", "alice", "asterisk")
+            assert len(invites(desk)) == 1 and len(invites(caller)) == 1
+            assert invites(caller)[0].startswith(f"INVITE sip:{trunk_number(phone)}@")
+            bed.cli("channel request hangup all")
+            await asyncio.sleep(1)
+        told = await web.post(f"/api/v1/callbacks/{task_id}/outcome", headers=operator,
+                              json={"outcome": "informed", "satisfaction": 5, "note": "caller thanked the unit"})
+        assert told.status_code == 200, told.text
+        done = told.json()
+        assert (done["state"], done["outcome"], done["satisfaction"]) == ("done", "informed", 5)
+        assert done["attempts"][0]["recording"]   # the recording's URL in the API
+    (row,) = attempts_of(db, task_id)
+    assert row.recording and row.linkedid in row.recording and row.outcome is CallbackOutcome.INFORMED
 
 
 # ------------------------------------------------------------- the link cut mid-Originate
