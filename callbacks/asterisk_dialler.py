@@ -13,7 +13,9 @@ free: ``Getvar DEVICE_STATE(PJSIP/<extension>)`` (func_devstate; the AMI class `
 phone with no reachable contact reads UNAVAILABLE (not registered), one on a call INUSE, etc.
 
 Results, from the events of the call (one call = one Linkedid, learnt from the VarSet of
-``HOTLINE_CALLBACK_ATTEMPT`` on the operator's channel):
+``HOTLINE_CALLBACK_ATTEMPT`` on the operator's channel; manager.conf's ``channelvars`` puts that
+key on every event of the operator's channel too, so a call placed before a reconnect or a
+restart is followed from its next event on, without guessing what was missed):
 
 * ``OriginateResponse`` Failure (the ActionID is the key): the operator did not answer, was busy
   or unreachable -> ``operator_no_answer`` (not counted against the caller);
@@ -35,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,6 +114,8 @@ class _Call:
     cause: int | None = None
     in_dialplan: bool = False   # the operator answered: the context runs (the caller is dialled next)
     settled: bool = False
+    adopted: bool = False       # first seen mid-call (placed before a reconnect or a restart)
+    new_linkedid: bool = False  # learnt from this event: to be stored on the attempt
 
 
 class AsteriskDialler:
@@ -125,8 +130,9 @@ class AsteriskDialler:
         """``ami``: the daemon's AMI client when there is one (the PBX link starts after this)."""
         self._ami, self.db, self.policy, self.context = ami, db, policy, context
         self.live, self.operator_ring_s, self.clock = live, operator_ring_s, clock
-        self._calls: dict[str, _Call] = {}          # key -> call, for the attempts placed by this daemon
+        self._calls: dict[str, _Call] = {}          # key -> call, for the attempts followed now
         self._by_linkedid: dict[str, _Call] = {}
+        self._done: deque[str] = deque(maxlen=1000)   # keys settled and forgotten: never adopted again
 
     # -------------------------------------------------------------- placing
 
@@ -201,6 +207,7 @@ class AsteriskDialler:
             self._forget(call)
 
     def _forget(self, call: _Call) -> None:
+        self._done.append(call.key)
         self._calls.pop(call.key, None)
         if call.linkedid is not None:
             self._by_linkedid.pop(call.linkedid, None)
@@ -210,58 +217,70 @@ class AsteriskDialler:
     def on_event(self, event: dict[str, str]):
         """The AMI listener: a coroutine for the few events of a callback, else None (cheap)."""
         name = event.get("Event")
-        if name == "VarSet":
-            return self._on_varset(event)
         if name == "OriginateResponse":
             call = self._calls.get(event.get("ActionID", ""))
             if call is not None and event.get("Response", "").lower() == "failure":
-                return self._settle(call, CallbackAttemptResult.OPERATOR_NO_ANSWER, event)
+                return self._settle(call, CallbackAttemptResult.OPERATOR_NO_ANSWER)
             return None
-        call = self._by_linkedid.get(event.get("Linkedid", ""))
+        call = self._call_of(event)
         if call is None:
+            if name == "VarSet" and _variable(event) == STATUS_VARIABLE and event.get("Linkedid"):
+                return self._settle_unknown_call(event["Linkedid"], event.get("Value", ""))   # placed before a restart
             return None
-        if name == "Hangup" and event.get("Uniqueid") == call.linkedid and call.settled:
-            self._forget(call)   # an answered call is over
-            return None
-        if call.settled:
-            return None
-        if name == "DialEnd" and event.get("Channel"):   # the caller's leg (the Originate's own has no Channel)
-            status = event.get("DialStatus", "").upper()
-            if status == "ANSWER":
-                return self._settle(call, CallbackAttemptResult.ANSWERED, event, answered=True)
-            if status == "CANCEL":
-                return self._settle(call, CallbackAttemptResult.NO_ANSWER, event)
-            return None   # the dialplan's HOTLINE_CALLBACK_STATUS follows, with the cause
+        if name == "VarSet":
+            return self._on_varset(call, event)
         if name == "Hangup" and event.get("Uniqueid") == call.linkedid:
+            if call.settled or call.adopted:
+                self._forget(call)   # over; an adopted call's start was not seen: nothing is guessed
+                return None
             # The operator's channel ended with no result from the caller's leg.
             result = CallbackAttemptResult.NO_ANSWER if call.in_dialplan else CallbackAttemptResult.OPERATOR_NO_ANSWER
-            return self._settle(call, result, event)
-        return None
+            return self._settle(call, result)
+        if name == "DialEnd" and event.get("Channel") and not call.settled:   # the caller's leg
+            status = event.get("DialStatus", "").upper()
+            if status == "ANSWER":
+                return self._settle(call, CallbackAttemptResult.ANSWERED, answered=True)
+            if status == "CANCEL":
+                return self._settle(call, CallbackAttemptResult.NO_ANSWER)
+        return None   # else the dialplan's HOTLINE_CALLBACK_STATUS follows, with the cause
 
-    def _on_varset(self, event: dict[str, str]):
-        variable = event.get("Variable", "").lstrip("_").upper()
-        value, linkedid = event.get("Value", ""), event.get("Linkedid", "")
-        if variable == ATTEMPT_VARIABLE:
-            call = self._calls.get(value)
-            if call is None or not linkedid:
-                return None
+    def _call_of(self, event: dict[str, str]) -> _Call | None:
+        """The attempt an event belongs to: by its Linkedid, else by the attempt key the operator's
+        channel carries (manager.conf ``channelvars``), so a call placed before a reconnect or a
+        restart is followed from its next event on."""
+        linkedid = event.get("Linkedid", "")
+        call = self._by_linkedid.get(linkedid)
+        if call is not None:
+            return call
+        key = event.get("Value", "") if _variable(event) == ATTEMPT_VARIABLE else _attempt_key(event)
+        if not key or key in self._done:
+            return None
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = _Call(key, 0, time.monotonic(), adopted=True)
+        if linkedid and call.linkedid is None:
             call.linkedid = linkedid
             self._by_linkedid[linkedid] = call
-            return self._link(call, linkedid=linkedid)
-        call = self._by_linkedid.get(linkedid)
-        if call is None:
-            if variable == STATUS_VARIABLE and linkedid:
-                return self._settle_unknown_call(linkedid, value, event)   # placed before a restart
-            return None
+            call.new_linkedid = True
+        return call
+
+    def _on_varset(self, call: _Call, event: dict[str, str]):
+        variable, value = _variable(event), event.get("Value", "")
+        learnt = call.linkedid if call.new_linkedid else None
+        call.new_linkedid = False
         if variable == RECORDING_VARIABLE and value:
             call.in_dialplan = True
-            return self._link(call, recording=value)
+            return self._link(call, linkedid=learnt, recording=value)
         if variable == CAUSE_VARIABLE:
             call.cause = _cause(value)
         elif variable == STATUS_VARIABLE and not call.settled:
-            result = _DIAL_RESULTS.get(value.upper(), CallbackAttemptResult.FAILED)
-            return self._settle(call, result, event, answered=result is CallbackAttemptResult.ANSWERED)
-        return None
+            return self._settle_status(call, value)   # stores the Linkedid too
+        return self._link(call, linkedid=learnt) if learnt else None
+
+    def _settle_status(self, call: _Call, status: str):
+        result = _DIAL_RESULTS.get(status.upper(), CallbackAttemptResult.FAILED)
+        # An adopted call's answer was not seen: when it was is not known.
+        return self._settle(call, result, answered=result is CallbackAttemptResult.ANSWERED and not call.adopted)
 
     # ------------------------------------------------------------ the rows
 
@@ -277,8 +296,7 @@ class AsteriskDialler:
 
         await self._write(link, call.key)
 
-    async def _settle(self, call: _Call, result: CallbackAttemptResult, event: dict[str, str], *,
-                      answered: bool = False) -> None:
+    async def _settle(self, call: _Call, result: CallbackAttemptResult, *, answered: bool = False) -> None:
         if call.settled:
             return
         call.settled = True
@@ -292,14 +310,14 @@ class AsteriskDialler:
             return attempt.task_id if attempt is not None else None
 
         task_id = await self._write(settle, call.key)
-        log.info("callbacks.attempt_result", task_id=call.task_id, attempt=call.key, result=result.value,
+        log.info("callbacks.attempt_result", task_id=task_id, attempt=call.key, result=result.value,
                  hangup_cause=cause, linkedid=call.linkedid)
         if not answered:
             self._forget(call)
         if task_id is not None:
             self._publish(task_id, call.key, result)
 
-    async def _settle_unknown_call(self, linkedid: str, status: str, event: dict[str, str]) -> None:
+    async def _settle_unknown_call(self, linkedid: str, status: str) -> None:
         """A callback placed by an earlier run of the daemon ends: its row names the Linkedid."""
         result = _DIAL_RESULTS.get(status.upper(), CallbackAttemptResult.FAILED)
         at = self.clock()
@@ -335,6 +353,22 @@ class AsteriskDialler:
         if self.live is not None:
             self.live.publish(LiveEvent(LIVE_TOPIC, "attempt_answered" if result is CallbackAttemptResult.ANSWERED
                                         else "attempt_ended", {"task_id": task_id, "result": result.value}))
+
+
+def _variable(event: dict[str, str]) -> str:
+    return event.get("Variable", "").lstrip("_").upper()
+
+
+def _attempt_key(event: dict[str, str]) -> str | None:
+    """The attempt key in the event's ``ChanVariable`` headers (the operator's channel), if any."""
+    carried = event.get("ChanVariable")
+    if not carried or ATTEMPT_VARIABLE not in carried:
+        return None
+    for line in carried.split("\n"):
+        name, _, value = line.partition("=")
+        if name.strip().upper() == ATTEMPT_VARIABLE and value.strip():
+            return value.strip()
+    return None
 
 
 def _cause(value: str) -> int | None:

@@ -450,7 +450,7 @@ class CuttingProxy:
             writer.transport.abort()
 
 
-async def test_the_link_cut_during_an_originate_rings_once_and_leaves_the_attempt_for_the_recovery(bed, db):
+async def test_the_link_cut_during_an_originate_rings_once_and_is_followed_after_the_reconnect(bed, db):
     two_operators(db)
     proxy = await CuttingProxy(bed.host, bed.ami_port).start()
     pbx = bed.config.pbx
@@ -472,13 +472,19 @@ async def test_the_link_cut_during_an_originate_rings_once_and_leaves_the_attemp
                 # Asterisk got one Originate: one operator leg, one INVITE each to the desk phone and the caller.
                 legs = observer.find("Newchannel", where=lambda e: e.get("Channel", "").startswith("PJSIP/8001-"))
                 assert len(legs) == 1 and len(invites(desk)) == 1 and len(invites(caller)) == 1
-                # The attempt stays dialling (never re-placed, never guessed): the recovery settles it from
-                # the CDR field hotline_callback_attempt at the next start, or a person marks it.
-                (attempt,) = attempts_of(db, task_id)
-                assert attempt.idempotency_key == placed.key and attempt.ended_at is None
+                # A second press places nothing while this call is on.
                 with pytest.raises(CallbackRefused) as again:
                     await running.placer.place(task_id, user_id(db, "alice"))
-                assert again.value.refusal in (Refusal.ATTEMPT_LIVE, Refusal.DEVICE_BUSY)
+                assert again.value.refusal in (Refusal.ATTEMPT_LIVE, Refusal.OUTCOME_PENDING, Refusal.DEVICE_BUSY)
+                # The operator's channel's events carry the attempt key, so after the reconnect the
+                # attempt is followed (the Dial's ANSWER, or the dialplan's status when the caller
+                # hangs up) and settled from Asterisk's events, not guessed.
+                (leg,) = observer.find("Newchannel", where=lambda e: e.get("Channel", "").startswith("PJSIP/carrier-"))
+                bed.hangup(leg["Channel"])
+                attempt = await settled(db, task_id)
+                assert attempt.idempotency_key == placed.key
+                assert (attempt.result, attempt.settled_by) == (CallbackAttemptResult.ANSWERED, "events")
+                assert attempt.linkedid == leg["Linkedid"]
                 bed.cli("channel request hangup all")
                 await asyncio.sleep(1)
     finally:

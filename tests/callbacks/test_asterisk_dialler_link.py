@@ -159,3 +159,25 @@ def test_the_bare_web_app_has_no_placer_and_the_daemon_wires_one(tmp_path):
     assert placer is not None and placer.dialler.name == "asterisk"
     assert placer.dialler.on_event in daemon.links["pbx"].ami._listeners
     assert placer.dialler._client() is None   # the link is not up: ready_for says pbx_down
+
+
+@pytest.mark.postgres
+async def test_a_call_first_seen_mid_call_is_followed_by_the_key_its_channel_carries(db):
+    rules = policy()
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = due_task(session, rules)
+        attempt, _ = tasks.begin_attempt(session, task.id, alice, ANSWERED_AT, rules, dialler="asterisk")
+        key = attempt.idempotency_key
+    fresh = AsteriskDialler(lambda: None, db, rules, clock=lambda: ANSWERED_AT)   # e.g. after a reconnect
+    carried = f"HOTLINE_CALLBACK_ATTEMPT={key}"
+    hangup = {"Event": "Hangup", "Channel": "PJSIP/8001-00000004", "Uniqueid": "17.4", "Linkedid": "17.4",
+              "ChanVariable": carried, "Cause": "16"}
+    assert fresh.on_event({**hangup, "ChanVariable": "HOTLINE_CALLBACK_ATTEMPT="}) is None   # other channels
+    await fresh.on_event({"Event": "DialEnd", "Channel": "PJSIP/8001-00000004", "Uniqueid": "17.4", "Linkedid": "17.4",
+                          "DestChannel": "PJSIP/carrier-00000005", "DialStatus": "ANSWER", "ChanVariable": carried})
+    assert fresh.on_event(hangup) is None   # over: forgotten, nothing guessed
+    assert fresh.on_event(hangup) is None   # and never adopted again
+    with db.session(readonly=True) as session:
+        row = session.scalar(select(CallbackAttempt).where(CallbackAttempt.idempotency_key == key))
+        assert (row.result, row.settled_by, row.linkedid) == (CallbackAttemptResult.ANSWERED, "events", "17.4")
