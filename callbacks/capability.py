@@ -20,6 +20,7 @@
 * the link ``missed-calls`` (:class:`callbacks.missed_calls.MissedCallSweeper`): missed calls
   (abandoned, after-hours messages) become tasks of reason ``missed_call``, swept at start,
   every few seconds and soon after a call ends (the engine's wake runs the same sweep);
+* the operators' callback queue on the desk, ``/desk/callbacks`` (:mod:`callbacks.desk`);
 * with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``
   (a message's status updates its ``callback_messages`` row).
 """
@@ -105,9 +106,11 @@ class CallbacksCapability(Capability):
 
     def mount(self, app, runtime: Runtime) -> None:
         from callbacks.api import router as api_router
+        from callbacks.desk import mount_queue
 
         app.state.callback_placer = self.placer(runtime)   # the API's POST .../attempts
         app.include_router(api_router)
+        mount_queue(app, CallbackPolicy.of(runtime.config))
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
             from callbacks.sms import apply_status
             from callbacks.twilio_status import status_router, storing_handler

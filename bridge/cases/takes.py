@@ -1,10 +1,10 @@
-"""The one rule of a take on the shared "to call back / to file" list.
+"""The one rule of a take of a call (``calls.taken_by_id``): once the shared "to call back / to
+file" list's, now set when an operator takes a missed call's callback task on the queue.
 
-An operator takes a call from the list to deal with it; the take *holds* (nobody else may take
-it, or file a case from it) for ``TAKEN_EXPIRES_AFTER``, after which the call is free again, so
-a taker who went home does not keep it.  A take without a time (rows from before takes were
-timed) holds.  The rule is one SQL condition, :func:`take_holds`, used by the list's queries
-(:mod:`bridge.desk.queries`) and by filing (:func:`bridge.cases.service.taken_by_someone_else`).
+While the take *holds*, nobody else files a case from the call; it holds for
+``TAKEN_EXPIRES_AFTER``, after which the call is free again, so a taker who went home does not
+keep it.  A take without a time (rows from before takes were timed) holds.  The rule is one SQL
+condition, :func:`take_holds`, used by filing (:func:`bridge.cases.service.taken_by_someone_else`).
 """
 from __future__ import annotations
 

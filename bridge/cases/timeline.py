@@ -17,8 +17,8 @@ from bridge.db.models import Department
 from bridge.forum.service import LATE_EVENT
 from bridge.i18n import NC_
 
-# Every kind of case event written today (bridge.cases.service, bridge.forum.service); another
-# kind is shown as it is stored.
+# Every kind of case event written today (bridge.cases.service, bridge.forum.service, and the
+# callbacks capability's callbacks.tasks); another kind is shown as it is stored.
 KIND_LABELS = {
     "filed": NC_("timeline", "filed"),
     "posted": NC_("timeline", "posted to the forum"),
@@ -29,13 +29,32 @@ KIND_LABELS = {
     "answered": NC_("timeline", "answered"),
     "follow_up_asked": NC_("timeline", "follow-up asked"),
     "follow_up_answered": NC_("timeline", "follow-up answered"),
+    "callback_scheduled": NC_("timeline", "callback scheduled"),
+    "callback_not_placed": NC_("timeline", "no callback placed"),
+    "callback_outcome": NC_("timeline", "called back"),
+    "callback_unreachable": NC_("timeline", "caller not reached"),
 }
+# What a callback entry's detail says (the values callbacks.tasks writes: outcome, why, reason).
+CALLBACK_NOTES = {
+    "informed": NC_("timeline", "informed"),
+    "follow_up": NC_("timeline", "asked a further question"),
+    "wrong_number": NC_("timeline", "wrong number"),
+    "do_not_call": NC_("timeline", "asked not to be called again"),
+    "voicemail": NC_("timeline", "voicemail or someone else answered"),
+    "check_number": NC_("timeline", "the number needs checking"),
+    "max_attempts": NC_("timeline", "every attempt made"),
+    "ladder_exhausted": NC_("timeline", "every retry made"),
+    "no_opening": NC_("timeline", "no calling window left"),
+}
+GRADE_NOTE = NC_("timeline", "satisfaction %(grade)s of 5")
+HEARD_VIA_NOTE = NC_("timeline", "heard the answer by phone without a person")
 LATE_LABEL = NC_("timeline", "%(kind)s (arrived late, changed nothing)")
 # System actors; a user's actor is their username, shown as it is.
 ACTOR_LABELS = {
     "forum": NC_("timeline actor", "forum"),
     "scheduler": NC_("timeline actor", "deadline watch"),
     "system": NC_("timeline actor", "system"),
+    "callbacks": NC_("timeline actor", "callbacks"),
 }
 STEP_LABELS = {  # the step an overdue unit owes (bridge.forum.service.STEP_OWED)
     "post": NC_("timeline", "posting"),
@@ -89,6 +108,8 @@ def _entry(entry: Mapping[str, Any], names: Mapping[str, str], tr) -> dict[str, 
         note = tr.pgettext(*STEP_OWED_LABEL) % {"step": _label(STEP_LABELS, str(detail["step"]), tr)}
     elif kind == "forum_post_failed":
         note = str(detail.get("error") or "")
+    elif kind.startswith("callback_"):
+        note = _callback_note(detail, tr)
     return {
         "at": entry["at"],
         "kind": kind,
@@ -100,6 +121,17 @@ def _entry(entry: Mapping[str, Any], names: Mapping[str, str], tr) -> dict[str, 
         "text": str(detail.get("text") or "") or None,
         "note": note or None,
     }
+
+
+def _callback_note(detail: Mapping[str, Any], tr) -> str:
+    """A callback entry's outcome (with its grade), or why the caller was not reached or called."""
+    what = detail.get("outcome") or detail.get("why") or detail.get("reason")
+    parts = [_label(CALLBACK_NOTES, str(what), tr)] if what else []
+    if detail.get("satisfaction"):
+        parts.append(tr.pgettext(*GRADE_NOTE) % {"grade": detail["satisfaction"]})
+    if detail.get("via"):
+        parts.append(tr.pgettext(*HEARD_VIA_NOTE))
+    return " · ".join(parts)
 
 
 __all__ = ["ACTOR_LABELS", "KIND_LABELS", "timeline_view", "unit_codes", "unit_names"]

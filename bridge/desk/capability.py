@@ -1,5 +1,5 @@
 """The operator desk as a capability: its pages, sessions and SSE stream (live topic "callbacks":
-the shared list of calls to return)."""
+the callback tasks, whose queue page the callbacks capability adds to the desk)."""
 from __future__ import annotations
 
 from bridge.capability import Capability, Runtime

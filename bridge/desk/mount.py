@@ -1,8 +1,8 @@
 """``mount_desk(app, config)``: the operator desk on the app made by :func:`bridge.web.app.create_app`.
 
 Pages (all under ``/desk``), one module per concern: :mod:`~bridge.desk.signin` (``login`` /
-``logout``), :mod:`~bridge.desk.calllist` (``/desk/`` with the live call pop and the shared
-"to call back / to file" list), :mod:`~bridge.desk.case_pages` (``cases``, ``cases/new``,
+``logout``), :mod:`~bridge.desk.calllist` (``/desk/`` with the live call pop and links to the
+pages other packages add, such as the callbacks' queue), :mod:`~bridge.desk.case_pages` (``cases``, ``cases/new``,
 ``cases/{number}``), :mod:`~bridge.desk.recordings`, :mod:`~bridge.desk.admin` (``admin/users``,
 ``admin/units``) and :mod:`~bridge.desk.sse` (``events``).  Sessions, CSRF and the sign-in
 throttle are the shared web layer's (:mod:`bridge.web.site`).
@@ -19,9 +19,10 @@ from bridge.config import Config
 from bridge.desk import admin, calllist, case_pages, recordings, signin, sse
 from bridge.desk.access import RoleRefused, SignInRequired
 from bridge.desk.queries import DESK_ROLES
-from bridge.desk.rendering import STATIC, render_error
+from bridge.desk.rendering import DESK_LOOK, STATIC, render_error
 from bridge.i18n import request_locale, translations
 from bridge.web.site import install_site, register_error_page, register_start_page
+from bridge.web.templates import register_look
 from bridge.web.throttle import SignInThrottle
 
 SIGN_IN_PATH = "/desk/login"
@@ -37,6 +38,7 @@ def mount_desk(app: FastAPI, config: Config, *, throttle: SignInThrottle | None 
         app.include_router(module.router)
     register_start_page(app, DESK_ROLES, "/desk/", sign_in=SIGN_IN_PATH)
     register_error_page(app, "/desk", render_error)
+    register_look(app, "desk", DESK_LOOK)  # for other capabilities' desk pages
 
     @app.get("/desk", include_in_schema=False)
     async def desk_root() -> Response:

@@ -1,6 +1,10 @@
 """How the desk's pages look: its templates (``bridge/desk/templates``) on the shared factory
 (:class:`bridge.web.templates.Templates`), the labels of states, dispositions, channels and roles,
-and :func:`render` (a page as an HTMLResponse, ``Cache-Control: no-store``)."""
+and :func:`render` (a page as an HTMLResponse, ``Cache-Control: no-store``).
+
+:data:`DESK_LOOK` is registered for other capabilities' pages (their templates extend ``base.html``:
+:func:`bridge.web.templates.look_of`); the menu and the main page show the links they add to the
+area "desk" (:func:`bridge.web.site.add_page_link`)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -11,11 +15,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from bridge.cases.validation import display_phone
-from bridge.db.models import Role
 from bridge.i18n import N_
-from bridge.web.templates import Templates
+from bridge.web.site import page_links
+from bridge.web.templates import Look
 
 HERE = Path(__file__).resolve().parent
+DESK_AREA = "desk"  # the area of the desk's menu (bridge.web.site.PageLink)
 STATIC = HERE / "static"
 
 STATE_LABELS = {
@@ -36,8 +41,6 @@ BEST_TIME_LABELS = {"morning": N_("Morning"), "afternoon": N_("Afternoon"), "eve
                     "any": N_("Any time")}
 ROLE_LABELS = {"operator": N_("Operator"), "supervisor": N_("Supervisor"), "admin": N_("Administrator"),
                "spokesperson": N_("Spokesperson")}
-# Who sees the calls done without a case (with their notes) under the shared list.
-SUPERVISING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 
 
 def now() -> datetime:
@@ -58,8 +61,9 @@ def duration(seconds: float | None, _) -> str:
 
 
 
-def _desk_values(_request: Request, _) -> dict[str, Any]:
+def _desk_values(request: Request, _) -> dict[str, Any]:
     return {
+        "desk_pages": page_links(request.app, DESK_AREA),
         "state_label": lambda s: _(STATE_LABELS.get(s, s)), "state_colour": lambda s: STATE_COLOUR.get(s, ""),
         "disposition_label": lambda d: _(DISPOSITION_LABELS.get(d, d)),
         "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),
@@ -69,8 +73,8 @@ def _desk_values(_request: Request, _) -> dict[str, Any]:
     }
 
 
-TEMPLATES = Templates(HERE / "templates", extra=_desk_values)
-TEMPLATES.env.filters["phone"] = lambda v: display_phone(v) if v else ""
+DESK_LOOK = Look(HERE / "templates", extra=_desk_values, filters={"phone": lambda v: display_phone(v) if v else ""})
+TEMPLATES = DESK_LOOK.templates()
 
 
 def render(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:

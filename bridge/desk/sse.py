@@ -7,13 +7,14 @@ One stream per open desk page, fed by :class:`bridge.live.LiveEvents`:
   is adopted by *the signed-in user's extension* (chosen at sign-in) carries ``html``:
   the call pop, rendered here with the number's earlier calls and cases.  ``ring_stopped``
   at that extension and every ``ended`` carry no html (the page closes or marks its pop);
-- ``event: calls``: the shared "to call back / to file" list may have changed (a call ended);
-- ``event: callbacks``: a row of that list was taken, done or released (``{"linkedid", "kind"}``);
-  pages reload the list at once;
+- ``event: calls``: a call ended (pages that list calls may reload them);
+- ``event: callbacks``: a callback task changed (taken, called, settled, its outcome recorded,
+  ...: ``{"task_id", "linkedid", "kind"}``); pages showing the callback queue reload it at once;
 - ``event: case``: a case was filed or changed (``{"number", "kind", "state"}``); pages
   reload their case rows.  As a safety net for writers that do not publish (the JSON API,
-  another process), the stream also looks at the cases table every
-  ``app.state.desk_case_check_s`` seconds (default 10) and sends ``case`` on a change.
+  another process, an attempt settled from Asterisk's events), the stream also looks at the
+  cases and callback tables every ``app.state.desk_case_check_s`` seconds (default 10) and
+  sends ``case`` or ``callbacks`` on a change.
 
 A comment line every ``HEARTBEAT_S`` keeps proxies from closing an idle stream and
 finds a client that went away; the subscription ends with the response (``finally``),
@@ -30,7 +31,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
-from bridge.db.models import Case
+from bridge.db.models import CallbackAttempt, CallbackTask, Case
 from bridge.desk import queries
 from bridge.desk.access import current_user
 from bridge.desk.queries import DeskUser
@@ -50,6 +51,17 @@ def sse(event: str, data: dict[str, Any]) -> str:
 
 def _cases_marker(session) -> tuple:
     return tuple(session.execute(select(func.count(Case.id), func.max(Case.updated_at))).one())
+
+
+def _callbacks_marker(session) -> tuple:
+    tasks = session.execute(select(func.count(CallbackTask.id), func.max(CallbackTask.updated_at))).one()
+    attempts = session.execute(select(func.count(CallbackAttempt.id), func.count(CallbackAttempt.ended_at),
+                                      func.count(CallbackAttempt.answered_at))).one()
+    return (*tasks, *attempts)
+
+
+def _markers(session) -> tuple[tuple, tuple]:
+    return _cases_marker(session), _callbacks_marker(session)
 
 
 async def render_pop(request: Request, user: DeskUser, event: LiveEvent) -> str:
@@ -77,7 +89,8 @@ async def translate(request: Request, user: DeskUser, event: LiveEvent, pops: di
             return sse("call", {"linkedid": linkedid, "kind": "ended"}) + sse("calls", {"linkedid": linkedid})
         return None
     if event.topic == "callbacks":
-        return sse("callbacks", {"linkedid": data.get("linkedid"), "kind": data.get("kind")})
+        return sse("callbacks", {"task_id": data.get("task_id"), "linkedid": data.get("linkedid"),
+                                 "kind": data.get("kind") or event.kind})
     if event.topic == "case":
         return sse("case", {"number": data.get("number"), "kind": event.kind, "state": data.get("state")})
     return None
@@ -92,7 +105,7 @@ async def events(request: Request, user: DeskUser = Depends(current_user)) -> St
     async def stream():
         pops: dict[str, str] = {}
         async with live.subscribe() as queue:
-            marker = await db.run(db.in_session, _cases_marker, readonly=True)
+            cases_seen, callbacks_seen = await db.run(db.in_session, _markers, readonly=True)
             yield "retry: 3000\n" + sse("ready", {"extension": user.extension})
             next_check = time.monotonic() + check_s
             while True:
@@ -110,10 +123,15 @@ async def events(request: Request, user: DeskUser = Depends(current_user)) -> St
                     break
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + check_s
-                    now_marker = await db.run(db.in_session, _cases_marker, readonly=True)
-                    if now_marker != marker:
-                        marker = now_marker
-                        yield sse("case", {"number": None, "kind": "changed", "state": None})
+                    cases_now, callbacks_now = await db.run(db.in_session, _markers, readonly=True)
+                    changed = ""
+                    if cases_now != cases_seen:
+                        changed += sse("case", {"number": None, "kind": "changed", "state": None})
+                    if callbacks_now != callbacks_seen:
+                        changed += sse("callbacks", {"task_id": None, "linkedid": None, "kind": "changed"})
+                    cases_seen, callbacks_seen = cases_now, callbacks_now
+                    if changed:
+                        yield changed
                         continue
                 yield ": ping\n\n"
 

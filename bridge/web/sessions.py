@@ -6,10 +6,13 @@ SameSite=Lax, Secure when ``web.secure_cookies`` is true, and scoped to ``SESSIO
 pages that sign in live under it).  The session holds the user's id, what a capability adds
 (the desk: the extension chosen at sign-in), the page language and the CSRF token; the user row
 is read again on every request (:func:`session_user`), so a disabled user or a changed role
-takes effect at once.
+takes effect at once.  :func:`page_user` is the check a page's dependency makes: it raises
+:class:`SignInRequired` or :class:`RoleRefused`, answered by the handlers of the capability
+whose pages they are (the desk's sends the browser to its sign-in page).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,7 +22,7 @@ from sqlalchemy.orm import joinedload
 from starlette.middleware.sessions import SessionMiddleware
 
 from bridge.config import Config
-from bridge.db.models import User
+from bridge.db.models import Role, User
 
 SESSION_COOKIE = "hotline_desk"
 SESSION_PATH = "/desk"
@@ -51,6 +54,28 @@ async def session_user(request: Request) -> User | None:
     return await db.run(_load_user, db, user_id)
 
 
+class SignInRequired(Exception):
+    pass
+
+
+class RoleRefused(Exception):
+    pass
+
+
+async def page_user(request: Request, roles: Iterable[Role]) -> User:
+    """The signed-in user, read again now, if their role is one of ``roles``; else raise
+    :class:`SignInRequired` (signed out, unknown, disabled: the session is cleared) or :class:`RoleRefused`."""
+    if not request.session.get("uid"):
+        raise SignInRequired()
+    user = await session_user(request)
+    if user is None:
+        request.session.clear()
+        raise SignInRequired()
+    if user.role not in tuple(roles):
+        raise RoleRefused()
+    return user
+
+
 def start_session(request: Request, user: User, **values: Any) -> None:
     """Sign in: a fresh session (and so a fresh CSRF token) for ``user``, keeping the page language."""
     lang = request.session.get("lang")
@@ -68,5 +93,5 @@ def end_session(request: Request) -> None:
         request.session["lang"] = lang
 
 
-__all__ = ["SESSION_COOKIE", "SESSION_MAX_AGE_S", "SESSION_PATH", "add_sessions", "end_session", "session_user",
-           "start_session"]
+__all__ = ["SESSION_COOKIE", "SESSION_MAX_AGE_S", "SESSION_PATH", "RoleRefused", "SignInRequired", "add_sessions",
+           "end_session", "page_user", "session_user", "start_session"]

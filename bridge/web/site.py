@@ -8,8 +8,10 @@ adds the session middleware, the sign-in throttle, the 403 answer to a refused C
   goes to the sign-in page, a signed-in one to their role's start page.
 
 Capabilities register what is theirs: :func:`register_start_page` (the desk: operators,
-supervisors and admins, and its sign-in page; the board: spokespeople) and
-:func:`register_error_page` (how an error looks under a path prefix, e.g. ``/desk``).
+supervisors and admins, and its sign-in page; the board: spokespeople),
+:func:`register_error_page` (how an error looks under a path prefix, e.g. ``/desk``) and
+:func:`add_page_link` (a page added to another capability's menu, e.g. the callbacks' queue
+in the desk's: :func:`page_links` lists them for that menu).
 """
 from __future__ import annotations
 
@@ -86,6 +88,29 @@ def serves(app: FastAPI, path: str) -> bool:
     return any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)
 
 
+@dataclass(frozen=True)
+class PageLink:
+    """A page one capability adds to another's menu (``area``: whose menu, e.g. "desk")."""
+
+    area: str
+    page: str  # the ``page`` value the page is rendered with (marks the menu entry current)
+    path: str
+    label: str  # a message id (N_), translated where it is shown
+    summary: str = ""  # a message id said with the link on the area's main page ("": menu only)
+
+
+def add_page_link(app: FastAPI, link: PageLink) -> None:
+    """Add ``link`` to its area's menu (in the order added)."""
+    links = getattr(app.state, "page_links", None)
+    if links is None:
+        links = app.state.page_links = []
+    links.append(link)
+
+
+def page_links(app: FastAPI, area: str) -> tuple[PageLink, ...]:
+    return tuple(link for link in getattr(app.state, "page_links", ()) if link.area == area)
+
+
 def install_site(app: FastAPI, config: Config) -> None:
     """Sessions, the sign-in throttle, the CSRF refusal, ``/`` and the start page (before the app starts).
 
@@ -117,5 +142,5 @@ def install_site(app: FastAPI, config: Config) -> None:
         return RedirectResponse(target, status_code=303)
 
 
-__all__ = ["START_PATH", "StartPages", "error_page", "install_site", "register_error_page", "register_start_page",
-           "serves", "start_pages"]
+__all__ = ["START_PATH", "PageLink", "StartPages", "add_page_link", "error_page", "install_site", "page_links",
+           "register_error_page", "register_start_page", "serves", "start_pages"]

@@ -6,7 +6,6 @@ SQLite only (the HTTP tests cover PostgreSQL).  Screenshots go to /tmp/desk-*.pn
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -238,52 +237,6 @@ def test_pop_closes_when_the_ringing_stops_and_marks_the_end(page, live):
     live.publish(LiveEvent("call", "ended", {**data, "linkedid": "9.2", "extension": None}))
     page.wait_for_selector('.call-pop.ended[data-linkedid="9.2"]')
     assert page.locator('.call-pop[data-linkedid="9.2"] .pop-state').inner_text() == "通话已结束"
-
-
-def test_take_then_done_on_the_shared_list(page, browser, live, db):
-    with db.session() as session:
-        session.add(Call(linkedid="82.1", caller_number="13800005555", arrived_at=datetime.now(timezone.utc),
-                         disposition=CallDisposition.ABANDONED, queue_wait_s=30))
-    # a supervisor watches the same list in another browser
-    other = new_tab(browser)
-    try:
-        sign_in(other, live, username="supervisor")
-        other.wait_for_url(f"{live.url}/desk/")
-        other.wait_for_selector('body[data-live="ready"]')
-        sign_in(page, live)
-        page.wait_for_url(f"{live.url}/desk/")
-        page.wait_for_selector('body[data-live="ready"]')
-        live.wait_subscribers(2)
-        row = page.locator('#callback-list tr.callback-row[data-linkedid="82.1"]')
-        assert row.locator("button.take").inner_text() == "我来处理"
-        assert row.locator("a.file-case").count() == 0
-        row.locator("button.take").click()
-        page.wait_for_selector('#callback-list tr[data-linkedid="82.1"].mine')
-        assert "由你处理" in row.inner_text() and row.locator("a.file-case").count() == 1
-        # the other page follows live: taken by the operator, no take button
-        other.wait_for_selector('#callback-list tr[data-linkedid="82.1"].taken')
-        other_row = other.locator('#callback-list tr.callback-row[data-linkedid="82.1"]')
-        assert "operator person 正在处理" in other_row.inner_text()
-        assert other_row.locator("button.take").count() == 0 and other_row.locator("button.done").count() == 0
-        page.screenshot(path="/tmp/desk-callback-taken.png", full_page=True)
-        # done needs a note (the browser refuses an empty one), then the row leaves both lists
-        row.locator("button.done").click()
-        assert row.count() == 1
-        row.locator('input[name="note"]').fill("已回电，来电人问题已解决")
-        row.locator("button.done").click()
-        row.wait_for(state="detached")
-        other_row.wait_for(state="detached")
-        # the supervisor sees it under "done without a case", with the note, who and when
-        done = other.locator('#callback-list tr.done-row[data-linkedid="82.1"]')
-        done.wait_for()
-        assert done.locator(".handled-note").inner_text() == "已回电，来电人问题已解决"
-        assert re.fullmatch(r"operator person 于 \d\d-\d\d \d\d:\d\d 处理：",
-                            done.locator(".handled-by").inner_text())
-        assert "138 0000 5555" in done.inner_text()
-        other.screenshot(path="/tmp/desk-callback-done.png", full_page=True)
-        assert page.locator("#callback-list tr.done-row").count() == 0  # operators do not get that list
-    finally:
-        other.context.close()
 
 
 # ------------------------------------------- a real call through the Asterisk test bed

@@ -65,3 +65,27 @@ def test_stream_needs_a_desk_session(live):
     with httpx.Client(base_url=live.url, timeout=5) as client:
         response = client.get("/desk/events", headers={"Accept": "text/event-stream"})
         assert response.status_code == 401
+
+
+def test_callback_changes_reach_the_page_published_or_found_in_the_tables(live, db):
+    from datetime import datetime, timezone
+
+    from bridge.db.models import Call, CallbackReason, CallbackState, CallbackTask, CallDisposition
+
+    live.app.state.desk_case_check_s = 0.3
+    client = signed_in(live)
+    with client.stream("GET", "/desk/events") as response:
+        lines = response.iter_lines()
+        assert read_events(lines, 1)[0][0] == "ready"
+        live.publish(LiveEvent("callbacks", "attempt_started", {"task_id": 7}))  # as the Placer publishes
+        assert read_events(lines, 1) == [("callbacks", {"task_id": 7, "linkedid": None, "kind": "attempt_started"})]
+        now = datetime.now(timezone.utc)
+        with db.session() as session:  # a task written by a writer that announces nothing
+            call = Call(linkedid="6.1", caller_number="13912345678", arrived_at=now,
+                        disposition=CallDisposition.ABANDONED)
+            session.add(call)
+            session.flush()
+            session.add(CallbackTask(reason=CallbackReason.MISSED_CALL, call_id=call.id, phone="+8613912345678",
+                                     state=CallbackState.DUE, due_at=now, waiting_since=now, assigned_at=now))
+        assert read_events(lines, 1) == [("callbacks", {"task_id": None, "linkedid": None, "kind": "changed"})]
+    client.close()

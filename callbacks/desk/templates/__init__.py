@@ -1,0 +1,1 @@
+"""Data files (a package so that setuptools ships them)."""
