@@ -2,8 +2,11 @@
 (``bridge`` never imports this package).
 
 * its part of the AMI subscription: ``OriginateResponse``, Asterisk's answer to the
-  Originate that places a callback, and the ``VarSet`` of ``HOTLINE_CALLBACK_ATTEMPT`` (the
-  outbound channel of an attempt);
+  Originate that places a callback, and the events and variables the Asterisk dialler reads
+  (:data:`callbacks.asterisk_dialler.SUBSCRIPTION`);
+* with ``[callbacks] dialler = "asterisk"`` and a PBX link: the dialler as an AMI listener, and
+  the :class:`callbacks.placing.Placer` at ``app.state.callback_placer`` (None: no call can be
+  placed, e.g. a bare web app without the daemon's PBX link);
 * a durable consumer of the domain event ``case_answered`` (``bridge.domain_events``): each
   answer reaches :func:`callbacks.tasks.create_for_answer` exactly once (a batch of them
   :func:`~callbacks.tasks.create_for_answers`), in the transaction that
@@ -40,8 +43,11 @@ from sqlalchemy.orm import Session
 from bridge.capability import AmiSubscription, Capability, Runtime
 from bridge.db.models import CallbackReason, CallbackTask, utcnow
 from bridge.domain_events import ANSWER_HEARD, CASE_ANSWERED, Consumer, DomainEvent
+from callbacks.asterisk_dialler import SUBSCRIPTION as ASTERISK_DIALLER
 from callbacks.missed_calls import MissedCallSweeper
-from callbacks.tasks import OPEN_STATES, CallbackPolicy, attempt_by_key, create_for_answer, create_for_answers, heard_answer
+from callbacks.placing import LIVE_TOPIC, Placer
+from callbacks.tasks import (OPEN_STATES, CallbackPolicy, attempt_by_key, create_for_answer, create_for_answers,
+                             heard_answer)
 
 log = structlog.get_logger(__name__)
 
@@ -90,20 +96,15 @@ def heard_consumer(clock: Callable[[], datetime] = utcnow) -> Consumer:
 class CallbacksCapability(Capability):
     name = "callbacks"
     order = 80
-    # HOTLINE_CALLBACK_ATTEMPT: the Originate's variable names the outbound channel of an attempt.
-    ami = AmiSubscription(events=("OriginateResponse",), variables=("HOTLINE_CALLBACK_ATTEMPT",))
+    # The Asterisk dialler's events and variables; HOTLINE_CALLBACK_ATTEMPT also names the
+    # channel of an automated voice callback (callbacks.voice_callback).
+    ami = ASTERISK_DIALLER | AmiSubscription(variables=("HOTLINE_CALLBACK_ATTEMPT",))
+    live_topics = (LIVE_TOPIC,)
 
     def __init__(self) -> None:
+        self._dialler = None   # the Asterisk dialler of the daemon's runtime, once built
         self.voice = None  # the automated voice dialler (callbacks.voice_callback), once the daemon runs
         self.twilio_voice = None  # the same through Twilio, with [twilio] enabled
-
-    def ami_listeners(self, runtime: Runtime):
-        from callbacks.voice_callback import VoiceCallbacks
-
-        self.voice = VoiceCallbacks.of(runtime)
-        return (self.voice.on_ami_event,) if self.voice is not None else ()
-
-    live_topics = ("callbacks",)
 
     def links(self, runtime: Runtime):
         from callbacks.engine import CallbacksEngine
@@ -119,10 +120,43 @@ class CallbacksCapability(Capability):
                                 on_task=engine.replan_after_commit if engine is not None else None),
                 heard_consumer())
 
+    def ami_listeners(self, runtime: Runtime):
+        from callbacks.voice_callback import VoiceCallbacks
+
+        dialler = self.asterisk_dialler(runtime)
+        self.voice = VoiceCallbacks.of(runtime)
+        return tuple(listener for listener in (dialler.on_event if dialler is not None else None,
+                                               self.voice.on_ami_event if self.voice is not None else None)
+                     if listener is not None)
+
+    def asterisk_dialler(self, runtime: Runtime):
+        """The dialler on the daemon's AMI link (built once; gathered as a listener before the
+        PBX link exists, so it finds the link's client when it dials), or None."""
+        config = runtime.config
+        if config.callbacks.dialler != "asterisk" or config.pbx.backend == "none":
+            return None
+        if self._dialler is None:
+            from callbacks.asterisk_dialler import AsteriskDialler
+
+            def client():
+                return getattr(runtime.links.get("pbx"), "ami", None)
+
+            self._dialler = AsteriskDialler(client, runtime.db, CallbackPolicy.of(config),
+                                            context=config.callbacks.originate_context, live=runtime.live)
+        return self._dialler
+
+    def placer(self, runtime: Runtime) -> Placer | None:
+        """The Placer of this runtime: None without a daemon's PBX link (nothing can dial)."""
+        dialler = self.asterisk_dialler(runtime) if "pbx" in runtime.links else None
+        if dialler is None:
+            return None
+        return Placer(runtime.db, dialler.policy, dialler, live=runtime.live)
+
     def mount(self, app, runtime: Runtime) -> None:
         from callbacks.api import router as api_router
         from callbacks.desk import mount_queue
 
+        app.state.callback_placer = self.placer(runtime)   # the API's POST .../attempts
         app.include_router(api_router)
         mount_queue(app, CallbackPolicy.of(runtime.config))
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)

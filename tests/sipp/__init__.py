@@ -9,6 +9,7 @@ Scenarios here:
                       bridge/pbx/sipp/: `hotline-bridge sandbox phones` runs it too)
   phone_busy.xml      486 Busy Here
   phone_noanswer.xml  rings until CANCEL
+  phone_notfound.xml 404 Not Found (the carrier: a number that does not exist)
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from pathlib import Path
 from bridge.pbx.sandbox_phones import ANSWERING_PHONE, ensure_voice
 
 SCENARIOS = Path(__file__).resolve().parent
-BEHAVIOURS = {"answer": str(ANSWERING_PHONE), "busy": "phone_busy.xml", "noanswer": "phone_noanswer.xml"}
+BEHAVIOURS = {"answer": str(ANSWERING_PHONE), "busy": "phone_busy.xml", "noanswer": "phone_noanswer.xml",
+              "notfound": "phone_notfound.xml"}
 
 
 def free_port(host: str = "127.0.0.1", *, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM), span: int = 1,
