@@ -8,7 +8,10 @@
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
   release before only logged the answers it passed; answers older than
   :data:`callbacks.tasks.MAX_ANSWER_AGE` make no task);
-* with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``.
+* with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``;
+* the link ``callback-attempt-recovery`` (with the PBX link): after each AMI login, attempts
+  left dialling are settled from Asterisk's CDR or marked unknown
+  (:mod:`callbacks.attempt_recovery`).
 """
 from __future__ import annotations
 
@@ -38,6 +41,34 @@ class CallbacksCapability(Capability):
     name = "callbacks"
     order = 80
     ami = AmiSubscription(events=("OriginateResponse",))
+
+    # --- attempt recovery (callbacks/attempt_recovery.py): one object per daemon, both its
+    # AMI listener and its link.
+    def _attempt_recovery(self, runtime: Runtime):
+        pbx = runtime.links.get("pbx")
+        if pbx is None or not hasattr(pbx, "connected_hooks"):
+            return None
+        recovery = getattr(self, "_recovery", None)
+        if recovery is None or recovery.pbx is not pbx:
+            from callbacks.attempt_recovery import AttemptRecovery
+
+            recovery = self._recovery = AttemptRecovery(runtime.db, CallbackPolicy.of(runtime.config), pbx)
+        return recovery
+
+    def ami_listeners(self, runtime: Runtime):
+        # Listeners are gathered before the links are built: the listener looks the
+        # recovery up at each event (there is none until the PBX link exists).
+        def attempt_hangups(event: dict[str, str]) -> None:
+            recovery = getattr(self, "_recovery", None)
+            if recovery is not None:
+                recovery.on_ami_event(event)
+
+        return (attempt_hangups,)
+
+    def links(self, runtime: Runtime):
+        recovery = self._attempt_recovery(runtime)
+        return (("callback-attempt-recovery", recovery),) if recovery is not None else ()
+    # --- end of attempt recovery
 
     def consumers(self, runtime: Runtime):
         return (answer_consumer(CallbackPolicy.of(runtime.config)),)

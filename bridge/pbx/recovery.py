@@ -68,7 +68,8 @@ _CHUNK = 500
 
 # The tables cel_pgsql and cdr_pgsql write into (Asterisk does not create them).  cel_pgsql
 # fills the columns it finds by name; ``eventtime`` as UTC text with usegmtime=yes.
-# cdr_pgsql fills any other column from the CDR variable of that name (hotline_*).
+# cdr_pgsql fills any other column from the CDR variable of that name (hotline_*;
+# hotline_callback_attempt is read by callbacks/attempt_recovery.py).
 PG_TABLES = """
 CREATE TABLE IF NOT EXISTS {cel} (
     id bigserial PRIMARY KEY,
@@ -91,7 +92,8 @@ CREATE TABLE IF NOT EXISTS {cdr} (
     disposition varchar(45) NOT NULL DEFAULT '', amaflags int NOT NULL DEFAULT 0,
     accountcode varchar(80) NOT NULL DEFAULT '', uniqueid varchar(150) NOT NULL DEFAULT '',
     linkedid varchar(150) NOT NULL DEFAULT '', userfield varchar(255) NOT NULL DEFAULT '',
-    hotline_disposition varchar(40) NOT NULL DEFAULT '', hotline_recording varchar(255) NOT NULL DEFAULT ''
+    hotline_disposition varchar(40) NOT NULL DEFAULT '', hotline_recording varchar(255) NOT NULL DEFAULT '',
+    hotline_callback_attempt varchar(96) NOT NULL DEFAULT ''
 );
 """
 
