@@ -65,6 +65,14 @@ def test_without_a_leg_to_the_caller_the_operators_phone_decides():
     assert verdict_of([]) is None
 
 
+def test_the_operators_row_after_the_dial_does_not_make_a_busy_caller_answered():
+    # As Asterisk 22 writes them: the Dial's row (party B the carrier), then the operator's
+    # channel alone, answered (by the operator), until its Hangup().
+    dial = Leg("k", "BUSY").row()
+    after = {**Leg("k", "ANSWERED", dialled=False).row(), "lastapp": "Hangup", "linkedid": dial["linkedid"]}
+    assert verdict_of([dial, after]).result is R.BUSY
+
+
 def test_an_answered_leg_wins_over_the_rows_around_it():
     rows = [Leg("k", "ANSWERED", dialled=False).row(), Leg("k", "ANSWERED").row(), Leg("k", "NO ANSWER").row()]
     verdict = verdict_of(rows)

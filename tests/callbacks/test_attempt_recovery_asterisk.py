@@ -1,0 +1,359 @@
+"""Never lost, never twice, on the real Asterisk test bed with SIPp playing the operator's desk
+phone (8001) and the caller's phone (the carrier's far end):
+
+* SIGKILL of the daemon (a real ``python -m bridge run`` process) while the caller's phone
+  rings or while they talk, or between the attempt's commit and its Originate: after the
+  restart there is exactly one attempt row, settled from Asterisk's CDR or ``unknown``, and
+  SIPp saw at most one INVITE to the caller;
+* the AMI link cut while an Originate is on its way (a TCP relay between the daemon's PBX
+  link and Asterisk drops the connection right after the action went through): the link
+  comes back, no second Originate is sent, and the attempt is settled from the CDR.
+
+The Originate is sent the way the dialler sends it (callbacks/placing.py: the attempt row
+committed first by ``callbacks.tasks.begin_attempt``, then AMI Originate into
+``hotline-callback`` with ActionID = the attempt key and the channel variable
+HOTLINE_CALLBACK_ATTEMPT; ``CDR(hotline_callback_attempt)`` as an Originate variable too,
+so the CDR names the attempt even when the operator's phone never answers).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bridge.config import validate
+from bridge.db.models import CallbackAttempt, CallbackAttemptResult, CallbackCheck, CallbackState
+from bridge.health import Health
+from bridge.live import LiveEvents
+from bridge.pbx.service import PbxService
+from callbacks import tasks
+from callbacks.attempt_recovery import AttemptRecovery
+from callbacks.tasks import CallbackPolicy
+from tests import sipp
+from tests.asterisk_testbed import AMI_SECRET_ENV, SESSION_SECRET_ENV
+from tests.callbacks.test_tasks import ANSWERED_AT, due_task, operator
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(240)]
+
+R = CallbackAttemptResult
+REPO = Path(__file__).resolve().parents[2]
+_callers = iter(range(1, 10_000))
+
+
+def new_caller() -> str:
+    return f"1390{os.getpid() % 1000:03d}{next(_callers):04d}"
+
+
+@pytest.fixture
+def policy(asterisk, db_url):
+    return CallbackPolicy.of(validate({"database": {"url": db_url}}, environ=asterisk.environ))
+
+
+def begin(db, policy, phone: str) -> tuple[int, str]:
+    """A due task for ``phone`` and its attempt row, committed before anything is dialled."""
+    with db.session() as session:
+        user = operator(session, f"op{phone[-4:]}")
+        task = due_task(session, policy, user, caller_phone=phone)
+        attempt, _ = tasks.begin_attempt(session, task.id, user, ANSWERED_AT, policy, dialler="asterisk")
+        return task.id, attempt.idempotency_key
+
+
+def originate(key: str, phone: str) -> dict:
+    return {"Action": "Originate", "Channel": "PJSIP/8001", "Context": "hotline-callback", "Exten": phone,
+            "Priority": "1", "CallerID": "96811 <96811>", "Timeout": "15000", "Async": "true", "ActionID": key,
+            "Variable": [f"HOTLINE_CALLBACK_ATTEMPT={key}", f"CDR(hotline_callback_attempt)={key}"]}
+
+
+def attempts_of(db, task_id: int) -> list[CallbackAttempt]:
+    with db.session(readonly=True) as session:
+        rows = list(session.scalars(select(CallbackAttempt).where(CallbackAttempt.task_id == task_id)))
+        for row in rows:
+            _ = row.task.state, row.task.needs_check
+        session.expunge_all()
+        return rows
+
+
+async def settled(db, task_id: int, timeout: float = 40) -> CallbackAttempt:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = attempts_of(db, task_id)
+        if rows and all(r.ended_at is not None for r in rows):
+            (row,) = rows
+            return row
+        assert time.monotonic() < deadline, f"attempt not settled: {[(r.result, r.ended_at) for r in rows]}"
+        await asyncio.sleep(0.3)
+
+
+# ----------------------------------------------------------------------- the daemon process
+
+
+def free_port() -> int:
+    return sipp.free_port("127.0.0.1")
+
+
+class Daemon:
+    """``python -m bridge run`` on the test bed's Asterisk (its CDR file), logs to a file."""
+
+    def __init__(self, asterisk, db_url: str, folder: Path) -> None:
+        self.asterisk, self.folder = asterisk, folder
+        self.web_port = free_port()
+        self.config = folder / "config.toml"
+        self.config.write_text(f"""
+[database]
+url = {json.dumps(db_url)}
+[web]
+port = {self.web_port}
+[pbx]
+agi_port = {free_port()}
+cdr_path = {json.dumps(str(asterisk.cdr_db))}
+[pbx.ami]
+host = "127.0.0.1"
+port = {asterisk.ami_port}
+username = {json.dumps(asterisk.ami_username)}
+reconnect_min_s = 0.2
+reconnect_max_s = 1.0
+[sandbox]
+enabled = false
+[logging]
+format = "json"
+""", encoding="utf-8")
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.folder / f"daemon-{self.starts}.log", "w", encoding="utf-8")  # noqa: SIM115
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), AMI_SECRET_ENV: self.asterisk.ami_secret,
+               SESSION_SECRET_ENV: self.asterisk.environ[SESSION_SECRET_ENV]}
+        self.proc = subprocess.Popen([sys.executable, "-m", "bridge", "run", "-c", str(self.config)], cwd=REPO,
+                                     stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+        log.close()
+
+    def log_events(self) -> list[dict]:
+        text = (self.folder / f"daemon-{self.starts}.log").read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+    async def pbx_up(self, timeout: float = 40) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, (self.folder / f"daemon-{self.starts}.log").read_text()
+                try:
+                    health = (await client.get(f"http://127.0.0.1:{self.web_port}/healthz", timeout=2)).json()
+                    if health["components"]["pbx"]["state"] == "up":
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError("the daemon's PBX link did not come up")
+
+    async def logged(self, event: str, timeout: float = 20, **fields) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for record in self.log_events():
+                if record.get("event") == event and all(record.get(k) == v for k, v in fields.items()):
+                    return record
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"the daemon never logged {event} {fields}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def daemon(asterisk, db_url, tmp_path):
+    process = Daemon(asterisk, db_url, tmp_path)
+    yield process
+    process.stop()
+
+
+def invites_to(run: sipp.SippRun, phone: str) -> list[str]:
+    return [m for m in run.received("INVITE") if m.startswith(f"INVITE sip:{phone}@")]
+
+
+async def test_sigkill_while_the_caller_talks_then_the_call_ends_after_the_restart(
+        asterisk, sipp_cleanup, db, policy, daemon):
+    phone = new_caller()
+    daemon.start()
+    await daemon.pbx_up()
+    task_id, key = begin(db, policy, phone)    # as the Placer does, on the running daemon
+    with asterisk.desk_phone("8001"), asterisk.carrier("answer") as carrier:
+        async with asterisk.ami_events() as ami, asterisk.ami_events(daemon_account=True) as dialler:
+            response = await dialler.action(originate(key, phone))
+            assert (response[0] if isinstance(response, list) else response)["Response"] == "Success"
+            talking = await ami.wait_for("DialEnd", DialStatus="ANSWER", timeout=20,
+                                         where=lambda e: e.get("DestChannel", "").startswith("PJSIP/carrier-"))
+            daemon.kill()                                          # mid-call
+            daemon.start()
+            await daemon.pbx_up()
+            await daemon.logged("callbacks.attempt_still_live", attempt=key)
+            await asyncio.sleep(1)
+            assert attempts_of(db, task_id)[0].ended_at is None    # still up: left dialling
+            asterisk.hangup(talking["Channel"])                     # the operator hangs up
+            attempt = await settled(db, task_id)
+    assert (attempt.result, attempt.settled_by) == (R.ANSWERED, "cel")
+    assert attempt.recording and attempt.linkedid == talking["Linkedid"]
+    assert attempt.task.state is CallbackState.IN_PROGRESS          # waits for the operator's outcome
+    assert len(invites_to(carrier, phone)) == 1
+
+
+async def test_sigkill_while_the_callers_phone_rings_and_it_stops_ringing_while_the_daemon_is_down(
+        asterisk, sipp_cleanup, db, policy, daemon):
+    phone = new_caller()
+    daemon.start()
+    await daemon.pbx_up()
+    task_id, key = begin(db, policy, phone)    # as the Placer does, on the running daemon
+    with asterisk.desk_phone("8001"), asterisk.carrier("noanswer") as carrier:
+        async with asterisk.ami_events() as ami, asterisk.ami_events(daemon_account=True) as dialler:
+            await dialler.action(originate(key, phone))
+            ringing = await ami.wait_for("DialBegin", timeout=20,
+                                         where=lambda e: e.get("DestChannel", "").startswith("PJSIP/carrier-"))
+            daemon.kill()                                          # the caller's phone is ringing
+            await ami.wait_for("Hangup", timeout=30, Channel=ringing["Channel"])   # rang out meanwhile
+        daemon.start()
+        await daemon.pbx_up()
+        attempt = await settled(db, task_id)
+    assert (attempt.result, attempt.settled_by) == (R.NO_ANSWER, "cel")
+    assert attempt.task.state is CallbackState.SCHEDULED          # the no-answer ladder
+    assert len(invites_to(carrier, phone)) == 1
+
+
+async def test_sigkill_between_the_attempts_commit_and_its_originate_leaves_it_unknown(
+        asterisk, sipp_cleanup, db, policy, daemon):
+    phone = new_caller()
+    with asterisk.carrier("answer") as carrier:
+        daemon.start()
+        await daemon.pbx_up()
+        task_id, key = begin(db, policy, phone)     # committed; the daemon dies before sending
+        daemon.kill()
+        daemon.start()
+        await daemon.pbx_up()
+        attempt = await settled(db, task_id)
+        await asyncio.sleep(1)
+    assert (attempt.result, attempt.settled_by) == (R.UNKNOWN, "daemon")
+    assert (attempt.task.state, attempt.task.needs_check) == (CallbackState.DUE, CallbackCheck.ATTEMPT)
+    assert invites_to(carrier, phone) == []                      # nothing placed, nothing retried
+
+
+# ------------------------------------------------------------------- the AMI link cut
+
+
+class CuttingRelay:
+    """A TCP relay between the daemon and Asterisk's AMI: counts the Originates that pass and,
+    when armed, drops the connection right after one went through (before Asterisk answers)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.originates = 0
+        self.cut_next_originate = False
+        self.cuts = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> CuttingRelay:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        self._server.close()
+
+    async def _serve(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def downstream() -> None:
+            while data := await up_reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+
+        back = asyncio.create_task(downstream())
+        try:
+            while data := await reader.read(65536):
+                up_writer.write(data)
+                await up_writer.drain()
+                count = data.count(b"Action: Originate")
+                self.originates += count
+                if count and self.cut_next_originate:
+                    self.cut_next_originate = False
+                    self.cuts += 1
+                    writer.transport.abort()     # Asterisk has the action; its answer is lost
+                    up_writer.transport.abort()
+                    return
+        except ConnectionError:
+            pass
+        finally:
+            back.cancel()
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+
+@asynccontextmanager
+async def pbx_link_through(relay: CuttingRelay, asterisk, db, policy):
+    base = asterisk.config
+    ami = base.pbx.ami.model_copy(update={"port": relay.port, "reconnect_min_s": 0.5, "reconnect_max_s": 1.0})
+    config = base.model_copy(update={"pbx": base.pbx.model_copy(update={"ami": ami, "agi_port": free_port()})})
+    service = PbxService(config, db, Health(), LiveEvents())
+    recovery = AttemptRecovery(db, policy, service)
+    service.ami.add_listener(recovery.on_ami_event)
+    await service.start()
+    try:
+        assert await service.ami.wait_up(20)
+        yield service, recovery
+    finally:
+        await recovery.stop()
+        await service.stop()
+
+
+async def test_the_ami_link_cut_during_an_originate_places_no_second_call_and_the_cdr_settles_it(
+        asterisk, sipp_cleanup, db, policy):
+    from bridge.pbx.ami import AmiConnectionLost
+
+    phone = new_caller()
+    relay = await CuttingRelay(asterisk.ami_port).start()
+    try:
+        with asterisk.desk_phone("8001"), asterisk.carrier("answer") as carrier:
+            async with asterisk.ami_events() as ami, pbx_link_through(relay, asterisk, db, policy) as (service, recovery):
+                await asyncio.sleep(0.5)
+                task_id, key = begin(db, policy, phone)       # the Placer's row, on the link up now
+                runs = recovery.runs
+                relay.cut_next_originate = True
+                with pytest.raises(AmiConnectionLost):
+                    await service.ami.send_action(originate(key, phone))      # the dialler's Originate
+                assert relay.cuts == 1
+                assert await service.ami.wait_up(20)                          # the link is back
+                talking = await ami.wait_for("DialEnd", DialStatus="ANSWER", timeout=20,
+                                             where=lambda e: e.get("DestChannel", "").startswith("PJSIP/carrier-"))
+                deadline = time.monotonic() + 10
+                while recovery.runs <= runs and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                assert recovery.runs > runs                                   # it looked after the reconnect
+                assert attempts_of(db, task_id)[0].ended_at is None           # the call is up: left to it
+                asterisk.hangup(talking["Channel"])
+                attempt = await settled(db, task_id)
+    finally:
+        await relay.close()
+    assert (attempt.result, attempt.settled_by) == (R.ANSWERED, "cel")
+    assert relay.originates == 1                                          # never sent again
+    assert len(invites_to(carrier, phone)) == 1
+    with db.session(readonly=True) as session:
+        assert session.scalar(select(func.count()).select_from(CallbackAttempt)
+                              .where(CallbackAttempt.task_id == task_id)) == 1
