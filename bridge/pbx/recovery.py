@@ -491,6 +491,23 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
+def add_missing_cdr_columns(path: Path, columns: list[str]) -> list[str]:
+    """Add to the ``cdr`` table of the SQLite file ``path`` (if there is one) the ``columns``
+    it lacks, as text; returns those added.  Run while Asterisk is stopped."""
+    if not path.exists():
+        return []
+    connection = sqlite3.connect(path, timeout=5)
+    try:
+        have = {row[1] for row in connection.execute("PRAGMA table_info(cdr)")}
+        missing = [c for c in columns if have and c not in have and re.fullmatch(r"[a-z_][a-z0-9_]*", c)]
+        with connection:
+            for column in missing:
+                connection.execute(f"ALTER TABLE cdr ADD COLUMN {column}")
+        return missing
+    finally:
+        connection.close()
+
+
 def pgsql_writer_settings(config) -> dict[str, dict | None]:
     """Template context for cel_pgsql.conf / cdr_pgsql.conf (``dialplan/templates``): where the
     Asterisk we render for writes CEL and CDR when ``[pbx] cel_url`` is set, else None."""

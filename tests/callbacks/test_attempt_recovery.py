@@ -16,7 +16,7 @@ from bridge.config import validate
 from bridge.db.models import CallbackAttempt, CallbackAttemptResult, CallbackCheck, CallbackState, CallbackTask
 from bridge.health import Health
 from bridge.live import LiveEvents
-from bridge.pbx.recovery import CdrRecovery
+from bridge.pbx.recovery import AsteriskTable, CdrRecovery
 from bridge.pbx.service import PbxService
 from callbacks import attempt_recovery, tasks
 from callbacks.tasks import CallbackPolicy
@@ -354,3 +354,24 @@ async def test_each_reconnect_looks_again(db, policy, cdr, fake_ami, tmp_path):
         await recovery.stop()
         await service.stop()
     assert not fake_ami.actions("Originate")
+
+
+def test_a_sandbox_cdr_file_made_before_the_column_gets_it_and_keeps_its_rows(tmp_path):
+    # cdr_sqlite3_custom only creates the table: an older master.db would make every INSERT
+    # (which names the new column) fail, so the sandbox adds the column before Asterisk starts.
+    from bridge.pbx.sandbox import Sandbox
+    from tests.dialplan.test_dialplan_render import _box
+
+    box: Sandbox = _box(tmp_path)
+    path = box.paths()["cdr_db"]
+    path.parent.mkdir(parents=True)
+    old = SqliteCdr(path.parent, columns=[c for c in template_columns() if c != "hotline_callback_attempt"])
+    old.add(other_call(BEGAN))
+    assert box.upgrade_cdr_file() == ["hotline_callback_attempt"]
+    assert box.upgrade_cdr_file() == []
+    SqliteCdr(path.parent).add(Leg("cb-1-x", "BUSY", started=BEGAN).row())   # as Asterisk writes now
+    table = AsteriskTable.sqlite(lambda: path, "cdr")
+    assert verdict_of(cdr_rows_for(table, ["cb-1-x"], ANSWERED_AT)["cb-1-x"]).result is R.BUSY
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT count(*) FROM cdr").fetchone() == (2,)
+    connection.close()
