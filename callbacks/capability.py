@@ -2,7 +2,11 @@
 (``bridge`` never imports this package).
 
 * its part of the AMI subscription: ``OriginateResponse``, Asterisk's answer to the
-  Originate that places a callback;
+  Originate that places a callback, and the events and variables the Asterisk dialler reads
+  (:data:`callbacks.asterisk_dialler.SUBSCRIPTION`);
+* with ``[callbacks] dialler = "asterisk"`` and a PBX link: the dialler as an AMI listener, and
+  the :class:`callbacks.placing.Placer` at ``app.state.callback_placer`` (None: no call can be
+  placed, e.g. a bare web app without the daemon's PBX link);
 * a durable consumer of the domain event ``case_answered`` (``bridge.domain_events``): each
   answer reaches :func:`callbacks.tasks.create_for_answer` exactly once, in the transaction that
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
@@ -21,9 +25,11 @@ from datetime import datetime
 import structlog
 from sqlalchemy.orm import Session
 
-from bridge.capability import AmiSubscription, Capability, Runtime
+from bridge.capability import Capability, Runtime
 from bridge.db.models import utcnow
 from bridge.domain_events import CASE_ANSWERED, Consumer, DomainEvent
+from callbacks.asterisk_dialler import SUBSCRIPTION as ASTERISK_DIALLER
+from callbacks.placing import LIVE_TOPIC, Placer
 from callbacks.tasks import CallbackPolicy, create_for_answer
 
 log = structlog.get_logger(__name__)
@@ -40,7 +46,11 @@ def answer_consumer(policy: CallbackPolicy, clock: Callable[[], datetime] = utcn
 class CallbacksCapability(Capability):
     name = "callbacks"
     order = 80
-    ami = AmiSubscription(events=("OriginateResponse",))
+    ami = ASTERISK_DIALLER
+    live_topics = (LIVE_TOPIC,)
+
+    def __init__(self) -> None:
+        self._dialler = None   # the Asterisk dialler of the daemon's runtime, once built
 
     # --- attempt recovery (callbacks/attempt_recovery.py): one object per daemon, both its
     # AMI listener and its link.
@@ -55,7 +65,7 @@ class CallbacksCapability(Capability):
             recovery = self._recovery = AttemptRecovery(runtime.db, CallbackPolicy.of(runtime.config), pbx)
         return recovery
 
-    def ami_listeners(self, runtime: Runtime):
+    def _attempt_recovery_listeners(self) -> tuple:
         # Listeners are gathered before the links are built: the listener looks the
         # recovery up at each event (there is none until the PBX link exists).
         def attempt_hangups(event: dict[str, str]) -> None:
@@ -73,7 +83,35 @@ class CallbacksCapability(Capability):
     def consumers(self, runtime: Runtime):
         return (answer_consumer(CallbackPolicy.of(runtime.config)),)
 
+    def ami_listeners(self, runtime: Runtime):
+        dialler = self.asterisk_dialler(runtime)
+        return ((dialler.on_event,) if dialler is not None else ()) + self._attempt_recovery_listeners()  # recovery
+
+    def asterisk_dialler(self, runtime: Runtime):
+        """The dialler on the daemon's AMI link (built once; gathered as a listener before the
+        PBX link exists, so it finds the link's client when it dials), or None."""
+        config = runtime.config
+        if config.callbacks.dialler != "asterisk" or config.pbx.backend == "none":
+            return None
+        if self._dialler is None:
+            from callbacks.asterisk_dialler import AsteriskDialler
+
+            def client():
+                return getattr(runtime.links.get("pbx"), "ami", None)
+
+            self._dialler = AsteriskDialler(client, runtime.db, CallbackPolicy.of(config),
+                                            context=config.callbacks.originate_context, live=runtime.live)
+        return self._dialler
+
+    def placer(self, runtime: Runtime) -> Placer | None:
+        """The Placer of this runtime: None without a daemon's PBX link (nothing can dial)."""
+        dialler = self.asterisk_dialler(runtime) if "pbx" in runtime.links else None
+        if dialler is None:
+            return None
+        return Placer(runtime.db, dialler.policy, dialler, live=runtime.live)
+
     def mount(self, app, runtime: Runtime) -> None:
+        app.state.callback_placer = self.placer(runtime)
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
             from callbacks.twilio_status import no_task_yet, status_router
 

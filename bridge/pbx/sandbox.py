@@ -84,6 +84,9 @@ class Tuning:
     retry_s: int = 5                 # pause between rounds of ringing
     wrapup_s: int = 15               # operator's wrap-up time after a call
     callback_ring_s: int = 45        # ring the caller this long on a callback
+    # Asterisk asks each desk phone (SIP OPTIONS) this often, so a phone that is not running
+    # reads UNAVAILABLE, as an unregistered one would (callbacks ask before ringing it); 0: never.
+    phone_qualify_s: int = 0
     prompt_speed_wpm: int = 200      # espeak-ng speed of the generated prompts
     # espeak-ng's Mandarin voice that speaks pinyin tones as tones; plain "cmn" (1.51) reads
     # the tone digits as English numbers ("nin two hao three") and takes a quarter longer.
@@ -207,7 +210,7 @@ class Sandbox:
         ctx = {
             "root": str(p.root), "inst": p.inst, "host": sb.host,
             "trunk_port": sb.trunk_port, "carrier_port": sb.carrier_port,
-            "phones": dict(sb.phones),
+            "phones": dict(sb.phones), "phone_qualify_s": t.phone_qualify_s,
             **dialplan_context(cfg, t, sounds=p.chroot("sounds"), recordings=p.chroot("recordings"),
                                trunk=TRUNK_ENDPOINT),
             "ami_host": sb.host, "ami_port": sb.ami_port,

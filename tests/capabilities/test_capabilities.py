@@ -60,15 +60,21 @@ def test_every_ami_listener_is_handed_to_the_pbx_link_after_the_tracker(tmp_path
     extra = Listening()
     built = Daemon(daemon(tmp_path).config, capabilities=(*load_capabilities(), extra))
     built._build_links()
-    assert built.links["pbx"].ami._listeners[1:] == built.runtime.ami_listeners
-    assert built.runtime.ami_listeners[-1] == extra.hear
+    callbacks = next(c for c in built.capabilities if c.name == "callbacks")  # order 80: before this one
+    listeners = built.links["pbx"].ami._listeners[1:]
+    assert listeners == built.runtime.ami_listeners   # the dialler's, the attempt recovery's, then this one
+    assert listeners[0] == callbacks.asterisk_dialler(built.runtime).on_event and listeners[-1] == extra.hear
+    assert len(listeners) == 3
 
 
 def test_originate_response_is_the_callbacks_part_of_the_subscription():
     from callbacks.capability import CallbacksCapability
 
     assert "OriginateResponse" not in TRACKER.events
-    assert CallbacksCapability.ami.events == ("OriginateResponse",)
+    assert "OriginateResponse" in CallbacksCapability.ami.events
+    # The dialler's own variables, read from VarSet (the tracker's stay the tracker's).
+    assert {"HOTLINE_CALLBACK_ATTEMPT", "HOTLINE_CALLBACK_STATUS"} <= set(CallbacksCapability.ami.variables)
+    assert not {"HOTLINE_CALLBACK_ATTEMPT", "HOTLINE_CALLBACK_STATUS"} & set(TRACKER.variables)
 
 
 def test_the_union_adds_varset_for_variables_and_keeps_the_first_order():

@@ -133,7 +133,8 @@ def test_sandbox_eventfilters_include_the_plugins_events_and_varset_variables(pl
     assert "eventfilter(action(include),name(UserEvent))=" in lines
     assert "eventfilter(action(include),name(OriginateResponse))=" in lines  # callbacks' part stays
     (varset,) = [line for line in lines if "name(VarSet)" in line]
-    assert varset.endswith("|MIXMONITOR_FILENAME|SURVEY_SCORE)$")
+    assert "|MIXMONITOR_FILENAME|HOTLINE_CALLBACK_ATTEMPT|" in varset  # the tracker's, then callbacks'
+    assert varset.endswith("|SURVEY_SCORE)$")  # the plugin's part last
 
 
 def test_the_web_app_mounts_the_plugin_and_healthz_lists_its_component(plugin_path, monkeypatch, db, tmp_path):

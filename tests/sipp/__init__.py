@@ -8,6 +8,7 @@ Scenarios here:
   phone_answer.xml    a desk phone / the carrier's far end that answers every call
   phone_busy.xml      486 Busy Here
   phone_noanswer.xml  rings until CANCEL
+  phone_notfound.xml 404 Not Found (the carrier: a number that does not exist)
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ import time
 from pathlib import Path
 
 SCENARIOS = Path(__file__).resolve().parent
-BEHAVIOURS = {"answer": "phone_answer.xml", "busy": "phone_busy.xml", "noanswer": "phone_noanswer.xml"}
+BEHAVIOURS = {"answer": "phone_answer.xml", "busy": "phone_busy.xml", "noanswer": "phone_noanswer.xml",
+              "notfound": "phone_notfound.xml"}
 
 
 def free_port(host: str = "127.0.0.1", *, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM), span: int = 1,
