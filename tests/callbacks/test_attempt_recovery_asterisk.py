@@ -9,11 +9,13 @@ phone (8001) and the caller's phone (the carrier's far end):
   link and Asterisk drops the connection right after the action went through): the link
   comes back, no second Originate is sent, and the attempt is settled from the CDR.
 
-The Originate is sent the way the dialler sends it (callbacks/placing.py: the attempt row
-committed first by ``callbacks.tasks.begin_attempt``, then AMI Originate into
-``hotline-callback`` with ActionID = the attempt key and the channel variable
-HOTLINE_CALLBACK_ATTEMPT; ``CDR(hotline_callback_attempt)`` as an Originate variable too,
-so the CDR names the attempt even when the operator's phone never answers).
+The AMI link test places the call through the real Placer and Asterisk dialler
+(callbacks/placing.py, callbacks/asterisk_dialler.py) on the daemon's PBX link.  With the
+daemon process killed, the test sends the dialler's own Originate (``originate_action``:
+ActionID = the attempt key, channel variable HOTLINE_CALLBACK_ATTEMPT; the
+``hotline-callback`` context puts the key in ``CDR(hotline_callback_attempt)``) after the
+attempt row was committed, as the Placer does: the daemon has no API route to place a call
+on this branch.
 """
 from __future__ import annotations
 
@@ -32,12 +34,14 @@ import pytest
 from sqlalchemy import func, select
 
 from bridge.config import validate
-from bridge.db.models import CallbackAttempt, CallbackAttemptResult, CallbackCheck, CallbackState
+from bridge.db.models import CallbackAttempt, CallbackAttemptResult, CallbackCheck, CallbackState, User
 from bridge.health import Health
 from bridge.live import LiveEvents
 from bridge.pbx.service import PbxService
 from callbacks import tasks
+from callbacks.asterisk_dialler import AsteriskDialler
 from callbacks.attempt_recovery import AttemptRecovery
+from callbacks.placing import CallOrder, Placer
 from callbacks.tasks import CallbackPolicy
 from tests import sipp
 from tests.asterisk_testbed import AMI_SECRET_ENV, SESSION_SECRET_ENV
@@ -59,19 +63,32 @@ def policy(asterisk, db_url):
     return CallbackPolicy.of(validate({"database": {"url": db_url}}, environ=asterisk.environ))
 
 
-def begin(db, policy, phone: str) -> tuple[int, str]:
-    """A due task for ``phone`` and its attempt row, committed before anything is dialled."""
+def a_task(db, policy, phone: str) -> tuple[int, int]:
+    """A due task for ``phone`` owned by an operator whose desk phone is 8001: (task, user)."""
     with db.session() as session:
         user = operator(session, f"op{phone[-4:]}")
+        user.extension = "8001"
         task = due_task(session, policy, user, caller_phone=phone)
-        attempt, _ = tasks.begin_attempt(session, task.id, user, ANSWERED_AT, policy, dialler="asterisk")
-        return task.id, attempt.idempotency_key
+        return task.id, user.id
 
 
-def originate(key: str, phone: str) -> dict:
-    return {"Action": "Originate", "Channel": "PJSIP/8001", "Context": "hotline-callback", "Exten": phone,
-            "Priority": "1", "CallerID": "96811 <96811>", "Timeout": "15000", "Async": "true", "ActionID": key,
-            "Variable": [f"HOTLINE_CALLBACK_ATTEMPT={key}", f"CDR(hotline_callback_attempt)={key}"]}
+def begin(db, policy, phone: str) -> tuple[int, str]:
+    """A due task for ``phone`` and its attempt row, committed before anything is dialled."""
+    task_id, user_id = a_task(db, policy, phone)
+    with db.session() as session:
+        user = session.get(User, user_id)
+        attempt, _ = tasks.begin_attempt(session, task_id, user, ANSWERED_AT, policy, dialler="asterisk",
+                                         extension=user.extension)
+        return task_id, attempt.idempotency_key
+
+
+def originate(db, key: str) -> dict:
+    """The Originate the Asterisk dialler sends for the attempt ``key``."""
+    with db.session(readonly=True) as session:
+        attempt = tasks.attempt_by_key(session, key)
+        order = CallOrder(key=key, task_id=attempt.task_id, attempt_id=attempt.id, phone=attempt.task.phone,
+                          extension=attempt.extension, operator=None, case_number=attempt.task.case.number)
+    return AsteriskDialler(lambda: None, db, None).originate_action(order)
 
 
 def attempts_of(db, task_id: int) -> list[CallbackAttempt]:
@@ -198,7 +215,7 @@ async def test_sigkill_while_the_caller_talks_then_the_call_ends_after_the_resta
     task_id, key = begin(db, policy, phone)    # as the Placer does, on the running daemon
     with asterisk.desk_phone("8001"), asterisk.carrier("answer") as carrier:
         async with asterisk.ami_events() as ami, asterisk.ami_events(daemon_account=True) as dialler:
-            response = await dialler.action(originate(key, phone))
+            response = await dialler.action(originate(db, key))
             assert (response[0] if isinstance(response, list) else response)["Response"] == "Success"
             talking = await ami.wait_for("DialEnd", DialStatus="ANSWER", timeout=20,
                                          where=lambda e: e.get("DestChannel", "").startswith("PJSIP/carrier-"))
@@ -224,7 +241,7 @@ async def test_sigkill_while_the_callers_phone_rings_and_it_stops_ringing_while_
     task_id, key = begin(db, policy, phone)    # as the Placer does, on the running daemon
     with asterisk.desk_phone("8001"), asterisk.carrier("noanswer") as carrier:
         async with asterisk.ami_events() as ami, asterisk.ami_events(daemon_account=True) as dialler:
-            await dialler.action(originate(key, phone))
+            await dialler.action(originate(db, key))
             ringing = await ami.wait_for("DialBegin", timeout=20,
                                          where=lambda e: e.get("DestChannel", "").startswith("PJSIP/carrier-"))
             daemon.kill()                                          # the caller's phone is ringing
@@ -308,16 +325,21 @@ class CuttingRelay:
 
 @asynccontextmanager
 async def pbx_link_through(relay: CuttingRelay, asterisk, db, policy):
+    """The daemon's PBX link through ``relay``, with the callbacks' dialler and attempt recovery
+    as the capability wires them (the dialler's listener, then the recovery's)."""
     base = asterisk.config
     ami = base.pbx.ami.model_copy(update={"port": relay.port, "reconnect_min_s": 0.5, "reconnect_max_s": 1.0})
     config = base.model_copy(update={"pbx": base.pbx.model_copy(update={"ami": ami, "agi_port": free_port()})})
     service = PbxService(config, db, Health(), LiveEvents())
+    dialler = AsteriskDialler(lambda: service.ami, db, policy)
     recovery = AttemptRecovery(db, policy, service)
+    service.ami.add_listener(dialler.on_event)
     service.ami.add_listener(recovery.on_ami_event)
     await service.start()
     try:
         assert await service.ami.wait_up(20)
-        yield service, recovery
+        # The Placer's clock: a working-day morning, inside the calling windows.
+        yield service, Placer(db, policy, dialler, clock=lambda: ANSWERED_AT), recovery
     finally:
         await recovery.stop()
         await service.stop()
@@ -325,20 +347,19 @@ async def pbx_link_through(relay: CuttingRelay, asterisk, db, policy):
 
 async def test_the_ami_link_cut_during_an_originate_places_no_second_call_and_the_cdr_settles_it(
         asterisk, sipp_cleanup, db, policy):
-    from bridge.pbx.ami import AmiConnectionLost
-
     phone = new_caller()
+    task_id, user_id = a_task(db, policy, phone)
     relay = await CuttingRelay(asterisk.ami_port).start()
     try:
         with asterisk.desk_phone("8001"), asterisk.carrier("answer") as carrier:
-            async with asterisk.ami_events() as ami, pbx_link_through(relay, asterisk, db, policy) as (service, recovery):
+            async with asterisk.ami_events() as ami, \
+                    pbx_link_through(relay, asterisk, db, policy) as (service, placer, recovery):
                 await asyncio.sleep(0.5)
-                task_id, key = begin(db, policy, phone)       # the Placer's row, on the link up now
                 runs = recovery.runs
                 relay.cut_next_originate = True
-                with pytest.raises(AmiConnectionLost):
-                    await service.ami.send_action(originate(key, phone))      # the dialler's Originate
+                placed = await placer.place(task_id, user_id)   # the link drops as the Originate goes
                 assert relay.cuts == 1
+                assert attempts_of(db, task_id)[0].ended_at is None           # it may ring: dialling
                 assert await service.ami.wait_up(20)                          # the link is back
                 talking = await ami.wait_for("DialEnd", DialStatus="ANSWER", timeout=20,
                                              where=lambda e: e.get("DestChannel", "").startswith("PJSIP/carrier-"))
@@ -351,7 +372,9 @@ async def test_the_ami_link_cut_during_an_originate_places_no_second_call_and_th
                 attempt = await settled(db, task_id)
     finally:
         await relay.close()
+    assert attempt.idempotency_key == placed.key
     assert (attempt.result, attempt.settled_by) == (R.ANSWERED, "cel")
+    assert attempt.recording and attempt.linkedid == talking["Linkedid"]
     assert relay.originates == 1                                          # never sent again
     assert len(invites_to(carrier, phone)) == 1
     with db.session(readonly=True) as session:
