@@ -2,7 +2,8 @@
 Asterisk's own record, never placed again.
 
 At every AMI login (the daemon's start, and each reconnect after a loss) every Asterisk
-attempt whose row has no ``ended_at`` and began before that login is looked at:
+attempt whose row has no ``ended_at`` and began before that login is looked at (one begun
+less than :data:`MIN_AGE` ago a little later: its Originate may still be on the way):
 
 1. Asterisk is asked which channels are up (``CoreShowChannels``) and which attempt each
    belongs to (``Getvar HOTLINE_CALLBACK_ATTEMPT``, the channel variable the Originate
@@ -61,6 +62,9 @@ DISPOSITIONS = {
 # seen live this recently is not called unknown for want of a row.
 CDR_WRITE_GRACE_S = 5.0
 RECHECK_AFTER_HANGUP_S = 1.0
+# An attempt begun this recently may have its Originate on the way (a Placer that saw the link
+# up just as it logged in): it is looked at once it is older, never called unknown before.
+MIN_AGE = timedelta(seconds=10)
 RETRY_S = 30.0
 # CDR rows are read newest first, in chunks of row ids, down to the first row of a call
 # that ended before the oldest attempt began (less this slack for clocks and write order).
@@ -336,6 +340,10 @@ class AttemptRecovery:
             return 0
         loop = asyncio.get_running_loop()
         attempts = await self.db.run_in_session(dialling_attempts, self._logged_in_at, readonly=True)
+        young = [a for a in attempts if self.clock() - a.started_at < MIN_AGE]
+        if young:
+            self._run_later(max(0.5, (MIN_AGE - (self.clock() - max(a.started_at for a in young))).total_seconds()))
+            attempts = [a for a in attempts if a not in young]
         if not attempts:
             self._watched.clear()
             return 0

@@ -375,3 +375,23 @@ def test_a_sandbox_cdr_file_made_before_the_column_gets_it_and_keeps_its_rows(tm
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT count(*) FROM cdr").fetchone() == (2,)
     connection.close()
+
+
+async def test_an_attempt_begun_a_moment_before_the_login_waits_until_its_originate_had_time(
+        db, policy, fake_ami, tmp_path):
+    # A Placer that saw the link up as it logged in: the row is there, the Originate on its way.
+    key = begin(db, policy, "alice")
+    clock = [ANSWERED_AT + timedelta(seconds=2)]
+    service = pbx_link(db, SqliteCdr(tmp_path), fake_ami, tmp_path)
+    recovery = AttemptRecovery(db, policy, service, clock=lambda: clock[0])
+    await service.start()
+    try:
+        assert await service.ami.wait_up(5)
+        await until(lambda: recovery.runs >= 1)
+        assert attempt_row(db, key)[0].ended_at is None
+        clock[0] = ANSWERED_AT + attempt_recovery.MIN_AGE          # no channel came, no CDR row
+        await recovery.request_run()
+        assert (attempt_row(db, key)[0].result, recovery.runs) == (R.UNKNOWN, 2)
+    finally:
+        await recovery.stop()
+        await service.stop()
