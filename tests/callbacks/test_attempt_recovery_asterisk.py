@@ -26,12 +26,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bridge.config import validate
 from bridge.db.models import CallbackAttempt, CallbackAttemptResult, CallbackCheck, CallbackState, User
@@ -44,8 +45,9 @@ from callbacks.attempt_recovery import AttemptRecovery
 from callbacks.placing import CallOrder, Placer
 from callbacks.tasks import CallbackPolicy
 from tests import sipp
-from tests.asterisk_testbed import AMI_SECRET_ENV, SESSION_SECRET_ENV
+from tests.asterisk_testbed import AMI_SECRET_ENV, SESSION_SECRET_ENV, running_testbed
 from tests.callbacks.test_tasks import ANSWERED_AT, due_task, operator
+from tests.conftest_db import pg_base_url
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -254,6 +256,33 @@ async def test_sigkill_while_the_callers_phone_rings_and_it_stops_ringing_while_
     assert len(invites_to(carrier, phone)) == 1
 
 
+async def test_sigkill_while_the_operators_phone_rings_then_it_stops_the_caller_is_never_dialled(
+        asterisk, sipp_cleanup, db, policy, daemon):
+    phone = new_caller()
+    daemon.start()
+    await daemon.pbx_up()
+    task_id, key = begin(db, policy, phone)
+    with asterisk.desk_phone("8001", "noanswer") as desk, asterisk.carrier("answer") as carrier:
+        async with asterisk.ami_events() as ami, asterisk.ami_events(daemon_account=True) as dialler:
+            # panoramisk waits for the OriginateResponse, which comes only when the ringing ends.
+            sent = asyncio.ensure_future(dialler.manager.send_action(originate(db, key)))
+            ringing = await ami.wait_for("Newchannel", timeout=20,
+                                         where=lambda e: e.get("Channel", "").startswith("PJSIP/8001-"))
+            daemon.kill()                                          # the operator's phone rings
+            daemon.start()
+            await daemon.pbx_up()
+            await daemon.logged("callbacks.attempt_still_live", attempt=key)
+            asterisk.hangup(ringing["Channel"])                    # it stops ringing, unanswered
+            attempt = await settled(db, task_id)
+            sent.cancel()
+    # The dialplan names the attempt in the CDR only once the operator answers; without
+    # CDR(hotline_callback_attempt) among the Originate's variables the CDR cannot tell
+    # operator_no_answer, so a person checks it (unknown), never a silent retry.
+    assert (attempt.result, attempt.settled_by) in ((R.UNKNOWN, "daemon"), (R.OPERATOR_NO_ANSWER, "cel"))
+    assert len(desk.received("INVITE")) == 1
+    assert invites_to(carrier, phone) == []
+
+
 async def test_sigkill_between_the_attempts_commit_and_its_originate_leaves_it_unknown(
         asterisk, sipp_cleanup, db, policy, daemon):
     phone = new_caller()
@@ -380,3 +409,76 @@ async def test_the_ami_link_cut_during_an_originate_places_no_second_call_and_th
     with db.session(readonly=True) as session:
         assert session.scalar(select(func.count()).select_from(CallbackAttempt)
                               .where(CallbackAttempt.task_id == task_id)) == 1
+
+
+# ------------------------------------------------------- the CDR in PostgreSQL (cdr_pgsql)
+
+
+@asynccontextmanager
+async def pbx_link(bed, db, policy):
+    """The daemon's PBX link on ``bed`` with the attempt recovery (its CDR table as configured)."""
+    config = bed.config.model_copy(update={"pbx": bed.config.pbx.model_copy(update={"agi_port": free_port()})})
+    service = PbxService(config, db, Health(), LiveEvents())
+    recovery = AttemptRecovery(db, policy, service)
+    service.ami.add_listener(recovery.on_ami_event)
+    await service.start()
+    try:
+        assert await service.ami.wait_up(20)
+        yield service, recovery
+    finally:
+        await recovery.stop()
+        await service.stop()
+
+
+@pytest.fixture(scope="module")
+def cdr_in_postgresql(tmp_path_factory, pg_admin_engine):
+    """An Asterisk of its own writing CEL/CDR into PostgreSQL tables of the shipped shape
+    (PG_TABLES, with hotline_callback_attempt) through cel_pgsql / cdr_pgsql."""
+    from tests.pbx.recorded_tables import create_pg_tables
+
+    suffix = uuid.uuid4().hex[:10]
+    cel, cdr = f"cel_{suffix}", f"cdr_{suffix}"
+    create_pg_tables(pg_admin_engine, cel, cdr)     # cdr_pgsql reads the table's columns when it loads
+    url = pg_base_url().replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with running_testbed(tmp_path_factory.mktemp("asterisk-pg-cdr"),
+                             pbx={"cel_url": url, "cel_table": cel, "cdr_table": cdr}) as bed:
+            bed.tables = (cel, cdr)
+            yield bed
+    finally:
+        with pg_admin_engine.begin() as connection:
+            for name in (cel, cdr):
+                connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+
+
+async def test_with_the_cdr_in_postgresql_an_attempt_whose_call_ended_unseen_is_settled_from_there(
+        cdr_in_postgresql, pg_admin_engine, db, db_url):
+    bed = cdr_in_postgresql
+    policy = CallbackPolicy.of(validate({"database": {"url": db_url}}, environ=bed.environ))
+    _, cdr_table = bed.tables
+    phone = new_caller()
+    task_id, key = begin(db, policy, phone)          # committed; then the daemon is gone
+    try:
+        with bed.desk_phone("8001"), bed.carrier("busy") as carrier:
+            async with bed.ami_events() as ami, bed.ami_events(daemon_account=True) as dialler:
+                await dialler.action(originate(db, key))
+                dialled = await ami.wait_for("DialBegin", timeout=20,
+                                             where=lambda e: e.get("DestChannel", "").startswith("PJSIP/carrier-"))
+                await ami.wait_for("Hangup", timeout=20, Channel=dialled["Channel"])
+        deadline = time.monotonic() + 20
+        while True:   # cdr_pgsql has written the call's rows
+            with pg_admin_engine.connect() as connection:
+                rows = connection.execute(text(f"SELECT disposition, dstchannel FROM {cdr_table} "
+                                               "WHERE hotline_callback_attempt = :k"), {"k": key}).all()
+            if rows or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        assert ("BUSY", dialled["DestChannel"]) in [tuple(r) for r in rows], rows
+        async with pbx_link(bed, db, policy) as (service, recovery):
+            assert service.recovery.cdr.table == cdr_table         # [pbx] cel_url / cdr_table
+            attempt = await settled(db, task_id)
+    finally:
+        bed.stop_sipp()
+    assert (attempt.result, attempt.settled_by) == (R.BUSY, "cel")
+    assert attempt.task.state is CallbackState.SCHEDULED              # the busy ladder
+    assert len(invites_to(carrier, phone)) == 1
