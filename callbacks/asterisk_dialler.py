@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +66,9 @@ SUBSCRIPTION = AmiSubscription(events=("OriginateResponse", "DialEnd", "Hangup",
 
 # How long the operator's desk phone rings before the attempt is operator_no_answer.
 OPERATOR_RING_S = 30.0
+# A call whose events stopped (the link dropped mid-call) is forgotten after this long: its
+# attempt stays dialling for the recovery or a person; no call lasts this long.
+FORGET_AFTER_S = 6 * 3600.0
 # A desk phone's PJSIP endpoint name, as users.extension holds it (no AMI header or function syntax).
 _EXTENSION = re.compile(r"^[0-9A-Za-z_-]{1,16}$")
 
@@ -102,6 +106,7 @@ class _Call:
 
     key: str
     task_id: int
+    placed_at: float   # time.monotonic()
     linkedid: str | None = None
     cause: int | None = None
     in_dialplan: bool = False   # the operator answered: the context runs (the caller is dialled next)
@@ -169,12 +174,13 @@ class AsteriskDialler:
         }
 
     async def originate(self, order: CallOrder) -> None:
-        if not order.extension:
-            raise DiallerError("no desk phone to ring first", sent=False)
+        if not order.extension or not _EXTENSION.match(order.extension):
+            raise DiallerError(f"no usable desk phone to ring first ({order.extension!r})", sent=False)
         client = self._ami()
         if client is None:
             raise DiallerError("no AMI link", sent=False)
-        call = _Call(order.key, order.task_id)
+        self._forget_stale()
+        call = _Call(order.key, order.task_id, time.monotonic())
         self._calls[order.key] = call   # before sending: its events may come before the response
         try:
             await client.send_action(self.originate_action(order))
@@ -187,6 +193,12 @@ class AsteriskDialler:
             raise DiallerError(str(exc), sent=True) from exc
         log.info("callbacks.originated", task_id=order.task_id, attempt=order.key, extension=order.extension,
                  case_number=order.case_number)
+
+    def _forget_stale(self) -> None:
+        oldest = time.monotonic() - FORGET_AFTER_S
+        for call in [c for c in self._calls.values() if c.placed_at < oldest]:
+            log.warning("callbacks.events_never_came", task_id=call.task_id, attempt=call.key, linkedid=call.linkedid)
+            self._forget(call)
 
     def _forget(self, call: _Call) -> None:
         self._calls.pop(call.key, None)

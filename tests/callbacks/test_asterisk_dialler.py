@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -27,8 +28,10 @@ from bridge.db.models import (
     CallbackAttempt,
     CallbackAttemptResult,
     CallbackCheck,
+    CallbackOutcome,
     CallbackState,
     CallbackTask,
+    Case,
     CaseEvent,
     Role,
     User,
@@ -40,8 +43,10 @@ from bridge.health import Health
 from bridge.live import LiveEvents
 from callbacks import tasks
 from callbacks.asterisk_dialler import AsteriskDialler, trunk_number
+from callbacks.best_time import BestTime
 from callbacks.retry import AttemptResult
 from callbacks.tasks import CallbackPolicy, CallbackRefused, Refusal
+from callbacks.windows import next_opening
 from tests.asterisk_testbed import TEST_TUNING, running_testbed
 from tests.forum.test_builtin_support import case_form
 from tests.waiting import wait_until_async
@@ -52,6 +57,7 @@ ZONE = ZoneInfo("Asia/Shanghai")
 # Thursday 3 December 2026 10:00 in Beijing: a working day, inside the shipped windows.
 MORNING = datetime(2026, 12, 3, 10, 0, tzinfo=ZONE)
 OPERATOR_RING_S = 4.0
+QUALIFY_S = 1   # the test bed's desk phones are asked every second (qualify_timeout 1 s)
 _numbers = itertools.count(1)
 
 
@@ -72,7 +78,7 @@ class SiteClock:
 
 @pytest.fixture(scope="module")
 def bed(tmp_path_factory):
-    tuning = replace(TEST_TUNING, phone_qualify_s=1, callback_ring_s=6)
+    tuning = replace(TEST_TUNING, phone_qualify_s=QUALIFY_S, callback_ring_s=6)
     with running_testbed(tmp_path_factory.mktemp("dialler"), "the dialler's Asterisk", tuning=tuning) as bed:
         yield bed
 
@@ -104,10 +110,15 @@ class Daemon:
         await self.runtime.links["pbx"].stop()
 
     async def phone_ready(self, extension: str) -> None:
-        """Asterisk has qualified the desk phone since its SIPp started."""
-        self.bed.cli(f"pjsip qualify {extension}")
-        await wait_until_async(self._ready(extension), timeout=10, interval=0.2,
-                               what=f"Asterisk to see desk phone {extension} reachable")
+        """Asterisk sees the desk phone reachable since its SIPp started, and still after one
+        more qualify round (an OPTIONS sent before SIPp listened times out late and would mark
+        it unreachable again)."""
+        for round_ in range(2):
+            if round_:
+                await asyncio.sleep(QUALIFY_S + 1.2)
+            self.bed.cli(f"pjsip qualify {extension}")
+            await wait_until_async(self._ready(extension), timeout=10, interval=0.2,
+                                   what=f"Asterisk to see desk phone {extension} reachable")
 
     def _ready(self, extension):
         async def ready():
@@ -299,3 +310,80 @@ async def test_two_presses_on_one_task_at_once_place_one_call(bed, daemon, db):
         await asyncio.sleep(1)
         assert len(invites(caller)) == 1
     assert len(attempts_of(db, task_id)) == 1
+
+
+# ------------------------------------------------------------------------ the whole loop
+
+
+def an_opening_after_today(policy: CallbackPolicy) -> datetime:
+    """A moment inside the calling windows, tomorrow or later (the test never depends on the hour)."""
+    tomorrow = (utcnow().astimezone(ZONE) + timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0)
+    return next_opening(tomorrow, best_time=BestTime.ANY, not_before=None, calendar=policy.calendar,
+                        windows=policy.windows)
+
+
+async def test_a_case_filed_and_answered_on_the_builtin_board_is_called_back_and_informed(bed, daemon, db):
+    """File a case through the API, the unit accepts and answers it on the builtin board, the
+    answer makes one task, the operator calls: SIPp's desk phone rings, then SIPp's caller;
+    the operator records ``informed`` with a grade."""
+    from bridge.accounts.tokens import create_token
+    from bridge.forum.builtin.forum import BuiltinForum
+    from bridge.forum.outbox import OutboxWorker
+    from bridge.forum.service import Deadlines
+    from bridge.web.app import create_app
+    from bridge.domain_events import DomainEvents
+    from callbacks.capability import answer_consumer
+
+    opening = an_opening_after_today(daemon.policy)
+    clock = lambda: opening + (utcnow() - daemon.clock.started)  # noqa: E731
+    daemon.dialler.clock = clock
+    with db.session() as session:
+        alice = session.scalar(select(User).where(User.username == "alice"))
+        alice_token = create_token(session, alice)
+        unit = add_user(session, "fyr-ljq", Role.SPOKESPERSON, "a long enough password", department_code="CITY-LJQ")
+        unit_token = create_token(session, unit)
+    app = create_app(bed.config, db, daemon.runtime.health, runtime=daemon.runtime)
+    placer = app.state.callback_placer   # the capability's, on the daemon's dialler
+    assert placer is not None and placer.dialler is daemon.dialler
+    placer.clock = clock
+    phone = new_phone()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as web:
+        filed = await web.post("/api/v1/cases", headers={"Authorization": f"Bearer {alice_token}"},
+                               json={**case_form(), "department": "CITY-LJQ", "caller_phone": phone, "best_time": "any"})
+        assert filed.status_code == 201, filed.text
+        number = filed.json()["number"]
+        worker = OutboxWorker(db, BuiltinForum(db, bed.config.web.public_url), backoff_s=bed.config.forum.retry_backoff_s,
+                              deadlines=Deadlines.from_config(bed.config), live=daemon.live)
+        assert (await worker.run_once()).sent == 1
+        case = (await web.get(f"/api/v1/cases/{number}", headers={"Authorization": f"Bearer {alice_token}"})).json()
+        post = case["forum_url"].rsplit("/", 1)[1]
+        unit_auth = {"Authorization": f"Bearer {unit_token}"}
+        assert (await web.post(f"/api/v1/board/posts/{post}/accept", headers=unit_auth)).status_code == 200
+        answered = await web.post(f"/api/v1/board/posts/{post}/answer", headers=unit_auth,
+                                  json={"text": "经核实，垃圾已清运，今后每日清理两次。"})
+        assert answered.status_code == 200, answered.text
+    # The daemon's domain events reach the callbacks capability's consumer: one task for the answer.
+    events = DomainEvents(db, poll_s=3600)
+    events.register(answer_consumer(daemon.policy, clock=clock))
+    await events.start()
+    await events.stop()
+    with db.session(readonly=True) as session:
+        (task_id,) = session.scalars(select(CallbackTask.id).join(CallbackTask.case).where(Case.number == number)).all()
+    with bed.desk_phone("8001") as desk, bed.carrier("answer") as caller:
+        await daemon.phone_ready("8001")
+        placed = await placer.place(task_id, user_id(db, "alice"))
+        assert placed.briefing.answer_text == "经核实，垃圾已清运，今后每日清理两次。"
+        attempt = await settled(db, task_id)
+        assert attempt.result is CallbackAttemptResult.ANSWERED
+        assert len(invites(desk)) == 1 and len(invites(caller)) == 1
+        assert invites(caller)[0].startswith(f"INVITE sip:{trunk_number(phone)}@")
+        bed.cli("channel request hangup all")
+        await asyncio.sleep(1)
+    with db.session() as session:
+        alice = session.scalar(select(User).where(User.username == "alice"))
+        tasks.record_outcome(session, task_id, alice, clock(), daemon.policy, outcome="informed", satisfaction=5)
+    task = task_of(db, task_id)
+    assert (task.state, task.outcome, task.satisfaction) == (CallbackState.DONE, CallbackOutcome.INFORMED, 5)
+    (attempt,) = attempts_of(db, task_id)
+    assert attempt.recording and attempt.outcome is CallbackOutcome.INFORMED
