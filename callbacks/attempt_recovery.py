@@ -197,8 +197,9 @@ def dialling_attempts(session: Session, begun_before: datetime) -> list[Dialling
 
 
 def settle_from_record(session: Session, verdicts: dict[str, Verdict | None], now: datetime,
-                       policy: CallbackPolicy) -> dict[str, CallbackAttemptResult]:
-    """Settle each attempt by its CDR verdict, ``unknown`` where it has none; what each became."""
+                       policy: CallbackPolicy) -> dict[str, tuple[CallbackAttemptResult, str]]:
+    """Settle each attempt by its CDR verdict, ``unknown`` where it has none; what each became
+    and who settled it (its events may have been first)."""
     settled = {}
     for key, verdict in verdicts.items():
         if verdict is None:
@@ -208,7 +209,7 @@ def settle_from_record(session: Session, verdicts: dict[str, Verdict | None], no
             attempt = tasks.settle_attempt(session, key, verdict.result, now, policy, settled_by=SETTLED_FROM_CDR,
                                            linkedid=verdict.linkedid, recording=verdict.recording)
         if attempt is not None and attempt.result is not None:
-            settled[key] = attempt.result
+            settled[key] = (attempt.result, attempt.settled_by or "")
     return settled
 
 
@@ -370,9 +371,9 @@ class AttemptRecovery:
         for attempt in ended:
             if attempt.key in settled:
                 self._hung_up.pop(attempt.key, None)
+                result, settled_by = settled[attempt.key]
                 log.info("callbacks.attempt_recovered", task_id=attempt.task_id, attempt=attempt.key,
-                         result=settled[attempt.key].value,
-                         settled_by=SETTLED_FROM_CDR if verdicts.get(attempt.key) else SETTLED_BY_DAEMON)
+                         result=result.value, settled_by=settled_by)
         return waiting
 
     async def _cdr_rows(self, attempts: list[Dialling]) -> dict[str, list[dict[str, str]]]:

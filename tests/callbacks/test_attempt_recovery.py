@@ -395,3 +395,13 @@ async def test_an_attempt_begun_a_moment_before_the_login_waits_until_its_origin
     finally:
         await recovery.stop()
         await service.stop()
+
+
+def test_an_attempt_its_events_settled_first_keeps_what_they_said(db, policy):
+    key = begin(db, policy, "alice")
+    with db.session() as session:
+        tasks.settle_attempt(session, key, R.ANSWERED, LATER, policy, settled_by="events")
+    with db.session() as session:
+        got = attempt_recovery.settle_from_record(session, {key: None}, LATER, policy)
+    assert got == {key: (R.ANSWERED, "events")}
+    assert attempt_row(db, key)[0].result is R.ANSWERED
