@@ -482,3 +482,32 @@ async def test_with_the_cdr_in_postgresql_an_attempt_whose_call_ended_unseen_is_
     assert (attempt.result, attempt.settled_by) == (R.BUSY, "cel")
     assert attempt.task.state is CallbackState.SCHEDULED              # the busy ladder
     assert len(invites_to(carrier, phone)) == 1
+
+
+async def test_asterisk_killed_while_the_callers_phone_rings_leaves_one_attempt_for_a_person(
+        asterisk, sipp_cleanup, db, policy):
+    phone = new_caller()
+    task_id, user_id = a_task(db, policy, phone)
+    relay = await CuttingRelay(asterisk.ami_port).start()     # only to count the Originates
+    try:
+        with asterisk.desk_phone("8001"), asterisk.carrier("noanswer") as carrier:
+            async with pbx_link_through(relay, asterisk, db, policy) as (service, placer, recovery):
+                async with asterisk.ami_events() as ami:
+                    await placer.place(task_id, user_id)
+                    await ami.wait_for("DialBegin", timeout=20,
+                                       where=lambda e: e.get("DestChannel", "").startswith("PJSIP/carrier-"))
+                    runs = recovery.runs
+                    os.kill(asterisk.sandbox.pid(), signal.SIGKILL)     # no hang-up, no CDR row
+                try:
+                    await asyncio.to_thread(asterisk.sandbox.start)
+                finally:
+                    asterisk.open_now()
+                    asterisk.sync_queue()
+                assert await service.ami.wait_up(30)
+                attempt = await settled(db, task_id)
+                assert recovery.runs > runs
+    finally:
+        await relay.close()
+    assert (attempt.result, attempt.settled_by) == (R.UNKNOWN, "daemon")
+    assert (attempt.task.state, attempt.task.needs_check) == (CallbackState.DUE, CallbackCheck.ATTEMPT)
+    assert relay.originates == 1 and len(invites_to(carrier, phone)) == 1
