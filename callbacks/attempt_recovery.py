@@ -379,6 +379,9 @@ class AttemptRecovery:
     async def _cdr_rows(self, attempts: list[Dialling]) -> dict[str, list[dict[str, str]]]:
         table = self.cdr
         if table is None:
+            log.warning("callbacks.attempt_recovery_without_cdr", attempts=len(attempts),
+                        fix="set [pbx] cdr_path (or cel_url) so attempts the daemon lost are settled "
+                            "from Asterisk's CDR rather than marked unknown")
             return {}
         since = min(a.started_at for a in attempts)
         try:

@@ -1,15 +1,18 @@
 """Never lost, never twice, on the real Asterisk test bed with SIPp playing the operator's desk
 phone (8001) and the caller's phone (the carrier's far end):
 
-* SIGKILL of the daemon (a real ``python -m bridge run`` process) while the caller's phone
-  rings or while they talk, or between the attempt's commit and its Originate: after the
-  restart there is exactly one attempt row, settled from Asterisk's CDR or ``unknown``, and
-  SIPp saw at most one INVITE to the caller;
+* SIGKILL of the daemon (a real ``python -m bridge run`` process) while the caller talks, while
+  their phone rings, while the operator's phone rings, or between the attempt's commit and its
+  Originate: after the restart exactly one attempt row, settled from Asterisk's CDR or
+  ``unknown``, and SIPp saw at most one INVITE to the caller;
 * the AMI link cut while an Originate is on its way (a TCP relay between the daemon's PBX
   link and Asterisk drops the connection right after the action went through): the link
-  comes back, no second Originate is sent, and the attempt is settled from the CDR.
+  comes back, no second Originate is sent, and the attempt is settled from the CDR;
+* Asterisk killed while the caller's phone rings: one attempt, ``unknown`` for a person;
+* an Asterisk of its own writing the CDR into PostgreSQL (cdr_pgsql, ``[pbx] cel_url``): an
+  attempt whose call ended while no daemon watched is settled from that table.
 
-The AMI link test places the call through the real Placer and Asterisk dialler
+The AMI link and Asterisk-killed tests place the call through the real Placer and Asterisk dialler
 (callbacks/placing.py, callbacks/asterisk_dialler.py) on the daemon's PBX link.  With the
 daemon process killed, the test sends the dialler's own Originate (``originate_action``:
 ActionID = the attempt key, channel variable HOTLINE_CALLBACK_ATTEMPT; the
