@@ -12,7 +12,16 @@
   moves the cursor ``events:callback-tasks`` (a new name: the cursor ``events:callbacks`` of the
   release before only logged the answers it passed; answers older than
   :data:`callbacks.tasks.MAX_ANSWER_AGE` make no task);
-* with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``;
+* the link ``callbacks`` (:class:`callbacks.engine.CallbacksEngine`): wakes at the next due
+  task or owner's turn end (planned from the rows on APScheduler), publishes live topic
+  ``callbacks``, runs the wake hooks (the missed-call sweep when installed) and, with
+  ``[twilio]`` enabled, sends the recorded SMS (:class:`callbacks.sms.SmsSender`); a new
+  answer's task makes it plan again once committed;
+* the link ``missed-calls`` (:class:`callbacks.missed_calls.MissedCallSweeper`): missed calls
+  (abandoned, after-hours messages) become tasks of reason ``missed_call``, swept at start,
+  every few seconds and soon after a call ends (the engine's wake runs the same sweep);
+* with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``
+  (a message's status updates its ``callback_messages`` row).
 * the link ``callback-attempt-recovery`` (with the PBX link): after each AMI login, attempts
   left dialling are settled from Asterisk's CDR or marked unknown
   (:mod:`callbacks.attempt_recovery`).
@@ -29,16 +38,21 @@ from bridge.capability import Capability, Runtime
 from bridge.db.models import utcnow
 from bridge.domain_events import CASE_ANSWERED, Consumer, DomainEvent
 from callbacks.asterisk_dialler import SUBSCRIPTION as ASTERISK_DIALLER
+from callbacks.missed_calls import MissedCallSweeper
 from callbacks.placing import LIVE_TOPIC, Placer
 from callbacks.tasks import CallbackPolicy, create_for_answer
 
 log = structlog.get_logger(__name__)
 
 
-def answer_consumer(policy: CallbackPolicy, clock: Callable[[], datetime] = utcnow) -> Consumer:
-    """The consumer that makes the task of each answer (exactly once: same transaction as the cursor)."""
+def answer_consumer(policy: CallbackPolicy, clock: Callable[[], datetime] = utcnow, *,
+                    on_task: Callable[[Session], None] | None = None) -> Consumer:
+    """The consumer that makes the task of each answer (exactly once: same transaction as the
+    cursor); ``on_task(session)`` when it made one (the engine plans again after the commit)."""
     def on_case_answered(session: Session, event: DomainEvent) -> None:
-        create_for_answer(session, event, policy, clock())
+        task = create_for_answer(session, event, policy, clock())
+        if task is not None and on_task is not None:
+            on_task(session)
 
     return Consumer("callback-tasks", CASE_ANSWERED, on_case_answered)
 
@@ -75,13 +89,22 @@ class CallbacksCapability(Capability):
 
         return (attempt_hangups,)
 
-    def links(self, runtime: Runtime):
-        recovery = self._attempt_recovery(runtime)
-        return (("callback-attempt-recovery", recovery),) if recovery is not None else ()
     # --- end of attempt recovery
 
+    def links(self, runtime: Runtime):
+        from callbacks.engine import CallbacksEngine
+
+        engine = CallbacksEngine(runtime.db, CallbackPolicy.of(runtime.config), scheduler=runtime.scheduler,
+                                 live=runtime.live, sms=_sms_sender(runtime), hooks=_wake_hooks())
+        sweeper = MissedCallSweeper(runtime.db, runtime.live, CallbackPolicy.of(runtime.config))
+        recovery = self._attempt_recovery(runtime)   # attempt recovery: rides on the PBX link
+        return (("callbacks", engine), ("missed-calls", sweeper),
+                *((("callback-attempt-recovery", recovery),) if recovery is not None else ()))
+
     def consumers(self, runtime: Runtime):
-        return (answer_consumer(CallbackPolicy.of(runtime.config)),)
+        engine = runtime.links.get("callbacks")
+        return (answer_consumer(CallbackPolicy.of(runtime.config),
+                                on_task=engine.replan_after_commit if engine is not None else None),)
 
     def ami_listeners(self, runtime: Runtime):
         dialler = self.asterisk_dialler(runtime)
@@ -111,8 +134,28 @@ class CallbacksCapability(Capability):
         return Placer(runtime.db, dialler.policy, dialler, live=runtime.live)
 
     def mount(self, app, runtime: Runtime) -> None:
-        app.state.callback_placer = self.placer(runtime)
-        if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
-            from callbacks.twilio_status import no_task_yet, status_router
+        from callbacks.api import router as api_router
 
-            app.include_router(status_router(runtime.config, on_status=no_task_yet))
+        app.state.callback_placer = self.placer(runtime)   # the API's POST .../attempts
+        app.include_router(api_router)
+        if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
+            from callbacks.sms import apply_status
+            from callbacks.twilio_status import status_router, storing_handler
+
+            handler = storing_handler(runtime.db, {"message": apply_status})
+            app.include_router(status_router(runtime.config, on_status=handler))
+
+
+def _sms_sender(runtime: Runtime):
+    if not runtime.config.twilio.enabled:
+        return None
+    from callbacks.sms import SmsSender
+
+    return SmsSender.from_config(runtime.config, runtime.db, live=runtime.live)
+
+
+def _wake_hooks() -> list:
+    """What runs at every wake besides promoting due tasks: the missed-call sweep."""
+    from callbacks.missed_calls import sweep_missed_calls
+
+    return [sweep_missed_calls]

@@ -8,14 +8,17 @@ behind a proxy the daemon's own view of the request would differ.
 
 An unsigned or wrongly signed request is answered 403 before its form is used, and nothing is
 handed on.  A signed one is parsed into a :class:`TwilioStatus` and given to ``on_status``
-(sync or async); a failure there answers 500, which Twilio logs in its console.
+(sync or async); a failure there answers 500, which Twilio logs in its console.  In the
+daemon ``on_status`` is :func:`storing_handler`: a message's status updates its
+``callback_messages`` row (by ``MessageSid``).
 """
 from __future__ import annotations
 
 import inspect
+from urllib.parse import quote
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 from fastapi import APIRouter, Request, Response
@@ -23,11 +26,16 @@ from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
 
 from bridge.config import Config
+from bridge.db.engine import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = structlog.get_logger(__name__)
 
 STATUS_PATH = "/callbacks/twilio/status"
 SIGNATURE_HEADER = "X-Twilio-Signature"
+REF_PARAM = "ref"
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,9 @@ class TwilioStatus:
     status: str  # Twilio's: delivered / undelivered / failed ...; completed / busy / no-answer ...
     error_code: int | None = None
     call_duration_s: int | None = None
+    # The ``ref`` query parameter of the StatusCallback URL we gave (signed with it): which row
+    # of ours the request was for, even when its SID never reached us (a crash mid-send).
+    ref: str | None = None
 
 
 StatusHandler = Callable[[TwilioStatus], Awaitable[None] | None]
@@ -48,9 +59,10 @@ class StatusRefused(ValueError):
     """A signed callback that carries no status this receiver can read."""
 
 
-def status_url(config: Config) -> str:
-    """The ``StatusCallback`` URL to give Twilio: where it reaches this daemon from outside."""
-    return config.web.public_url.rstrip("/") + STATUS_PATH
+def status_url(config: Config, ref: str | None = None) -> str:
+    """The ``StatusCallback`` URL to give Twilio: where it reaches this daemon from outside;
+    ``ref`` names our row (Twilio signs the URL with it, so it cannot be forged)."""
+    return config.web.public_url.rstrip("/") + STATUS_PATH + (f"?{REF_PARAM}={quote(ref)}" if ref else "")
 
 
 def parse_status(form: Mapping[str, str]) -> TwilioStatus:
@@ -85,7 +97,7 @@ def make_status_router(*, auth_token: str, public_url: str, on_status: StatusHan
             log.warning("twilio.status_refused", reason="missing or wrong X-Twilio-Signature", url=url)
             return JSONResponse({"error": "missing or wrong X-Twilio-Signature"}, status_code=403)
         try:
-            status = parse_status(form)
+            status = replace(parse_status(form), ref=request.query_params.get(REF_PARAM))
         except StatusRefused as exc:
             log.warning("twilio.status_unreadable", reason=str(exc))
             return JSONResponse({"error": str(exc)}, status_code=400)
@@ -109,5 +121,16 @@ def status_router(config: Config, on_status: StatusHandler) -> APIRouter:
                               public_url=config.web.public_url, on_status=on_status)
 
 
-def no_task_yet(status: TwilioStatus) -> None:
-    """The handler until callback tasks exist: no task to update yet; the route logs the status."""
+StatusApplier = Callable[["Session", TwilioStatus], object]
+
+
+def storing_handler(db: Database, appliers: Mapping[str, StatusApplier]) -> StatusHandler:
+    """The handler that stores each status in one transaction: ``appliers`` by kind ("message":
+    :func:`callbacks.sms.apply_status`; "call": the voice callback's).  A kind without one is
+    only logged by the route."""
+    async def store(status: TwilioStatus) -> None:
+        applier = appliers.get(status.kind)
+        if applier is not None:
+            await db.run_in_session(applier, status)
+
+    return store

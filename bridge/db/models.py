@@ -183,7 +183,8 @@ class Call(Base):
     message_file: Mapped[str | None] = mapped_column(String(255))
     # How the row was learnt: "live" (AMI events), "adopted" (up at reconnect), "recovered" (CDR).
     source: Mapped[str] = mapped_column(String(16), default="live")
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed (0007): the missed-call sweep (callbacks.missed_calls) reads calls changed since its cursor.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     # The shared "to call back / to file" list: who took the call (at most one operator), and when it
     # was dealt with without a case (a note says how).  A case filed from the call also ends it.
     taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -371,7 +372,7 @@ class CallbackOutcome(str, enum.Enum):
     DO_NOT_CALL = "do_not_call"
     VOICEMAIL = "voicemail"  # a machine or someone else answered: an attempt, retried
     SUPERSEDED = "superseded"  # a newer answer of the same case made a new task
-    HANDLED = "handled"  # a missed call dealt with without a case (the note says how)
+    HANDLED = "handled"  # a missed call dealt with: a case filed from it (case_id), or the note says how
 
 
 class CallbackCheck(str, enum.Enum):

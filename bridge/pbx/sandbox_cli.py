@@ -1,13 +1,17 @@
-"""`hotline-bridge sandbox start|stop|status|eventfilters`: the loopback Asterisk test bed.
+"""`hotline-bridge sandbox start|stop|status|phones|eventfilters`: the loopback Asterisk test bed.
 
 Each command takes ``-c/--config`` itself (default: $HOTLINE_BRIDGE_CONFIG or config.toml),
 so the group works attached to the root CLI or on its own.
 """
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import click
 
 from bridge.config import Config, ConfigError, load_config, resolve_config_path
+from bridge.pbx import sandbox_phones
 from bridge.pbx.sandbox import Sandbox, SandboxError
 from bridge.pbx.subscription import manager_eventfilters
 
@@ -83,6 +87,36 @@ def status(ctx: click.Context, config_path: str | None) -> None:
     _print_status(state)
     click.echo(f"sandbox: running, pid {state['pid']}" if state["running"] else "sandbox: not running",
                err=True)
+
+
+@sandbox.command("phones")
+@config_option
+@click.pass_context
+def phones(ctx: click.Context, config_path: str | None) -> None:
+    """Run SIPp phones that answer every call: each desk phone and the carrier's far end (the
+    "caller" of a callback).  In the foreground until Ctrl-C; the sandbox must be running."""
+    config = _load(ctx, config_path)
+    state = Sandbox(config).status()
+    if not state["running"]:
+        click.echo("sandbox: not running; start it first (`hotline-bridge sandbox start` or scripts/run)", err=True)
+        ctx.exit(1)
+    answering = sandbox_phones.phones_of(state["addresses"])
+    try:
+        running = sandbox_phones.start(answering, Path(config.sandbox.state_dir) / "phones")
+    except sandbox_phones.PhonesError as exc:
+        click.echo(f"sandbox phones: {exc}", err=True)
+        ctx.exit(1)
+    for phone in answering:
+        click.echo(f"{phone.name}={phone.host}:{phone.port} answers")
+    click.echo("# Ctrl-C stops the phones", err=True)
+    try:
+        while all(process.poll() is None for process in running):
+            time.sleep(0.5)
+        click.echo("sandbox phones: a phone stopped; stopping the others", err=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox_phones.stop(running)
 
 
 @sandbox.command("eventfilters")

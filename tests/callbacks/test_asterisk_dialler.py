@@ -31,7 +31,6 @@ from bridge.db.models import (
     CallbackOutcome,
     CallbackState,
     CallbackTask,
-    Case,
     CaseEvent,
     Role,
     User,
@@ -86,9 +85,9 @@ def bed(tmp_path_factory):
 class Daemon:
     """The daemon's PBX link and callbacks capability, wired as bridge.daemon wires them."""
 
-    def __init__(self, bed, db):
+    def __init__(self, bed, db, config=None):
         self.bed, self.db, self.live, self.clock = bed, db, LiveEvents(), SiteClock()
-        self.runtime = Runtime(bed.config, db, Health(["pbx"]), self.live, capabilities=load_capabilities())
+        self.runtime = Runtime(config or bed.config, db, Health(["pbx"]), self.live, capabilities=load_capabilities())
         self.callbacks = next(c for c in self.runtime.capabilities if c.name == "callbacks")
         self.policy = CallbackPolicy.of(bed.config)
 
@@ -126,12 +125,16 @@ class Daemon:
         return ready
 
 
-@pytest.fixture
-async def daemon(bed, db):
+def two_operators(db) -> None:
     with db.session() as session:
         ensure_shipped_units(session)
         add_user(session, "alice", Role.OPERATOR, "a long enough password", extension="8001")
         add_user(session, "bob", Role.SUPERVISOR, "a long enough password", extension="8002")
+
+
+@pytest.fixture
+async def daemon(bed, db):
+    two_operators(db)
     running = Daemon(bed, db)
     await running.start()
     try:
@@ -281,7 +284,11 @@ async def test_an_operator_who_does_not_answer_is_not_an_attempt_on_the_caller(b
 
 async def test_an_unregistered_desk_phone_is_refused_before_anything_is_written_or_dialled(bed, daemon, db):
     task_id, _ = a_due_task(db, daemon.policy, new_phone())
-    bob = user_id(db, "bob")   # desk phone 8002: no SIPp runs there
+    bob = user_id(db, "bob")   # desk phone 8002: no SIPp runs there (any earlier one's contact has timed out)
+
+    async def unreachable():
+        return await daemon.dialler.ready_for("8002") is Refusal.DEVICE_UNREGISTERED
+    await wait_until_async(unreachable, timeout=10, interval=0.2, what="Asterisk to see desk phone 8002 gone")
     async with bed.ami_events() as observer:
         with bed.carrier("answer") as caller:
             with pytest.raises(CallbackRefused) as refused:
@@ -324,14 +331,16 @@ def an_opening_after_today(policy: CallbackPolicy) -> datetime:
 
 async def test_a_case_filed_and_answered_on_the_builtin_board_is_called_back_and_informed(bed, daemon, db):
     """File a case through the API, the unit accepts and answers it on the builtin board, the
-    answer makes one task, the operator calls: SIPp's desk phone rings, then SIPp's caller;
-    the operator records ``informed`` with a grade."""
+    answer makes one task, the operator calls through the API: SIPp's desk phone rings, then
+    SIPp's caller; the attempt reads back answered with its recording, and the operator records
+    ``informed`` with a grade."""
     from bridge.accounts.tokens import create_token
+    from bridge.domain_events import DomainEvents
     from bridge.forum.builtin.forum import BuiltinForum
     from bridge.forum.outbox import OutboxWorker
     from bridge.forum.service import Deadlines
     from bridge.web.app import create_app
-    from bridge.domain_events import DomainEvents
+    from callbacks import api
     from callbacks.capability import answer_consumer
 
     opening = an_opening_after_today(daemon.policy)
@@ -346,44 +355,134 @@ async def test_a_case_filed_and_answered_on_the_builtin_board_is_called_back_and
     placer = app.state.callback_placer   # the capability's, on the daemon's dialler
     assert placer is not None and placer.dialler is daemon.dialler
     placer.clock = clock
+    app.dependency_overrides[api.clock] = lambda: clock
+    operator = {"Authorization": f"Bearer {alice_token}"}
+    unit_auth = {"Authorization": f"Bearer {unit_token}"}
     phone = new_phone()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as web:
-        filed = await web.post("/api/v1/cases", headers={"Authorization": f"Bearer {alice_token}"},
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as web:
+        filed = await web.post("/api/v1/cases", headers=operator,
                                json={**case_form(), "department": "CITY-LJQ", "caller_phone": phone, "best_time": "any"})
         assert filed.status_code == 201, filed.text
         number = filed.json()["number"]
         worker = OutboxWorker(db, BuiltinForum(db, bed.config.web.public_url), backoff_s=bed.config.forum.retry_backoff_s,
                               deadlines=Deadlines.from_config(bed.config), live=daemon.live)
         assert (await worker.run_once()).sent == 1
-        case = (await web.get(f"/api/v1/cases/{number}", headers={"Authorization": f"Bearer {alice_token}"})).json()
+        case = (await web.get(f"/api/v1/cases/{number}", headers=operator)).json()
         post = case["forum_url"].rsplit("/", 1)[1]
-        unit_auth = {"Authorization": f"Bearer {unit_token}"}
         assert (await web.post(f"/api/v1/board/posts/{post}/accept", headers=unit_auth)).status_code == 200
         answered = await web.post(f"/api/v1/board/posts/{post}/answer", headers=unit_auth,
                                   json={"text": "经核实，垃圾已清运，今后每日清理两次。"})
         assert answered.status_code == 200, answered.text
-    # The daemon's domain events reach the callbacks capability's consumer: one task for the answer.
-    events = DomainEvents(db, poll_s=3600)
-    events.register(answer_consumer(daemon.policy, clock=clock))
-    await events.start()
-    await events.stop()
-    with db.session(readonly=True) as session:
-        (task_id,) = session.scalars(select(CallbackTask.id).join(CallbackTask.case).where(Case.number == number)).all()
-    with bed.desk_phone("8001") as desk, bed.carrier("answer") as caller:
-        await daemon.phone_ready("8001")
-        placed = await placer.place(task_id, user_id(db, "alice"))
-        assert placed.briefing.answer_text == "经核实，垃圾已清运，今后每日清理两次。"
-        attempt = await settled(db, task_id)
-        assert attempt.result is CallbackAttemptResult.ANSWERED
-        assert len(invites(desk)) == 1 and len(invites(caller)) == 1
-        assert invites(caller)[0].startswith(f"INVITE sip:{trunk_number(phone)}@")
-        bed.cli("channel request hangup all")
-        await asyncio.sleep(1)
-    with db.session() as session:
-        alice = session.scalar(select(User).where(User.username == "alice"))
-        tasks.record_outcome(session, task_id, alice, clock(), daemon.policy, outcome="informed", satisfaction=5)
-    task = task_of(db, task_id)
-    assert (task.state, task.outcome, task.satisfaction) == (CallbackState.DONE, CallbackOutcome.INFORMED, 5)
-    (attempt,) = attempts_of(db, task_id)
-    assert attempt.recording and attempt.outcome is CallbackOutcome.INFORMED
+        # The daemon's domain events reach the callbacks capability's consumer: one task for the answer.
+        events = DomainEvents(db, poll_s=3600)
+        events.register(answer_consumer(daemon.policy, clock=clock))
+        await events.start()
+        await events.stop()
+        listed = (await web.get("/api/v1/callbacks", params={"case": number}, headers=operator)).json()
+        (task,) = listed["callbacks"]
+        task_id = task["id"]
+        with bed.desk_phone("8001") as desk, bed.carrier("answer") as caller:
+            await daemon.phone_ready("8001")
+            placed = await web.post(f"/api/v1/callbacks/{task_id}/attempts", headers=operator)
+            assert placed.status_code == 201, placed.text
+            await settled(db, task_id)
+            attempt = (await web.get(f"/api/v1/callbacks/{task_id}", headers=operator)).json()["attempts"][0]
+            assert (attempt["result"], attempt["operator"], attempt["dialler"]) == ("answered", "alice", "asterisk")
+            assert len(invites(desk)) == 1 and len(invites(caller)) == 1
+            assert invites(caller)[0].startswith(f"INVITE sip:{trunk_number(phone)}@")
+            bed.cli("channel request hangup all")
+            await asyncio.sleep(1)
+        told = await web.post(f"/api/v1/callbacks/{task_id}/outcome", headers=operator,
+                              json={"outcome": "informed", "satisfaction": 5, "note": "caller thanked the unit"})
+        assert told.status_code == 200, told.text
+        done = told.json()
+        assert (done["state"], done["outcome"], done["satisfaction"]) == ("done", "informed", 5)
+        assert done["attempts"][0]["recording"]   # the recording's URL in the API
+    (row,) = attempts_of(db, task_id)
+    assert row.recording and row.linkedid in row.recording and row.outcome is CallbackOutcome.INFORMED
+
+
+# ------------------------------------------------------------- the link cut mid-Originate
+
+
+class CuttingProxy:
+    """Between the daemon and Asterisk's AMI: passes everything, except that the first
+    connection is cut right after it carried an Originate to Asterisk (before the answer)."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port, self.listen_port = host, port, 0
+        self.cut = asyncio.Event()
+        self._server = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> CuttingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.listen_port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+
+    async def _serve(self, client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_connection(self.host, self.port)
+        self._writers += [client_writer, server_writer]
+        cut_this = not self.cut.is_set()
+
+        async def up():
+            while chunk := await client_reader.read(65536):
+                server_writer.write(chunk)
+                await server_writer.drain()
+                if cut_this and b"Action: Originate" in chunk:
+                    self.cut.set()
+                    client_writer.transport.abort()
+                    server_writer.transport.abort()
+                    return
+
+        async def down():
+            while chunk := await server_reader.read(65536):
+                client_writer.write(chunk)
+                await client_writer.drain()
+
+        await asyncio.gather(up(), down(), return_exceptions=True)
+        for writer in (client_writer, server_writer):
+            writer.transport.abort()
+
+
+async def test_the_link_cut_during_an_originate_rings_once_and_leaves_the_attempt_for_the_recovery(bed, db):
+    two_operators(db)
+    proxy = await CuttingProxy(bed.host, bed.ami_port).start()
+    pbx = bed.config.pbx
+    ami = pbx.ami.model_copy(update={"port": proxy.listen_port, "reconnect_min_s": 0.2, "reconnect_max_s": 0.5})
+    running = Daemon(bed, db, config=bed.config.model_copy(update={"pbx": pbx.model_copy(update={"ami": ami})}))
+    await running.start()
+    task_id, _ = a_due_task(db, running.policy, new_phone())
+    try:
+        async with bed.ami_events() as observer:
+            with bed.desk_phone("8001") as desk, bed.carrier("answer") as caller:
+                await running.phone_ready("8001")
+                placed = await running.placer.place(task_id, user_id(db, "alice"))   # sent: may ring
+                assert proxy.cut.is_set()
+                client = running.runtime.links["pbx"].ami
+                await wait_until_async(lambda: client.is_up and client.connect_attempts > 1, timeout=10,
+                                       what="the daemon's AMI link back up")
+                await wait_until_async(lambda: invites(caller), timeout=15, what="the caller's phone to ring")
+                await asyncio.sleep(2)   # long enough for a replayed Originate to show
+                # Asterisk got one Originate: one operator leg, one INVITE each to the desk phone and the caller.
+                legs = observer.find("Newchannel", where=lambda e: e.get("Channel", "").startswith("PJSIP/8001-"))
+                assert len(legs) == 1 and len(invites(desk)) == 1 and len(invites(caller)) == 1
+                # The attempt stays dialling (never re-placed, never guessed): the recovery settles it from
+                # the CDR field hotline_callback_attempt at the next start, or a person marks it.
+                (attempt,) = attempts_of(db, task_id)
+                assert attempt.idempotency_key == placed.key and attempt.ended_at is None
+                with pytest.raises(CallbackRefused) as again:
+                    await running.placer.place(task_id, user_id(db, "alice"))
+                assert again.value.refusal in (Refusal.ATTEMPT_LIVE, Refusal.DEVICE_BUSY)
+                bed.cli("channel request hangup all")
+                await asyncio.sleep(1)
+    finally:
+        bed.stop_sipp()
+        await running.stop()
+        await proxy.close()
+    assert len(attempts_of(db, task_id)) == 1

@@ -187,9 +187,11 @@ def test_parse_status_reads_twilio_forms():
 # -------------------------------------------------------------- in the daemon's app
 
 
-async def test_the_callbacks_capability_mounts_the_route_when_twilio_is_enabled(tmp_path, fake_twilio):
+async def test_the_callbacks_capability_mounts_the_route_when_twilio_is_enabled(tmp_path, fake_twilio,
+                                                                              migrated_template):
     config = twilio_config(fake_twilio.base_url)
     assert status_url(config) == PUBLIC_URL + STATUS_PATH
+    migrated_template.copy_to_sqlite(tmp_path / "app.sqlite3")  # the route stores what it is told
     database = Database(f"sqlite:///{tmp_path / 'app.sqlite3'}")
     try:
         app = create_app(config, database, Health())

@@ -38,11 +38,11 @@ def test_links_are_built_in_capability_order_and_pbx_none_has_no_link(tmp_path):
     full = daemon(tmp_path)
     full._build_links()
     # callbacks' attempt recovery rides on the PBX link (none without it)
-    assert list(full.links) == ["pbx", "forum", "callback-attempt-recovery"]
+    assert list(full.links) == ["pbx", "forum", "callbacks", "missed-calls", "callback-attempt-recovery"]
     assert full.links["pbx"].ami._listeners[0] == full.links["pbx"]._on_event  # the tracker first
     bare = daemon(tmp_path, backend="none")
     bare._build_links()
-    assert list(bare.links) == ["forum"]
+    assert list(bare.links) == ["forum", "callbacks", "missed-calls"]
     assert bare.health.get("pbx") == "not configured"
 
 

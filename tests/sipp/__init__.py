@@ -5,7 +5,8 @@ Scenarios here:
                       ([field0] number, [field1] UTF-8 name); DTMF as SIP INFO
                       (application/dtmf-relay, handled by res_pjsip_dtmf_info)
   dtmf_info.xml.in    one key (inserted into caller.xml.in once per key)
-  phone_answer.xml    a desk phone / the carrier's far end that answers every call
+  phone_answer.xml    a desk phone / the carrier's far end that answers every call (shipped in
+                      bridge/pbx/sipp/: `hotline-bridge sandbox phones` runs it too)
   phone_busy.xml      486 Busy Here
   phone_noanswer.xml  rings until CANCEL
   phone_notfound.xml 404 Not Found (the carrier: a number that does not exist)
@@ -21,8 +22,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from bridge.pbx.sandbox_phones import ANSWERING_PHONE, ensure_voice
+
 SCENARIOS = Path(__file__).resolve().parent
-BEHAVIOURS = {"answer": "phone_answer.xml", "busy": "phone_busy.xml", "noanswer": "phone_noanswer.xml",
+BEHAVIOURS = {"answer": str(ANSWERING_PHONE), "busy": "phone_busy.xml", "noanswer": "phone_noanswer.xml",
               "notfound": "phone_notfound.xml"}
 
 
@@ -72,17 +75,6 @@ def render_caller(digits: str | None, hold_ms: int, *, first_pause_ms: int = 700
     return (template.replace("@DTMF@", "".join(parts))
             .replace("@HOLD_MS@", str(max(1, int(hold_ms))))
             .replace("@BYE_CSEQ@", str(len(keys) + 2)))
-
-
-def ensure_voice(workdir: Path) -> Path:
-    """voice.al in ``workdir``: 2 s of A-law "speech" (two tones) that the scenarios stream
-    as RTP (payload 8), so recordings and messages hold real audio."""
-    path = workdir / "voice.al"
-    if not path.is_file():
-        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-t", "al", str(path),
-                        "synth", "1", "sine", "440", "vol", "0.3", ":", "synth", "1", "sine", "660", "vol", "0.3"],
-                       check=True, capture_output=True)
-    return path
 
 
 class SippRun:

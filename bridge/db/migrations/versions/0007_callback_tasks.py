@@ -9,7 +9,8 @@ they are replaced by the tables ``models.CallbackTask`` / ``CallbackAttempt`` de
 * an attempt is one call placed, with the partial unique index ``uq_callback_attempts_live_task``
   (at most one attempt per task with ``ended_at`` NULL);
 * ``do_not_call``: a number no task phones again until lifted (one active row per number);
-* ``callback_messages``: the SMS of a given-up task (one per task).
+* ``callback_messages``: the SMS of a given-up task (one per task);
+* the index ``ix_calls_updated_at`` (the missed-call sweep reads calls changed since its cursor).
 
 The upgrade refuses to run when the old tables hold rows (nothing may be lost; no release
 ever wrote them).  All four are guarded like the rest of the history (never deleted).
@@ -176,11 +177,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("task_id", name=op.f("uq_callback_messages_task_id")),
     )
 
+    # The missed-call sweep reads the calls changed since its cursor.
+    op.create_index(op.f("ix_calls_updated_at"), "calls", ["updated_at"], unique=False)
+
     for statement in guards.ddl(op.get_context().dialect.name, NEVER_DELETED, NEVER_UPDATED):
         op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_calls_updated_at"), table_name="calls")
     _refuse_if_rows("callback_messages", "do_not_call", "callback_attempts", "callback_tasks")
     for table in ("callback_messages", "do_not_call", "callback_attempts", "callback_tasks"):
         _drop_guarded(table)  # (its indexes go with it)
