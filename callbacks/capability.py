@@ -30,6 +30,9 @@
 * the operators' callback queue on the desk, ``/desk/callbacks`` (:mod:`callbacks.desk`);
 * with ``[twilio]`` enabled, Twilio's signed status callbacks at ``POST /callbacks/twilio/status``
   (a message's status updates its ``callback_messages`` row, a voice callback's its attempt).
+* the link ``callback-attempt-recovery`` (with the PBX link): after each AMI login, attempts
+  left dialling are settled from Asterisk's CDR or marked unknown
+  (:mod:`callbacks.attempt_recovery`).
 """
 from __future__ import annotations
 
@@ -105,6 +108,29 @@ class CallbacksCapability(Capability):
         self._dialler = None   # the Asterisk dialler of the daemon's runtime, once built
         self.voice = None  # the automated voice dialler (callbacks.voice_callback), once the daemon runs
         self.twilio_voice = None  # the same through Twilio, with [twilio] enabled
+        self._recovery = None  # callbacks.attempt_recovery.AttemptRecovery, once the PBX link exists
+
+    def _attempt_recovery(self, runtime: Runtime):
+        """The attempt recovery (:mod:`callbacks.attempt_recovery`) on the daemon's PBX link: one
+        object per daemon, both its AMI listener and its link; None without a PBX link."""
+        pbx = runtime.links.get("pbx")
+        if pbx is None or not hasattr(pbx, "connected_hooks"):
+            return None
+        recovery = self._recovery
+        if recovery is None or recovery.pbx is not pbx:
+            from callbacks.attempt_recovery import AttemptRecovery
+
+            recovery = self._recovery = AttemptRecovery(runtime.db, CallbackPolicy.of(runtime.config), pbx)
+        return recovery
+
+    def _attempt_recovery_listeners(self) -> tuple:
+        # Listeners are gathered before the links are built: the listener looks the
+        # recovery up at each event (there is none until the PBX link exists).
+        def attempt_hangups(event: dict[str, str]) -> None:
+            if self._recovery is not None:
+                self._recovery.on_ami_event(event)
+
+        return (attempt_hangups,)
 
     def links(self, runtime: Runtime):
         from callbacks.engine import CallbacksEngine
@@ -112,7 +138,9 @@ class CallbacksCapability(Capability):
         engine = CallbacksEngine(runtime.db, CallbackPolicy.of(runtime.config), scheduler=runtime.scheduler,
                                  live=runtime.live, sms=_sms_sender(runtime), hooks=_wake_hooks())
         sweeper = MissedCallSweeper(runtime.db, runtime.live, CallbackPolicy.of(runtime.config))
-        return (("callbacks", engine), ("missed-calls", sweeper))
+        recovery = self._attempt_recovery(runtime)
+        return (("callbacks", engine), ("missed-calls", sweeper),
+                *((("callback-attempt-recovery", recovery),) if recovery is not None else ()))
 
     def consumers(self, runtime: Runtime):
         engine = runtime.links.get("callbacks")
@@ -125,9 +153,10 @@ class CallbacksCapability(Capability):
 
         dialler = self.asterisk_dialler(runtime)
         self.voice = VoiceCallbacks.of(runtime)
-        return tuple(listener for listener in (dialler.on_event if dialler is not None else None,
-                                               self.voice.on_ami_event if self.voice is not None else None)
-                     if listener is not None)
+        own = tuple(listener for listener in (dialler.on_event if dialler is not None else None,
+                                              self.voice.on_ami_event if self.voice is not None else None)
+                    if listener is not None)
+        return own + self._attempt_recovery_listeners()
 
     def asterisk_dialler(self, runtime: Runtime):
         """The dialler on the daemon's AMI link (built once; gathered as a listener before the

@@ -68,7 +68,8 @@ _CHUNK = 500
 
 # The tables cel_pgsql and cdr_pgsql write into (Asterisk does not create them).  cel_pgsql
 # fills the columns it finds by name; ``eventtime`` as UTC text with usegmtime=yes.
-# cdr_pgsql fills any other column from the CDR variable of that name (hotline_*).
+# cdr_pgsql fills any other column from the CDR variable of that name (hotline_*;
+# hotline_callback_attempt is read by callbacks/attempt_recovery.py).
 PG_TABLES = """
 CREATE TABLE IF NOT EXISTS {cel} (
     id bigserial PRIMARY KEY,
@@ -91,7 +92,8 @@ CREATE TABLE IF NOT EXISTS {cdr} (
     disposition varchar(45) NOT NULL DEFAULT '', amaflags int NOT NULL DEFAULT 0,
     accountcode varchar(80) NOT NULL DEFAULT '', uniqueid varchar(150) NOT NULL DEFAULT '',
     linkedid varchar(150) NOT NULL DEFAULT '', userfield varchar(255) NOT NULL DEFAULT '',
-    hotline_disposition varchar(40) NOT NULL DEFAULT '', hotline_recording varchar(255) NOT NULL DEFAULT ''
+    hotline_disposition varchar(40) NOT NULL DEFAULT '', hotline_recording varchar(255) NOT NULL DEFAULT '',
+    hotline_callback_attempt varchar(96) NOT NULL DEFAULT ''
 );
 """
 
@@ -487,6 +489,23 @@ def recover_batch(db, recovery: CdrRecovery, *, now: datetime, limit: int = DEFA
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def add_missing_cdr_columns(path: Path, columns: list[str]) -> list[str]:
+    """Add to the ``cdr`` table of the SQLite file ``path`` (if there is one) the ``columns``
+    it lacks, as text; returns those added.  Run while Asterisk is stopped."""
+    if not path.exists():
+        return []
+    connection = sqlite3.connect(path, timeout=5)
+    try:
+        have = {row[1] for row in connection.execute("PRAGMA table_info(cdr)")}
+        missing = [c for c in columns if have and c not in have and re.fullmatch(r"[a-z_][a-z0-9_]*", c)]
+        with connection:
+            for column in missing:
+                connection.execute(f"ALTER TABLE cdr ADD COLUMN {column}")
+        return missing
+    finally:
+        connection.close()
 
 
 def pgsql_writer_settings(config) -> dict[str, dict | None]:

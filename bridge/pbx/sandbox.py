@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,8 +48,10 @@ from bridge.pbx.dialplan import (
     render_templates,
     write_files,
 )
-from bridge.pbx.recovery import pgsql_writer_settings
+from bridge.pbx.recovery import add_missing_cdr_columns, pgsql_writer_settings
 from bridge.pbx.subscription import manager_eventfilters
+
+CDR_TEMPLATE_FILE = "cdr_sqlite3_custom.conf"   # its columns => line: the cdr table's columns
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 PROMPTS_FILE = DIALPLAN_DIR / "prompts.toml"
@@ -230,6 +233,16 @@ class Sandbox:
     def write_config(self) -> None:
         write_files(self._p.host / "etc", self.render())
 
+    def upgrade_cdr_file(self) -> list[str]:
+        """Add to an existing master.db the columns the CDR template gained since it was made
+        (e.g. hotline_callback_attempt): cdr_sqlite3_custom only creates the table, and an
+        INSERT naming a column the table lacks fails, losing the call's CDR row."""
+        text = self.render().get(CDR_TEMPLATE_FILE, "")
+        match = re.search(r"^columns\s*=>\s*(.+)$", text, re.M)
+        if match is None:
+            return []
+        return add_missing_cdr_columns(self.paths()["cdr_db"], [c.strip() for c in match.group(1).split(",")])
+
     def write_office_hours(self, text: str) -> None:
         """Replace extensions_hours.conf and reload the dialplan (when running)."""
         path = self._p.host / "etc" / HOURS_FILE
@@ -375,6 +388,7 @@ class Sandbox:
         self.write_datadir()
         self.write_config()
         self.write_prompts()
+        self.upgrade_cdr_file()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         link = self.state_dir / "instance"
         if link.is_symlink() or link.exists():

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timezone
 
 import structlog
@@ -95,6 +96,9 @@ class PbxService:
         self._recovery_run: asyncio.Future | None = None   # the run under way, in a worker thread
         self._recover_again = False
         self.recovery = self._recovery()
+        # Other capabilities' callables run after each AMI login, once the channels up are
+        # adopted (e.g. callbacks settle the attempts the lost link left dialling).
+        self.connected_hooks: list[Callable[[], Awaitable[None] | None]] = []
 
     def _recovery(self):
         from bridge.pbx.recovery import CdrRecovery
@@ -181,6 +185,13 @@ class PbxService:
                 self._publish(update)
         if self.recovery is not None:
             self.start_recovery()
+        for hook in self.connected_hooks:
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # noqa: BLE001 - one capability's bug never stops the link
+                log.exception("pbx.connected_hook_failed", hook=getattr(hook, "__qualname__", repr(hook)))
 
     def start_recovery(self) -> asyncio.Task:
         """Recover missed calls in a task of its own (once more after it, if one is running)."""

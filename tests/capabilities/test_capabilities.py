@@ -37,7 +37,8 @@ def test_health_lists_the_components_it_always_did(tmp_path):
 def test_links_are_built_in_capability_order_and_pbx_none_has_no_link(tmp_path):
     full = daemon(tmp_path)
     full._build_links()
-    assert list(full.links) == ["pbx", "forum", "callbacks", "missed-calls"]
+    # callbacks' attempt recovery rides on the PBX link (none without it)
+    assert list(full.links) == ["pbx", "forum", "callbacks", "missed-calls", "callback-attempt-recovery"]
     assert full.links["pbx"].ami._listeners[0] == full.links["pbx"]._on_event  # the tracker first
     bare = daemon(tmp_path, backend="none")
     bare._build_links()
@@ -60,7 +61,10 @@ def test_every_ami_listener_is_handed_to_the_pbx_link_after_the_tracker(tmp_path
     built = Daemon(daemon(tmp_path).config, capabilities=(*load_capabilities(), extra))
     built._build_links()
     callbacks = next(c for c in built.capabilities if c.name == "callbacks")  # order 80: before this one
-    assert built.links["pbx"].ami._listeners[1:] == [callbacks.asterisk_dialler(built.runtime).on_event, extra.hear]
+    listeners = built.links["pbx"].ami._listeners[1:]
+    assert listeners == built.runtime.ami_listeners   # the dialler's, the attempt recovery's, then this one
+    assert listeners[0] == callbacks.asterisk_dialler(built.runtime).on_event and listeners[-1] == extra.hear
+    assert len(listeners) == 3
 
 
 def test_originate_response_is_the_callbacks_part_of_the_subscription():
