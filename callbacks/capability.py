@@ -136,11 +136,25 @@ class CallbacksCapability(Capability):
         from callbacks.engine import CallbacksEngine
 
         engine = CallbacksEngine(runtime.db, CallbackPolicy.of(runtime.config), scheduler=runtime.scheduler,
-                                 live=runtime.live, sms=_sms_sender(runtime), hooks=_wake_hooks())
+                                 live=runtime.live, sms=_sms_sender(runtime), hooks=_wake_hooks(),
+                                 calls=[self._voice_callbacks_due(runtime)])
         sweeper = MissedCallSweeper(runtime.db, runtime.live, CallbackPolicy.of(runtime.config))
         recovery = self._attempt_recovery(runtime)
         return (("callbacks", engine), ("missed-calls", sweeper),
                 *((("callback-attempt-recovery", recovery),) if recovery is not None else ()))
+
+    def _voice_callbacks_due(self, runtime: Runtime):
+        """The engine's wake call that places the due automated voice callbacks: through Twilio
+        with ``[callbacks] dialler = "twilio"``, else through the site's Asterisk (looked up at each
+        wake: the dialler exists once the daemon's PBX link or web app is built)."""
+        async def place_voice_callbacks(now: datetime) -> None:
+            from callbacks.voice_callback import place_due_voice_callbacks
+
+            dialler = self.twilio_voice if runtime.config.callbacks.dialler == "twilio" else self.voice
+            if dialler is not None:
+                await place_due_voice_callbacks(runtime.db, dialler, now)
+
+        return place_voice_callbacks
 
     def consumers(self, runtime: Runtime):
         engine = runtime.links.get("callbacks")

@@ -20,7 +20,8 @@ Each wake, in order: scheduled tasks whose time has come become ``due``
 (:func:`callbacks.tasks.promote_due`) and are published live (``due``); tasks whose owner's
 turn ran out since the last wake are published (``moved_to_pool``: they are the pool's now, by
 the rule, not by a write); the wake hooks run (e.g. the missed-call sweep,
-``hook(session, policy, now)``, each in its own transaction); the recorded SMS are sent
+``hook(session, policy, now)``, each in its own transaction); the wake calls run (async
+``call(now)``: the due automated voice callbacks are placed); the recorded SMS are sent
 (:class:`callbacks.sms.SmsSender`); then the next wake is planned.  A failing step is logged
 and the others go on; when the database is away the engine tries again after
 :data:`RETRY_AFTER`.  The clock is injectable: tests run the engine on a controlled one.
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,7 @@ OWN_KINDS = frozenset({"due", "moved_to_pool", "many_changed", "sms_sent", "sms_
                        "sms_recorded"})
 
 WakeHook = Callable[[Session, CallbackPolicy, datetime], Any]
+WakeCall = Callable[[datetime], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,12 @@ class CallbacksEngine:
 
     def __init__(self, db: Database, policy: CallbackPolicy, *, scheduler: Any = None,
                  live: LiveEvents | None = None, sms: SmsSender | None = None, hooks: Iterable[WakeHook] = (),
-                 clock: Callable[[], datetime] = utcnow, max_sleep: timedelta = MAX_SLEEP) -> None:
+                 calls: Iterable[WakeCall] = (), clock: Callable[[], datetime] = utcnow,
+                 max_sleep: timedelta = MAX_SLEEP) -> None:
         self.db, self.policy, self.scheduler, self.live, self.sms = db, policy, scheduler, live, sms
         self.hooks: list[WakeHook] = list(hooks)  # others may append: each runs at every wake
+        # Async steps after the hooks, e.g. placing the due automated voice callbacks: ``call(now)``.
+        self.calls: list[WakeCall] = list(calls)
         self.clock, self.max_sleep = clock, max_sleep
         self.plan: Plan | None = None
         self.last_wake: datetime | None = None
@@ -227,6 +232,7 @@ class CallbacksEngine:
             report.moved_to_pool = [turn_ended.task_id for turn_ended in ended]
             self._publish_changes(report, ended)
             await self._run_hooks(now, report)
+            await self._run_calls(now, report)
             await self._send_sms(report)
             self.last_wake = now
             await self._replan_locked(sending_sms="sms" not in report.failed)
@@ -280,6 +286,15 @@ class CallbacksEngine:
             except Exception as exc:  # one hook failing keeps neither the others nor the SMS back
                 name = getattr(hook, "__name__", repr(hook))
                 log.error("callbacks.wake_hook_failed", hook=name, error=repr(exc))
+                report.failed.append(name)
+
+    async def _run_calls(self, now: datetime, report: Wake) -> None:
+        for call in list(self.calls):
+            try:
+                await call(now)
+            except Exception as exc:  # as for the hooks: the others and the SMS go on
+                name = getattr(call, "__name__", repr(call))
+                log.error("callbacks.wake_call_failed", call=name, error=repr(exc))
                 report.failed.append(name)
 
     async def _send_sms(self, report: Wake) -> None:

@@ -33,7 +33,7 @@ from datetime import datetime
 
 import structlog
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
@@ -46,6 +46,7 @@ from bridge.db.models import (
     CallbackReason,
     CallbackState,
     CallbackTask,
+    Case,
     CaseEvent,
     utcnow,
 )
@@ -89,6 +90,37 @@ def wants_voice_callback(session: Session, task_id: int) -> bool:
     if task is None or task.reason is not CallbackReason.ANSWER or task.case is None or not task.case.voice_callback:
         return False
     return not any(a.dialler == DIALLER and a.result is CallbackAttemptResult.ANSWERED for a in task.attempts)
+
+
+# At most this many automated voice callbacks are placed per wake of the engine (the rest next wake).
+VOICE_CALLS_PER_WAKE = 20
+
+
+def due_voice_callbacks(session: Session, now: datetime, limit: int = VOICE_CALLS_PER_WAKE) -> list[int]:
+    """The tasks due now whose caller chose the automated voice callback and has not heard it yet,
+    the longest-waiting first."""
+    due = or_(CallbackTask.state == CallbackState.DUE,
+              and_(CallbackTask.state == CallbackState.SCHEDULED, CallbackTask.due_at <= now))
+    ids = session.scalars(select(CallbackTask.id).join(Case, Case.id == CallbackTask.case_id)
+                          .where(due, CallbackTask.reason == CallbackReason.ANSWER, Case.voice_callback.is_(True),
+                                 CallbackTask.needs_check.is_(None))
+                          .order_by(CallbackTask.waiting_since, CallbackTask.id).limit(limit))
+    return [task_id for task_id in ids if wants_voice_callback(session, task_id)]
+
+
+async def place_due_voice_callbacks(db: Database, dialler, now: datetime) -> list[int]:
+    """Place the due automated voice callbacks through ``dialler`` (:class:`VoiceCallbacks` or
+    :class:`TwilioVoiceCallbacks`); a task refused now (PBX down, outside the windows, a call
+    live) waits for the next wake.  The tasks placed."""
+    placed = []
+    for task_id in await db.run_in_session(due_voice_callbacks, now, readonly=True):
+        try:
+            await dialler.place(task_id)
+        except CallbackRefused as refused:
+            log.info("voice_callback.not_placed", task_id=task_id, refusal=refused.refusal.value)
+            continue
+        placed.append(task_id)
+    return placed
 
 
 def dial_string(phone: str) -> str:

@@ -187,3 +187,23 @@ async def test_an_originate_whose_answer_was_lost_stays_dialling(db, policy, tmp
 def test_numbers_are_dialled_in_their_national_form():
     assert dial_string("+8613912345678") == "13912345678"
     assert dial_string("+865701234567") == "05701234567"
+
+
+async def test_the_engines_wake_places_the_due_voice_callbacks_of_callers_who_chose_them(db, policy, tmp_path):
+    from callbacks.engine import CallbacksEngine
+    from callbacks.voice_callback import place_due_voice_callbacks
+
+    chosen, not_chosen = voice_task(db, policy), voice_task(db, policy, chosen=False)
+    ami = FakeAmi()
+    voice = dialler(db, policy, tmp_path, ami)
+    engine = CallbacksEngine(db, policy, clock=lambda: NOW,
+                             calls=[lambda now: place_due_voice_callbacks(db, voice, now)])
+    await engine.wake()
+    originates = [a for a in ami.actions if a["Action"] == "Originate"]
+    assert len(originates) == 1
+    _, attempt = the_attempt(db, chosen)
+    assert (attempt.dialler, attempt.ended_at) == ("voice", None)
+    with db.session(readonly=True) as session:
+        assert session.get(CallbackTask, not_chosen).attempts == []  # an operator phones that caller
+    await engine.wake()  # the live attempt is not placed again
+    assert len([a for a in ami.actions if a["Action"] == "Originate"]) == 1
