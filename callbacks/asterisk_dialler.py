@@ -114,6 +114,7 @@ class _Call:
     cause: int | None = None
     in_dialplan: bool = False   # the operator answered: the context runs (the caller is dialled next)
     settled: bool = False
+    answered: bool = False      # the caller picked up (the hang-up then sets the attempt's ended_at)
     adopted: bool = False       # first seen mid-call (placed before a reconnect or a restart)
     new_linkedid: bool = False  # learnt from this event: to be stored on the attempt
 
@@ -232,7 +233,7 @@ class AsteriskDialler:
         if name == "Hangup" and event.get("Uniqueid") == call.linkedid:
             if call.settled or call.adopted:
                 self._forget(call)   # over; an adopted call's start was not seen: nothing is guessed
-                return None
+                return self._hung_up(call) if call.answered else None
             # The operator's channel ended with no result from the caller's leg.
             result = CallbackAttemptResult.NO_ANSWER if call.in_dialplan else CallbackAttemptResult.OPERATOR_NO_ANSWER
             return self._settle(call, result)
@@ -299,7 +300,7 @@ class AsteriskDialler:
     async def _settle(self, call: _Call, result: CallbackAttemptResult, *, answered: bool = False) -> None:
         if call.settled:
             return
-        call.settled = True
+        call.settled, call.answered = True, answered
         at = self.clock()
         cause = None if result is CallbackAttemptResult.ANSWERED else call.cause
 
@@ -319,6 +320,10 @@ class AsteriskDialler:
             self._forget(call)
         if task_id is not None:
             self._publish(task_id, call.key, result)
+
+    async def _hung_up(self, call: _Call) -> None:
+        at = self.clock()
+        await self._write(lambda session: tasks.call_ended(session, call.key, at), call.key)
 
     async def _settle_unknown_call(self, linkedid: str, status: str) -> None:
         """A callback placed by an earlier run of the daemon ends: its row names the Linkedid."""

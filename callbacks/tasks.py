@@ -530,6 +530,18 @@ def settle_attempt(session: Session, key: str, result: CallbackAttemptResult, no
     return attempt
 
 
+def call_ended(session: Session, key: str, now: datetime) -> CallbackAttempt | None:
+    """The call of an answered attempt hung up: ``ended_at`` moves from the moment of the answer
+    (when :func:`settle_attempt` settled it) to the hang-up, so the attempt tells how long it lasted."""
+    attempt = attempt_by_key(session, key)
+    if attempt is None or attempt.result is not CallbackAttemptResult.ANSWERED or attempt.ended_at is None:
+        return attempt
+    if now > attempt.ended_at:
+        attempt.ended_at = now
+        session.flush()
+    return attempt
+
+
 def _retry_result(attempt: CallbackAttempt) -> retry.AttemptResult:
     if attempt.outcome is CallbackOutcome.VOICEMAIL:
         return retry.AttemptResult.VOICEMAIL

@@ -223,7 +223,9 @@ async def test_an_answered_callback_rings_the_operator_then_the_caller_and_links
             if event.topic == "callbacks" and event.data.get("task_id") == task_id:
                 kinds.append(event.kind)
     assert kinds[:2] == ["attempt_started", "attempt_answered"]
-    attempt = attempts_of(db, task_id)[0]
+    attempt = await wait_until_async(lambda: next((a for a in attempts_of(db, task_id)
+                                                    if a.ended_at > a.answered_at), None),
+                                     timeout=10, what="the hang-up to end the answered attempt")
     assert attempt.linkedid in attempt.recording    # the context's MixMonitor file, on the attempt
     recording = bed.sandbox.root / attempt.recording.lstrip("/")
     await wait_until_async(recording.is_file, timeout=10, what="the callback's recording on disk")

@@ -297,3 +297,14 @@ def test_voicemail_counts_as_an_attempt_and_is_retried(db, policy):
         task = answered(session, policy, alice)
         tasks.record_outcome(session, task.id, alice, ANSWERED_AT, policy, outcome="voicemail")
         assert task.state is CallbackState.SCHEDULED and task.due_at == ANSWERED_AT + timedelta(hours=1)
+
+
+def test_the_hang_up_of_an_answered_call_ends_its_attempt(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        task = answered(session, policy, alice)
+        (attempt,) = task.attempts
+        assert attempt.ended_at == ANSWERED_AT  # settled when the caller picked up
+        tasks.call_ended(session, attempt.idempotency_key, ANSWERED_AT + timedelta(minutes=3))
+        assert attempt.ended_at - attempt.answered_at == timedelta(minutes=3)
+        assert task.state is CallbackState.IN_PROGRESS  # the outcome is still the operator's to record
