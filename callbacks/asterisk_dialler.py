@@ -116,7 +116,13 @@ class _Call:
     settled: bool = False
     answered: bool = False      # the caller picked up (the hang-up then sets the attempt's ended_at)
     adopted: bool = False       # first seen mid-call (placed before a reconnect or a restart)
+    session: int = 0            # the AMI session it was placed on (AmiClient.connect_attempts)
     new_linkedid: bool = False  # learnt from this event: to be stored on the attempt
+
+
+def _session_of(client) -> int:
+    """Which AMI session the client is on (it counts its connections)."""
+    return getattr(client, "connect_attempts", 0)
 
 
 class AsteriskDialler:
@@ -187,7 +193,7 @@ class AsteriskDialler:
         if client is None:
             raise DiallerError("no AMI link", sent=False)
         self._forget_stale()
-        call = _Call(order.key, order.task_id, time.monotonic())
+        call = _Call(order.key, order.task_id, time.monotonic(), session=_session_of(client))
         self._calls[order.key] = call   # before sending: its events may come before the response
         try:
             await client.send_action(self.originate_action(order))
@@ -224,6 +230,10 @@ class AsteriskDialler:
                 return self._settle(call, CallbackAttemptResult.OPERATOR_NO_ANSWER)
             return None
         call = self._call_of(event)
+        if call is not None and not call.adopted and call.session != _session_of(self._ami()):
+            # The link was lost since the call was placed: its events meanwhile may be lost too, so
+            # nothing is guessed from one that did not come (the CDR settles it, or a later status).
+            call.adopted = True
         if call is None:
             if name == "VarSet" and _variable(event) == STATUS_VARIABLE and event.get("Linkedid"):
                 return self._settle_unknown_call(event["Linkedid"], event.get("Value", ""))   # placed before a restart

@@ -176,7 +176,7 @@ async def test_a_call_first_seen_mid_call_is_followed_by_the_key_its_channel_car
     assert fresh.on_event({**hangup, "ChanVariable": "HOTLINE_CALLBACK_ATTEMPT="}) is None   # other channels
     await fresh.on_event({"Event": "DialEnd", "Channel": "PJSIP/8001-00000004", "Uniqueid": "17.4", "Linkedid": "17.4",
                           "DestChannel": "PJSIP/carrier-00000005", "DialStatus": "ANSWER", "ChanVariable": carried})
-    assert fresh.on_event(hangup) is None   # over: forgotten, nothing guessed
+    await fresh.on_event(hangup)            # over: the answered call's end is noted, then it is forgotten
     assert fresh.on_event(hangup) is None   # and never adopted again
     with db.session(readonly=True) as session:
         row = session.scalar(select(CallbackAttempt).where(CallbackAttempt.idempotency_key == key))

@@ -29,7 +29,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -48,9 +47,8 @@ from callbacks.attempt_recovery import AttemptRecovery
 from callbacks.placing import CallOrder, Placer
 from callbacks.tasks import CallbackPolicy
 from tests import sipp
-from tests.asterisk_testbed import AMI_SECRET_ENV, SESSION_SECRET_ENV, running_testbed
+from tests.asterisk_testbed import AMI_SECRET_ENV, SESSION_SECRET_ENV
 from tests.callbacks.test_tasks import ANSWERED_AT, due_task, operator
-from tests.conftest_db import pg_base_url
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -437,21 +435,10 @@ async def pbx_link(bed, db, policy):
 def cdr_in_postgresql(tmp_path_factory, pg_admin_engine):
     """An Asterisk of its own writing CEL/CDR into PostgreSQL tables of the shipped shape
     (PG_TABLES, with hotline_callback_attempt) through cel_pgsql / cdr_pgsql."""
-    from tests.pbx.recorded_tables import create_pg_tables
+    from tests.pbx.recorded_tables import asterisk_writing_to_postgresql
 
-    suffix = uuid.uuid4().hex[:10]
-    cel, cdr = f"cel_{suffix}", f"cdr_{suffix}"
-    create_pg_tables(pg_admin_engine, cel, cdr)     # cdr_pgsql reads the table's columns when it loads
-    url = pg_base_url().replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with running_testbed(tmp_path_factory.mktemp("asterisk-pg-cdr"),
-                             pbx={"cel_url": url, "cel_table": cel, "cdr_table": cdr}) as bed:
-            bed.tables = (cel, cdr)
-            yield bed
-    finally:
-        with pg_admin_engine.begin() as connection:
-            for name in (cel, cdr):
-                connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    with asterisk_writing_to_postgresql(tmp_path_factory.mktemp("asterisk-pg-cdr"), pg_admin_engine) as bed:
+        yield bed
 
 
 async def test_with_the_cdr_in_postgresql_an_attempt_whose_call_ended_unseen_is_settled_from_there(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -71,6 +73,27 @@ def create_pg_tables(engine: Engine, cel: str, cdr: str) -> None:
         for statement in PG_TABLES.format(cel=cel, cdr=cdr).split(";"):
             if statement.strip():
                 connection.execute(text(statement))
+
+
+@contextmanager
+def asterisk_writing_to_postgresql(base: Path, engine: Engine):
+    """An Asterisk test bed of its own writing CEL/CDR (cel_pgsql, cdr_pgsql) into fresh
+    PostgreSQL tables of the shipped shape; ``bed.tables`` names them; dropped afterwards."""
+    from tests.asterisk_testbed import running_testbed
+    from tests.conftest_db import pg_base_url
+
+    suffix = uuid.uuid4().hex[:10]
+    cel, cdr = f"cel_{suffix}", f"cdr_{suffix}"
+    create_pg_tables(engine, cel, cdr)     # cel_pgsql / cdr_pgsql read the tables' columns when they load
+    url = pg_base_url().replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with running_testbed(base, pbx={"cel_url": url, "cel_table": cel, "cdr_table": cdr}) as bed:
+            bed.tables = (cel, cdr)
+            yield bed
+    finally:
+        with engine.begin() as connection:
+            for name in (cel, cdr):
+                connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
 
 
 def pg_tables(engine: Engine, cel: str, cdr: str, *names: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import pytest
 from sqlalchemy import text
@@ -17,9 +16,7 @@ from sqlalchemy import text
 from bridge.db import migrate
 from bridge.db.engine import Database
 from bridge.db.models import CallDisposition
-from tests.asterisk_testbed import running_testbed
-from tests.conftest_db import pg_base_url
-from tests.pbx.recorded_tables import create_pg_tables
+from tests.pbx.recorded_tables import asterisk_writing_to_postgresql
 from tests.pbx.test_calllog_asterisk import Bridge, finished, new_caller
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(240)]
@@ -27,19 +24,8 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.postgres, pytest.mark.timeout(24
 
 @pytest.fixture(scope="module")
 def pg_asterisk(tmp_path_factory, pg_admin_engine):
-    suffix = uuid.uuid4().hex[:10]
-    cel, cdr = f"cel_{suffix}", f"cdr_{suffix}"
-    create_pg_tables(pg_admin_engine, cel, cdr)     # cel_pgsql reads the table's columns when it loads
-    url = pg_base_url().replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with running_testbed(tmp_path_factory.mktemp("asterisk-pg"),
-                             pbx={"cel_url": url, "cel_table": cel, "cdr_table": cdr}) as bed:
-            bed.tables = (cel, cdr)
-            yield bed
-    finally:
-        with pg_admin_engine.begin() as connection:
-            for name in (cel, cdr):
-                connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    with asterisk_writing_to_postgresql(tmp_path_factory.mktemp("asterisk-pg"), pg_admin_engine) as bed:
+        yield bed
 
 
 async def rows_in_postgresql(engine, table: str, caller: str, timeout: float = 30) -> list[dict]:
