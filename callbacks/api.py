@@ -510,16 +510,22 @@ async def lift_do_not_call(request: Request, body: PhoneIn, user: Annotated[User
                              "description": "the recording"}})
 async def attempt_recording(request: Request, task_id: RowId, attempt_id: RowId,
                             _user: Annotated[User, Depends(hotline_staff)]) -> Response:
+    path = await attempt_recording_path(request, task_id, attempt_id)
+    if path is None:
+        raise HTTPException(404, "no recording of this attempt")
+    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": "private, no-store"})
+
+
+async def attempt_recording_path(request: Request, task_id: int, attempt_id: int):
+    """The file of an attempt's recording inside the recordings folder, or None (the API's and
+    the desk's recording routes)."""
     def stored(session: Session) -> str | None:
         attempt = session.get(CallbackAttempt, attempt_id)
         return attempt.recording if attempt is not None and attempt.task_id == task_id else None
 
     value = await request.app.state.db.run_in_session(stored, readonly=True)
     folder = recordings_dir(request.app.state.config)
-    path = recording_path(folder, value) if value and folder is not None else None
-    if path is None:
-        raise HTTPException(404, "no recording of this attempt")
-    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": "private, no-store"})
+    return recording_path(folder, value) if value and folder is not None else None
 
 
-__all__ = ["callback_policy", "clock", "router", "task_out"]
+__all__ = ["attempt_recording_path", "callback_policy", "clock", "router", "task_out"]

@@ -66,6 +66,7 @@ from callbacks.tasks import (
     create_for_missed_call,
     held_by_other,
     live_attempt,
+    may_work,
 )
 
 log = structlog.get_logger(__name__)
@@ -237,9 +238,11 @@ def task_for_call(session: Session, linkedid: str) -> CallbackTask | None:
                           .where(Call.linkedid == linkedid))
 
 
-def close_without_case(session: Session, task_id: int, user: User, note: str, now: datetime) -> CallbackTask:
+def close_without_case(session: Session, task_id: int, user: User, note: str, now: datetime,
+                       policy: CallbackPolicy | None = None, *, supervisor: bool = False) -> CallbackTask:
     """The old "done without a case": the missed call was dealt with (``note`` says how, required);
     the task is done with outcome ``handled``, and the call shows it in the caller's history.
+    With ``policy``, another operator's turn is respected (:func:`callbacks.tasks.may_work`).
     Raises :class:`OutcomeError` (what to fix) or :class:`CallbackRefused`; nothing is stored then."""
     note = note.strip()
     if not note:
@@ -258,6 +261,8 @@ def close_without_case(session: Session, task_id: int, user: User, note: str, no
     other = held_by_other(task, user, now)
     if other is not None:
         raise CallbackRefused(Refusal.HELD_BY_OTHER, holder=other.display_name or other.username)
+    if policy is not None:
+        may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=True)
     # One conditional UPDATE: of two operators closing at once, one does.
     won = session.execute(update(CallbackTask).where(
         CallbackTask.id == task_id, CallbackTask.state.in_(OPEN_STATES),

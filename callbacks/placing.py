@@ -75,9 +75,12 @@ class Placer:
                  live: LiveEvents | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.policy, self.dialler, self.live, self.clock = db, policy, dialler, live, clock
 
-    async def place(self, task_id: int, user_id: int, *, supervisor: bool = False) -> Placed:
-        """Place an attempt of ``task_id`` as the operator ``user_id``; raise :class:`CallbackRefused`."""
-        extension = await self.db.run_in_session(_extension_of, user_id, readonly=True)
+    async def place(self, task_id: int, user_id: int, *, supervisor: bool = False,
+                    extension: str | None = None) -> Placed:
+        """Place an attempt of ``task_id`` as the operator ``user_id``, ringing ``extension`` (the
+        desk phone they signed in at; default: their account's); raise :class:`CallbackRefused`."""
+        account_extension = await self.db.run_in_session(_extension_of, user_id, readonly=True)
+        extension = extension or account_extension
         refusal = await self.dialler.ready_for(extension)
         if refusal is not None:
             raise CallbackRefused(refusal)

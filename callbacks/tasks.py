@@ -359,7 +359,7 @@ def _name(user: User | None) -> str | None:
     return None if user is None else (user.display_name or user.username)
 
 
-def _may_work(task: CallbackTask, user: User, now: datetime, policy: CallbackPolicy, *, supervisor: bool,
+def may_work(task: CallbackTask, user: User, now: datetime, policy: CallbackPolicy, *, supervisor: bool,
               owner_signed_in: bool) -> None:
     other = held_by_other(task, user, now)
     if other is not None:
@@ -376,7 +376,7 @@ def take(session: Session, task_id: int, user: User, now: datetime, policy: Call
     """``user`` holds the task (from the pool, or as its owner): one conditional UPDATE, so of two
     operators taking it at once one wins and the other is refused ``held_by_other``."""
     task = _open_task(session, task_id)
-    _may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=owner_signed_in)
+    may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=owner_signed_in)
     free = or_(CallbackTask.held_by_id.is_(None), CallbackTask.held_by_id == user.id,
                CallbackTask.held_at < now - HOLD_EXPIRES_AFTER)
     won = session.execute(update(CallbackTask).where(CallbackTask.id == task_id, free)
@@ -389,8 +389,11 @@ def take(session: Session, task_id: int, user: User, now: datetime, policy: Call
 
 
 def reassign(session: Session, task_id: int, to: User, now: datetime) -> CallbackTask:
-    """A supervisor gives the task to ``to`` (their turn starts now)."""
+    """A supervisor gives the task to ``to`` (their turn starts now); not while a call of it is
+    live (the operator on the line records its outcome)."""
     task = _open_task(session, task_id)
+    if live_attempt(task) is not None:
+        raise CallbackRefused(Refusal.ATTEMPT_LIVE)
     task.owner_id, task.assigned_at, task.held_by_id, task.held_at, task.updated_at = to.id, now, None, None, now
     session.flush()
     return task
@@ -476,7 +479,7 @@ def begin_attempt(session: Session, task_id: int, user: User | None, now: dateti
         opens = _first_opening(policy, now, case)
         raise CallbackRefused(Refusal.OUTSIDE_WINDOWS, opens.isoformat())
     if user is not None:
-        _may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=owner_signed_in)
+        may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=owner_signed_in)
     brief = briefing(session, task)
     attempt = CallbackAttempt(task_id=task.id, idempotency_key=attempt_key(task.id), dialler=dialler,
                               operator_id=user.id if user else None, extension=extension,

@@ -46,6 +46,8 @@ CALLBACK_NOTES = {
     "max_attempts": NC_("timeline", "every attempt made"),
     "ladder_exhausted": NC_("timeline", "every retry made"),
     "no_opening": NC_("timeline", "no calling window left"),
+    "handled": NC_("timeline", "dealt with (a case filed, or a note says how)"),
+    "superseded": NC_("timeline", "replaced by the callback of a newer answer"),
 }
 GRADE_NOTE = NC_("timeline", "satisfaction %(grade)s of 5")
 HEARD_VIA_NOTE = NC_("timeline", "heard the answer by phone without a person")
@@ -138,7 +140,7 @@ def _callback_note(detail: Mapping[str, Any], tr) -> str:
     parts = [_label(CALLBACK_NOTES, str(what), tr)] if what else []
     if detail.get("satisfaction"):
         parts.append(tr.pgettext(*GRADE_NOTE) % {"grade": detail["satisfaction"]})
-    if detail.get("via"):
+    if detail.get("via") in HEARD_VIA_LABELS:  # (a missed call's "case_filed" is no answer heard)
         parts.append(tr.pgettext(*HEARD_VIA_NOTE))
     return " · ".join(parts)
 

@@ -80,11 +80,11 @@ def _name(user: User | None) -> str | None:
 
 
 def _attempt_view(attempt: CallbackAttempt) -> dict[str, Any]:
-    return {"started_at": attempt.started_at, "ended_at": attempt.ended_at,
+    return {"id": attempt.id, "started_at": attempt.started_at, "ended_at": attempt.ended_at,
             "result": attempt.result.value if attempt.result else "dialling", "operator": _name(attempt.operator),
             "outcome": attempt.outcome.value if attempt.outcome else None, "satisfaction": attempt.satisfaction,
             "note": attempt.note, "linkedid": attempt.linkedid,
-            "recording": bool(attempt.recording and attempt.linkedid)}
+            "recording": bool(attempt.recording)}
 
 
 def _case_view(session: Session, task: CallbackTask, tr, names: dict[str, str]) -> dict[str, Any] | None:

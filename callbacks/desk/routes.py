@@ -16,15 +16,18 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from bridge.db.models import CallbackOutcome, User, utcnow
 from bridge.desk.queries import DESK_ROLES, DeskUser, desk_user
 from bridge.i18n import request_locale, translations
 from bridge.live import LiveEvent
+from bridge.pbx.recordings import media_type
 from bridge.web.csrf import check_csrf
+from bridge.web.paging import MAX_ID, RowId
 from bridge.web.sessions import page_user
 from callbacks import missed_calls, tasks
+from callbacks.api import attempt_recording_path
 from callbacks.desk import labels
 from callbacks.desk.queue import Viewer, lift, queue, release_task, take_task
 from callbacks.placing import LIVE_TOPIC
@@ -142,20 +145,20 @@ def _supervisor(user: DeskUser) -> bool:
 
 
 @router.post("/{task_id}/take", dependencies=[Depends(check_csrf)])
-async def take(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+async def take(request: Request, task_id: RowId, user: DeskUser = Depends(current_user)) -> Response:
     policy = policy_of(request)
     return await _act(request, user, task_id, "taken", lambda session, me, now: take_task(
         session, task_id, me, now, policy, supervisor=_supervisor(user)))
 
 
 @router.post("/{task_id}/call", dependencies=[Depends(check_csrf)])
-async def call(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+async def call(request: Request, task_id: RowId, user: DeskUser = Depends(current_user)) -> Response:
     _ = translations(request_locale(request)).gettext
     placer = getattr(request.app.state, "callback_placer", None)
     if placer is None:  # no daemon runs the PBX link for this app
         return await _answer(request, user, task_id, None, message=_(labels.PBX_DOWN), status_code=503)
     try:
-        placed = await placer.place(task_id, user.id, supervisor=_supervisor(user))
+        placed = await placer.place(task_id, user.id, supervisor=_supervisor(user), extension=user.extension)
     except CallbackRefused as refusal:
         return await _answer(request, user, task_id, None, message=_refused(request, refusal),
                              status_code=_STATUS.get(refusal.refusal, 409))
@@ -176,7 +179,7 @@ def _grade(value: object) -> int | None:
 
 
 @router.post("/{task_id}/outcome", dependencies=[Depends(check_csrf)])
-async def outcome(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+async def outcome(request: Request, task_id: RowId, user: DeskUser = Depends(current_user)) -> Response:
     form = await request.form()
     sent = {name: value if isinstance(value := form.get(name), str) else ""
             for name in ("outcome", "satisfaction", "text", "note")}
@@ -201,15 +204,16 @@ async def _supervisors_only(request: Request, user: DeskUser, task_id: int | Non
 
 
 @router.post("/{task_id}/close", dependencies=[Depends(check_csrf)])
-async def close_call(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+async def close_call(request: Request, task_id: RowId, user: DeskUser = Depends(current_user)) -> Response:
     """A missed call done without a case (the note says how)."""
     form = await request.form()
     note = form.get("note")
     note = note if isinstance(note, str) else ""
     _ = translations(request_locale(request)).gettext
+    policy = policy_of(request)
     try:
         return await _act(request, user, task_id, "closed", lambda session, me, now: missed_calls.close_without_case(
-            session, task_id, me, note, now))
+            session, task_id, me, note, now, policy, supervisor=_supervisor(user)))
     except OutcomeError as problem:
         errors = {"note": _(labels.OUTCOME_ERRORS[labels.outcome_error_key(problem)])}
         return await _answer(request, user, task_id, None, status_code=422, errors=errors, error_task=task_id,
@@ -217,7 +221,7 @@ async def close_call(request: Request, task_id: int, user: DeskUser = Depends(cu
 
 
 @router.post("/{task_id}/release", dependencies=[Depends(check_csrf)])
-async def release(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+async def release(request: Request, task_id: RowId, user: DeskUser = Depends(current_user)) -> Response:
     if (refused := await _supervisors_only(request, user, task_id)) is not None:
         return refused
     return await _act(request, user, task_id, "released",
@@ -225,7 +229,7 @@ async def release(request: Request, task_id: int, user: DeskUser = Depends(curre
 
 
 @router.post("/{task_id}/reassign", dependencies=[Depends(check_csrf)])
-async def reassign(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+async def reassign(request: Request, task_id: RowId, user: DeskUser = Depends(current_user)) -> Response:
     if (refused := await _supervisors_only(request, user, task_id)) is not None:
         return refused
     form = await request.form()
@@ -241,12 +245,13 @@ async def reassign(request: Request, task_id: int, user: DeskUser = Depends(curr
 
 
 def _desk_user(session, value: str) -> int | None:
-    user = session.get(User, int(value)) if value.isdigit() else None
+    chosen = int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_ID else None
+    user = session.get(User, chosen) if chosen else None
     return user.id if user is not None and user.active and user.role in DESK_ROLES else None
 
 
 @router.post("/{task_id}/number", dependencies=[Depends(check_csrf)])
-async def correct_number(request: Request, task_id: int, user: DeskUser = Depends(current_user)) -> Response:
+async def correct_number(request: Request, task_id: RowId, user: DeskUser = Depends(current_user)) -> Response:
     """After ``check_number``: a supervisor puts the number as checked (or confirms it); due again."""
     if (refused := await _supervisors_only(request, user, task_id)) is not None:
         return refused
@@ -265,7 +270,7 @@ async def correct_number(request: Request, task_id: int, user: DeskUser = Depend
 
 
 @router.post("/do-not-call/{entry_id}/lift", dependencies=[Depends(check_csrf)])
-async def lift_entry(request: Request, entry_id: int, user: DeskUser = Depends(current_user)) -> Response:
+async def lift_entry(request: Request, entry_id: RowId, user: DeskUser = Depends(current_user)) -> Response:
     if (refused := await _supervisors_only(request, user, None)) is not None:
         return refused
     db = request.app.state.db
@@ -280,3 +285,13 @@ async def lift_entry(request: Request, entry_id: int, user: DeskUser = Depends(c
                              message=_("This number is no longer on the do-not-call list."))
     log.info("callbacks.do_not_call_lifted", entry=entry_id, by=user.username)
     return await _answer(request, user, None, "do_not_call_lifted")
+
+
+@router.get("/{task_id}/attempts/{attempt_id}/recording")
+async def attempt_recording(request: Request, task_id: RowId, attempt_id: RowId,
+                            user: DeskUser = Depends(current_user)) -> Response:
+    """An attempt's recording for the desk's player (the call log's route knows only inbound calls)."""
+    path = await attempt_recording_path(request, task_id, attempt_id)
+    if path is None:
+        return Response(status_code=404)
+    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": "private, no-store"})
