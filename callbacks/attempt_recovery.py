@@ -45,7 +45,9 @@ log = structlog.get_logger(__name__)
 
 ATTEMPT_VARIABLE = "HOTLINE_CALLBACK_ATTEMPT"   # the Originate's channel variable
 CDR_COLUMN = "hotline_callback_attempt"          # the CDR field the callback context fills
-DIALLER = "asterisk"
+# The attempts placed through the site's Asterisk: the operators' callbacks and the automated
+# voice callbacks (both carry HOTLINE_CALLBACK_ATTEMPT on their channel).
+DIALLERS = ("asterisk", "voice")
 SETTLED_FROM_CDR = "cel"        # callback_attempts.settled_by: recovered from Asterisk's record
 SETTLED_BY_DAEMON = "daemon"
 
@@ -186,11 +188,12 @@ class Dialling:
 
 
 def dialling_attempts(session: Session, begun_before: datetime) -> list[Dialling]:
-    """Asterisk attempts still ``dialling`` that began before ``begun_before`` (an attempt
+    """Attempts placed through Asterisk (operators' and voice callbacks) still ``dialling`` that
+    began before ``begun_before`` (an attempt
     begun since belongs to the link now up: its Originate may still be on its way)."""
     rows = session.execute(select(CallbackAttempt.idempotency_key, CallbackAttempt.task_id,
                                   CallbackAttempt.started_at)
-                           .where(CallbackAttempt.ended_at.is_(None), CallbackAttempt.dialler == DIALLER,
+                           .where(CallbackAttempt.ended_at.is_(None), CallbackAttempt.dialler.in_(DIALLERS),
                                   CallbackAttempt.started_at < begun_before)
                            .order_by(CallbackAttempt.id))
     return [Dialling(key, task_id, _aware(started)) for key, task_id, started in rows]

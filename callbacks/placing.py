@@ -43,7 +43,7 @@ class CallOrder:
 
 class DiallerError(Exception):
     """The call could not be handed to the PBX (or Twilio).  ``sent`` says whether it may have left:
-    False, the attempt is settled ``failed`` at once; True (e.g. the link broke after the write),
+    False, the attempt is settled at once as no attempt on the caller (``operator_no_answer``); True (e.g. the link broke after the write),
     the attempt stays ``dialling`` and is settled from the PBX's record or marked ``unknown``."""
 
     def __init__(self, message: str, *, sent: bool):
@@ -104,8 +104,10 @@ class Placer:
         return _order(attempt, user), brief
 
     def _not_sent(self, session, key: str) -> None:
-        tasks.settle_attempt(session, key, tasks.CallbackAttemptResult.FAILED, self.clock(), self.policy,
-                             settled_by="daemon")
+        # Nothing rang, not even the operator's phone: like operator_no_answer, it is no attempt on
+        # the caller (no step on the ladder, due again at once).
+        tasks.settle_attempt(session, key, tasks.CallbackAttemptResult.OPERATOR_NO_ANSWER, self.clock(),
+                             self.policy, settled_by="daemon")
 
     def _publish(self, task_id: int, kind: str) -> None:
         if self.live is not None:

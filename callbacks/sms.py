@@ -111,7 +111,9 @@ class SmsSender:
     def _prepare(self, session: Session, now: datetime) -> list[Outgoing]:
         rows = session.execute(select(CallbackMessage, CallbackTask).join(CallbackTask,
                                CallbackTask.id == CallbackMessage.task_id)
-                               .where(CallbackMessage.status == RECORDED).order_by(CallbackMessage.id).limit(BATCH))
+                               .where(CallbackMessage.status == RECORDED)
+                               # rows held back by a rate limit (an error noted) after the fresh ones
+                               .order_by(CallbackMessage.error.is_not(None), CallbackMessage.id).limit(BATCH))
         ready = []
         for message, task in rows:
             why = _not_to_send(session, task)

@@ -185,8 +185,9 @@ def create_for_answers(session: Session, events: list[DomainEvent], policy: Call
     waiting: dict[int, list[CallbackTask]] = {}  # per case: its answer tasks still scheduled or due
     # By case only, the rest in Python: with the state in the WHERE clause SQLite walks
     # ix_callback_tasks_state_due over every waiting task of the site (88,000 in bench/callbacks.py).
+    # Locked (PostgreSQL): a call being begun on a waiting task and its superseding go one after the other.
     for task in session.scalars(select(CallbackTask).where(CallbackTask.case_id.in_(list(cases)))
-                                .order_by(CallbackTask.id)):
+                                .order_by(CallbackTask.id).with_for_update()):
         if task.reason is CallbackReason.ANSWER and task.state in (CallbackState.SCHEDULED, CallbackState.DUE):
             waiting.setdefault(task.case_id, []).append(task)
     keys = {case.id: phone_key(case.caller_phone) for case in cases.values() if case.caller_phone}  # parsed once
@@ -410,7 +411,8 @@ def release(session: Session, task_id: int, now: datetime) -> CallbackTask:
 
 
 def _open_task(session: Session, task_id: int) -> CallbackTask:
-    task = session.get(CallbackTask, task_id, with_for_update=False)
+    # Locked (PostgreSQL) for the transaction: a task's moves (call, outcome, superseding) queue up.
+    task = session.get(CallbackTask, task_id, with_for_update=True)
     if task is None:
         raise CallbackRefused(Refusal.NOT_FOUND)
     if task.state not in OPEN_STATES:
@@ -510,7 +512,8 @@ def settle_attempt(session: Session, key: str, result: CallbackAttemptResult, no
     """An attempt ended with ``result``: the task follows (retry, give up, check, or wait for
     the outcome of an answered call).  Settling an attempt already settled changes nothing
     (events and recovery may both report it); None when no attempt has ``key``."""
-    attempt = attempt_by_key(session, key)
+    # Locked (PostgreSQL): the dialler's events and the recovery settle an attempt one after the other.
+    attempt = session.scalar(select(CallbackAttempt).where(CallbackAttempt.idempotency_key == key).with_for_update())
     if attempt is None:
         return None
     if linkedid and not attempt.linkedid:
@@ -667,10 +670,26 @@ def record_outcome(session: Session, task_id: int, user: User, now: datetime, po
         task.state = CallbackState.DONE
     task.outcome, task.satisfaction = chosen, satisfaction
     task.completed_at, task.updated_at, task.held_by_id, task.held_at = now, now, None, None
+    if chosen is not CallbackOutcome.WRONG_NUMBER:
+        _supersede_served(session, task, attempt, now)
     session.flush()
     log.info("callbacks.outcome", task_id=task.id, outcome=chosen.value, satisfaction=satisfaction,
              operator=user.username)
     return task
+
+
+def _supersede_served(session: Session, task: CallbackTask, attempt: CallbackAttempt, now: datetime) -> None:
+    """The caller was told the answer the attempt's briefing showed: the case's other waiting answer
+    tasks for that answer or an older one (one made while the call was on) are superseded."""
+    if task.case_id is None or attempt.answer_event_id is None:
+        return
+    for other in session.scalars(select(CallbackTask).where(
+            CallbackTask.case_id == task.case_id, CallbackTask.id != task.id,
+            CallbackTask.reason == CallbackReason.ANSWER,
+            CallbackTask.state.in_((CallbackState.SCHEDULED, CallbackState.DUE)),
+            CallbackTask.answer_event_id <= attempt.answer_event_id).with_for_update()):
+        other.state, other.outcome, other.completed_at, other.updated_at = (
+            CallbackState.DONE, CallbackOutcome.SUPERSEDED, now, now)
 
 
 def _post_follow_up(session: Session, task: CallbackTask, attempt: CallbackAttempt, text: str, now: datetime) -> None:

@@ -225,7 +225,8 @@ class VoiceCallbacks:
                         sent=exc.sent)
             if not exc.sent:
                 self._live.pop(call.key, None)
-                await self.db.run_in_session(self._settle, call.key, CallbackAttemptResult.FAILED, None)
+                # Nothing rang: no attempt on the caller (see callbacks.placing.DiallerError).
+                await self.db.run_in_session(self._settle, call.key, CallbackAttemptResult.OPERATOR_NO_ANSWER, None)
                 raise CallbackRefused(Refusal.PBX_DOWN, str(exc)) from exc
         log.info("voice_callback.placed", task_id=task_id, attempt=call.key, answer=answer_id)
         return call

@@ -5,6 +5,7 @@ so the group works attached to the root CLI or on its own.
 """
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def phones(ctx: click.Context, config_path: str | None) -> None:
     for phone in answering:
         click.echo(f"{phone.name}={phone.host}:{phone.port} answers")
     click.echo("# Ctrl-C stops the phones", err=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` stops the phones too, not only Ctrl-C
     try:
         while all(process.poll() is None for process in running):
             time.sleep(0.5)
@@ -117,6 +119,10 @@ def phones(ctx: click.Context, config_path: str | None) -> None:
         pass
     finally:
         sandbox_phones.stop(running)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 @sandbox.command("eventfilters")

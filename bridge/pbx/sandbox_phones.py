@@ -8,6 +8,7 @@ scenario is the one the real-Asterisk tests use.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,27 @@ def command(phone: Phone, media_port: int) -> list[str]:
             "-aa", "-nostdin", "-nd"]
 
 
+def free_media_port(host: str, start: int, taken: set[int]) -> int:
+    """An even UDP port from ``start`` up, with the next one (RTCP) free too, not in ``taken``."""
+    for port in range(start - start % 2, 65000, 2):
+        if port in taken or port + 1 in taken:
+            continue
+        sockets = []
+        try:
+            for candidate in (port, port + 1):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(probe)
+                probe.bind((host, candidate))
+        except OSError:
+            continue
+        finally:
+            for probe in sockets:
+                probe.close()
+        taken.update((port, port + 1))
+        return port
+    raise PhonesError(f"no free UDP port for the phones' audio from {start} on")
+
+
 def ensure_voice(workdir: Path) -> Path:
     """voice.al in ``workdir``: 2 s of A-law "speech" (two tones) that the scenarios stream
     as RTP (payload 8), so recordings and messages hold real audio."""
@@ -62,9 +84,12 @@ def start(phones: list[Phone], workdir: Path) -> list[subprocess.Popen]:
     except (OSError, subprocess.CalledProcessError) as exc:
         raise PhonesError(f"could not make the phones' audio with sox (Debian package sox): {exc}") from exc
     running: list[subprocess.Popen] = []
+    taken: set[int] = set()
     try:
-        for index, phone in enumerate(phones):
-            process = subprocess.Popen(command(phone, FIRST_MEDIA_PORT + 4 * index), cwd=workdir,
+        for phone in phones:
+            media_port = free_media_port(phone.host, FIRST_MEDIA_PORT, taken)
+            taken.update((media_port + 2, media_port + 3))  # SIPp's video pair, unused but reserved
+            process = subprocess.Popen(command(phone, media_port), cwd=workdir,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             running.append(process)
         for process, phone in zip(running, phones):

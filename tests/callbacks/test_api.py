@@ -282,13 +282,15 @@ def test_without_a_pbx_link_every_call_is_refused_pbx_down(app, client, people, 
     assert count(db, CallbackAttempt) == 0
 
 
-def test_a_call_that_could_not_be_sent_is_one_failed_attempt(client, people, db, policy, dialler):
+def test_a_call_that_could_not_be_sent_is_one_attempt_not_counted_on_the_caller(client, people, db, policy, dialler):
     task_id = answered_case(db, policy)
     dialler.error = DiallerError("AMI link lost before the write", sent=False)
     response = place(client, people, task_id)
     assert response.status_code == 409 and response.json()["reason"] == "pbx_down"
-    [attempt] = client.get(f"/api/v1/callbacks/{task_id}", headers=people["alice"]).json()["attempts"]
-    assert attempt["result"] == "failed"
+    task = client.get(f"/api/v1/callbacks/{task_id}", headers=people["alice"]).json()
+    [attempt] = task["attempts"]
+    assert attempt["result"] == "operator_no_answer"   # nothing rang: no step on the caller's ladder
+    assert task["state"] == "due"
 
 
 def test_no_call_outside_the_windows_nor_to_a_phone_less_operator(client, people, db, policy, clock):

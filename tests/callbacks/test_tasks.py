@@ -308,3 +308,20 @@ def test_the_hang_up_of_an_answered_call_ends_its_attempt(db, policy):
         tasks.call_ended(session, attempt.idempotency_key, ANSWERED_AT + timedelta(minutes=3))
         assert attempt.ended_at - attempt.answered_at == timedelta(minutes=3)
         assert task.state is CallbackState.IN_PROGRESS  # the outcome is still the operator's to record
+
+
+def test_an_outcome_supersedes_the_task_of_the_answer_the_caller_was_just_told(db, policy):
+    with db.session() as session:
+        alice = operator(session, "alice")
+        case = a_case(session, alice, best_time="any")
+        first = tasks.create_for_answer(session, an_answer(session, case), policy, ANSWERED_AT)
+        later = ANSWERED_AT + timedelta(minutes=5)
+        newer = an_answer(session, case, later, "follow_up_answered", text="已全部清理")  # its task not made yet
+        attempt, brief = tasks.begin_attempt(session, first.id, alice, later, policy, dialler="asterisk")
+        assert brief.newer_answer and brief.answer_text == "已全部清理"  # the operator tells the newest
+        second = tasks.create_for_answer(session, newer, policy, later)  # made while the call is on
+        assert second.state is CallbackState.DUE
+        tasks.settle_attempt(session, attempt.idempotency_key, CallbackAttemptResult.ANSWERED, later, policy,
+                             settled_by="events", answered_at=later)
+        tasks.record_outcome(session, first.id, alice, later, policy, outcome="informed", satisfaction=5)
+        assert (second.state, second.outcome) == (CallbackState.DONE, CallbackOutcome.SUPERSEDED)

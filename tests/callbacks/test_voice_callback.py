@@ -172,9 +172,9 @@ async def test_refused_without_the_link_without_the_choice_and_when_asterisk_ref
         await dialler(db, policy, tmp_path, FakeAmi(up=False)).place(task_id)
     with pytest.raises(CallbackRefused, match="closed"):
         await dialler(db, policy, tmp_path, FakeAmi()).place(voice_task(db, policy, chosen=False))
-    with pytest.raises(CallbackRefused, match="pbx_down"):  # not sent: settled failed at once
+    with pytest.raises(CallbackRefused, match="pbx_down"):  # not sent: settled at once, no attempt on the caller
         await dialler(db, policy, tmp_path, FakeAmi(fail=AmiNotConnected("down"))).place(task_id)
-    assert the_attempt(db, task_id)[1].result is CallbackAttemptResult.FAILED
+    assert the_attempt(db, task_id)[1].result is CallbackAttemptResult.OPERATOR_NO_ANSWER
 
 
 async def test_an_originate_whose_answer_was_lost_stays_dialling(db, policy, tmp_path):
