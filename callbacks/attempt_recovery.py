@@ -17,6 +17,11 @@ less than :data:`MIN_AGE` ago a little later: its Originate may still be on the 
    :func:`callbacks.tasks.settle_attempt` then puts the task in front of a person
    (``needs_check = attempt``); it is never retried by itself.
 
+Between logins, every :data:`SWEEP_EVERY_S` the same look is taken at attempts begun more
+than :data:`STALE_AFTER` ago: an attempt whose events were lost on a link that stayed up (the
+database away when they came, a call the dialler forgot) is not left dialling until the next
+reconnect.
+
 When Asterisk or the CDR table cannot be asked (the link dropped again, PostgreSQL away)
 nothing is settled and the run is tried again: an attempt is marked ``unknown`` only when
 Asterisk said it has no channel for it and its CDR has no row.
@@ -68,6 +73,10 @@ RECHECK_AFTER_HANGUP_S = 1.0
 # up just as it logged in): it is looked at once it is older, never called unknown before.
 MIN_AGE = timedelta(seconds=10)
 RETRY_S = 30.0
+# Attempts still dialling this long after they began are looked at between logins too (no
+# callback rings and talks this long without its events settling it), every SWEEP_EVERY_S.
+STALE_AFTER = timedelta(hours=1)
+SWEEP_EVERY_S = 600.0
 # CDR rows are read newest first, in chunks of row ids, down to the first row of a call
 # that ended before the oldest attempt began (less this slack for clocks and write order).
 _CHUNK = 2000
@@ -271,6 +280,7 @@ class AttemptRecovery:
         self._again = False
         self._later: asyncio.TimerHandle | None = None
         self.runs = 0   # runs finished (settled, postponed or failed)
+        self._sweeps: asyncio.Task | None = None
         pbx.connected_hooks.append(self.on_ami_login)
 
     @property
@@ -281,8 +291,18 @@ class AttemptRecovery:
     async def start(self) -> None:
         if self.pbx.ami.is_up and self._logged_in_at is None:
             self.on_ami_login()
+        self._sweeps = asyncio.create_task(self._sweep_every(SWEEP_EVERY_S), name="callback-attempt-sweeps")
+
+    async def _sweep_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.request_run()
 
     async def stop(self) -> None:
+        if self._sweeps is not None:
+            self._sweeps.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeps
         if self._later is not None:
             self._later.cancel()
         if self._run is not None:
@@ -343,7 +363,9 @@ class AttemptRecovery:
         if self._logged_in_at is None:
             return 0
         loop = asyncio.get_running_loop()
-        attempts = await self.db.run_in_session(dialling_attempts, self._logged_in_at, readonly=True)
+        # Begun before the login (its link may have lost them), or long enough ago to be stale.
+        begun_before = max(self._logged_in_at, self.clock() - STALE_AFTER)
+        attempts = await self.db.run_in_session(dialling_attempts, begun_before, readonly=True)
         young = [a for a in attempts if self.clock() - a.started_at < MIN_AGE]
         if young:
             self._run_later(max(0.5, (MIN_AGE - (self.clock() - max(a.started_at for a in young))).total_seconds()))

@@ -405,3 +405,27 @@ def test_an_attempt_its_events_settled_first_keeps_what_they_said(db, policy):
         got = attempt_recovery.settle_from_record(session, {key: None}, LATER, policy)
     assert got == {key: (R.ANSWERED, "events")}
     assert attempt_row(db, key)[0].result is R.ANSWERED
+
+
+async def test_an_attempt_dialling_for_too_long_on_a_link_that_stayed_up_is_looked_at(db, policy, fake_ami, tmp_path):
+    """Its events were lost without a reconnect (the database away when they came): the sweep
+    between logins settles it, here unknown (no channel, no CDR row), rather than never."""
+    from callbacks.attempt_recovery import STALE_AFTER
+
+    cdr = SqliteCdr(tmp_path)
+    service = pbx_link(db, cdr, fake_ami, tmp_path)
+    now = {"at": ANSWERED_AT - timedelta(minutes=1)}       # the link came up before the attempt began
+    recovery = AttemptRecovery(db, policy, service, clock=lambda: now["at"])
+    key = begin(db, policy, "alice")
+    await service.start()
+    try:
+        assert await service.ami.wait_up(5)
+        await until(lambda: recovery.runs >= 1)
+        assert attempt_row(db, key)[0].ended_at is None          # young: left to the link that placed it
+        now["at"] = ANSWERED_AT + STALE_AFTER + timedelta(minutes=1)
+        await recovery.request_run()                             # what the sweep does every few minutes
+    finally:
+        await recovery.stop()
+        await service.stop()
+    attempt, _ = attempt_row(db, key)
+    assert (attempt.result, attempt.settled_by) == (CallbackAttemptResult.UNKNOWN, "daemon")

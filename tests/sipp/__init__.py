@@ -34,8 +34,10 @@ def free_port(host: str = "127.0.0.1", *, kinds=(socket.SOCK_DGRAM, socket.SOCK_
     """A port (and the ``span - 1`` after it) free for every socket kind in ``kinds``."""
     taken = taken if taken is not None else set()
     for _ in range(500):
-        # Above 40000: the sandbox gives Asterisk RTP ports in 20000-39999 (bridge/pbx/sandbox.py).
-        port = random.randrange(40000, 60000)
+        # Above Linux's ephemeral range (32768-60999): a test bed's ports live all session, and an
+        # outgoing connection given one as its source port would keep the next test from binding
+        # it.  (The sandbox gives Asterisk RTP ports in 20000-39999, bridge/pbx/sandbox.py.)
+        port = random.randrange(61000, 65500)
         if even:
             port -= port % 2
         ports = range(port, port + span)
