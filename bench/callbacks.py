@@ -421,7 +421,7 @@ async def capability_start(site: Site, db) -> dict:
     scheduler.start()
     capability = CallbacksCapability()
     runtime = Runtime(config, db, Health(), LiveEvents(), capabilities=(capability,), scheduler=scheduler)
-    ((_, engine),) = capability.links(runtime)
+    engine = dict(capability.links(runtime))["callbacks"]  # (its other links, e.g. the missed-call sweep, apart)
     runtime.links["callbacks"] = engine
     started = time.perf_counter()
     await engine.start()
