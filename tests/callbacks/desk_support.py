@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from bridge.cases.service import file_case
@@ -61,6 +62,15 @@ def on_the_clock(app, clock: FixedClock, dialler: RecordingDialler | None = None
         return None
     placer = app.state.callback_placer = Placer(app.state.db, policy, dialler, live=app.state.live, clock=clock)
     return placer
+
+
+@pytest.fixture
+def dialler(desk_app):
+    """The queue's pages on a fixed clock, calling through a :class:`RecordingDialler` (import it
+    with ``desk_app`` from tests.desk.conftest)."""
+    recording = RecordingDialler()
+    on_the_clock(desk_app, FixedClock(), recording)
+    return recording
 
 
 def user_named(session, username: str) -> User:

@@ -22,25 +22,16 @@ from bridge.db.models import (
 from callbacks import tasks
 from tests.callbacks.desk_support import (
     NOW,
-    FixedClock,
-    RecordingDialler,
     act,
     answered_task,
-    on_the_clock,
     section,
     task_html,
     task_ids,
 )
+from tests.callbacks.desk_support import dialler  # noqa: F401 (fixture)
 from tests.desk.conftest import client, clock, desk_app, desk_config, operator, people, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def dialler(desk_app):  # noqa: F811
-    recording = RecordingDialler()
-    on_the_clock(desk_app, FixedClock(), recording)
-    return recording
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from tests.callbacks.desk_support import (
     ANSWER,
     NOW,
     FixedClock,
-    RecordingDialler,
     act,
     answered_task,
     missed_call_task,
@@ -25,16 +24,10 @@ from tests.callbacks.desk_support import (
     task_html,
     task_ids,
 )
+from tests.callbacks.desk_support import dialler  # noqa: F401 (fixture)
 from tests.desk.conftest import client, clock, desk_app, desk_config, operator, people, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def dialler(desk_app):  # noqa: F811
-    recording = RecordingDialler()
-    on_the_clock(desk_app, FixedClock(), recording)
-    return recording
 
 
 @pytest.fixture

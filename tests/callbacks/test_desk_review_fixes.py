@@ -11,23 +11,14 @@ from bridge.db.models import CallbackAttemptResult, CallbackState, CallbackTask,
 from callbacks import tasks
 from tests.callbacks.desk_support import (
     NOW,
-    FixedClock,
-    RecordingDialler,
     act,
     answered_task,
     missed_call_task,
-    on_the_clock,
 )
+from tests.callbacks.desk_support import dialler  # noqa: F401 (fixture)
 from tests.desk.conftest import client, clock, desk_app, desk_config, operator, people, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def dialler(desk_app):  # noqa: F811
-    recording = RecordingDialler()
-    on_the_clock(desk_app, FixedClock(), recording)
-    return recording
 
 
 def test_the_call_rings_the_desk_phone_the_operator_signed_in_at(client, db, desk_app, dialler):  # noqa: F811
