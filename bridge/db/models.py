@@ -404,7 +404,9 @@ class CallbackTask(Base):
     scheduler only wakes the daemon at the next ``due_at``."""
 
     __tablename__ = "callback_tasks"
-    __table_args__ = (Index("ix_callback_tasks_state_due", "state", "due_at"),)
+    # (state, waiting_since, id): the due tasks in the pool's order without a sort (0009).
+    __table_args__ = (Index("ix_callback_tasks_state_due", "state", "due_at"),
+                      Index("ix_callback_tasks_state_waiting", "state", "waiting_since", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reason: Mapped[CallbackReason] = mapped_column(_enum(CallbackReason))

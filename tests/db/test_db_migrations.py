@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0008_voice_callback"
+    assert head == "0009_callback_due_order"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -315,6 +315,23 @@ def test_voice_callback_migration_keeps_old_cases_without_it_and_guards(empty_db
             assert "voice_callback" not in {c["name"] for c in inspect(connection).get_columns("cases")}
             assert _case_row(connection, 3, call_id=1) == (7,)
             assert guards.missing(connection) == []
-        assert migrate.upgrade(engine) == "0008_voice_callback"
+        assert migrate.upgrade(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_due_order_index_serves_the_pools_order(empty_db_url):
+    """0009 indexes (state, waiting_since, id): the due tasks come in the pool's order from it;
+    a downgrade drops only that index."""
+    migrate.upgrade(empty_db_url, "0009_callback_due_order")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.connect() as connection:
+            columns = {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("callback_tasks")}
+        assert columns["ix_callback_tasks_state_waiting"] == ["state", "waiting_since", "id"]
+        assert migrate.downgrade(engine, "0008_voice_callback") == "0008_voice_callback"
+        with engine.connect() as connection:
+            names = {i["name"] for i in inspect(connection).get_indexes("callback_tasks")}
+        assert "ix_callback_tasks_state_waiting" not in names and "ix_callback_tasks_state_due" in names
     finally:
         engine.dispose()
