@@ -63,7 +63,7 @@ class Daemon:
         self.live = LiveEvents()
         self.db = Database(config.database_url)
         self.scheduler = AsyncIOScheduler(timezone=config.site.zone)
-        self.events = DomainEvents(self.db)
+        self.events = DomainEvents(self.db, health=self.health)
         self.runtime = Runtime(config, self.db, self.health, self.live, capabilities=self.capabilities,
                                scheduler=self.scheduler, events=self.events, announce=announce)
         self._stop = asyncio.Event()

@@ -23,6 +23,14 @@ a topic commit in the order of their ids and a cursor never passes a row that is
 still to commit.  A publisher also catches up at start and looks every ``POLL_S``
 seconds (rows written by another process, a wake-up lost in a crash).
 
+A consumer that fails on the same event ``PARK_AFTER`` times in a row (not counting the database
+being unreachable) has that event **parked**: its cursor moves past it and a
+``parked_domain_events`` row keeps it, in one transaction, so one broken event cannot hold up
+every later one (a broken answer must not stop the callbacks of every later answer).  /healthz
+warns while a parked event is unresolved; ``hotline-bridge events parked`` lists them and
+``hotline-bridge events retry ID`` asks the daemon to hand one over again (its next look, at most
+``POLL_S`` later), once the cause is fixed.
+
 A brand-new consumer starts at the beginning of the timeline.
 """
 from __future__ import annotations
@@ -36,18 +44,21 @@ from datetime import datetime, timezone
 from typing import Any
 
 import structlog
-from sqlalchemy import event, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bridge.db.engine import Database
-from bridge.db.models import Case, CaseEvent, Cursor
+from bridge.db.models import Case, CaseEvent, Cursor, ParkedDomainEvent
 
 log = structlog.get_logger(__name__)
 
 POLL_S = 30.0
 BATCH = 100
 RETRY_S = 5.0
+# Failures in a row on one event before it is parked (tries RETRY_S or more apart).
+PARK_AFTER = 5
+PARKED_WARNING = "domain_events.parked"
 
 
 @dataclass(frozen=True)
@@ -203,12 +214,91 @@ def deliver_batch(session: Session, consumer: Consumer, events: list[DomainEvent
     return fresh
 
 
+def _unreachable(exc: BaseException) -> bool:
+    """The database itself failed (down, locked, connection lost): no fault of the event."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def park(session: Session, consumer: Consumer, domain_event: DomainEvent, failures: int, error: str) -> bool:
+    """Move the consumer's cursor past ``domain_event`` and keep it as parked, in this
+    transaction; False when the cursor is already past it (another process delivered it)."""
+    cursor = _locked_cursor(session, consumer)
+    if int(cursor.position or 0) >= domain_event.position:
+        return False
+    session.add(ParkedDomainEvent(consumer=consumer.name, position=domain_event.position,
+                                  case_id=domain_event.case_id, failures=failures, error=error[:4000]))
+    cursor.position = str(domain_event.position)
+    cursor.updated_at = datetime.now(timezone.utc)
+    return True
+
+
+def event_at(session: Session, consumer: Consumer, position: int) -> DomainEvent | None:
+    row = session.execute(
+        select(CaseEvent.id, CaseEvent.kind, CaseEvent.case_id, Case.number, CaseEvent.at, CaseEvent.detail)
+        .join(Case, Case.id == CaseEvent.case_id).where(CaseEvent.id == position)).first()
+    if row is None:
+        return None
+    id_, kind, case_id, number, at, detail = row
+    return DomainEvent(position=id_, topic=consumer.topic.name, kind=kind, case_id=case_id, case_number=number,
+                       at=at, detail=dict(detail or {}))
+
+
+def retries_requested(session: Session, consumer: Consumer) -> list[int]:
+    """The ids of this consumer's parked events a person asked to try again."""
+    return list(session.scalars(select(ParkedDomainEvent.id).where(
+        ParkedDomainEvent.consumer == consumer.name, ParkedDomainEvent.resolved_at.is_(None),
+        ParkedDomainEvent.retry_requested_at.is_not(None)).order_by(ParkedDomainEvent.position)))
+
+
+def retry_parked(session: Session, consumer: Consumer, parked_id: int) -> bool:
+    """Hand a parked event to the consumer again and mark it resolved, in this transaction;
+    False when it is resolved already or no longer asked for."""
+    parked = session.get(ParkedDomainEvent, parked_id, with_for_update=True, populate_existing=True)
+    if parked is None or parked.resolved_at is not None or parked.retry_requested_at is None:
+        return False
+    domain_event = event_at(session, consumer, parked.position)
+    if domain_event is not None:
+        consumer.handle(session, domain_event)
+    parked.resolved_at = datetime.now(timezone.utc)
+    return True
+
+
+def retry_failed(session: Session, parked_id: int, error: str) -> None:
+    """The retry failed: count it, keep the error, wait for a person to ask again."""
+    parked = session.get(ParkedDomainEvent, parked_id, with_for_update=True)
+    if parked is not None and parked.resolved_at is None:
+        parked.failures += 1
+        parked.error = error[:4000]
+        parked.retry_requested_at = None
+
+
+def unresolved_parked(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ParkedDomainEvent)
+                          .where(ParkedDomainEvent.resolved_at.is_(None))) or 0
+
+
+def request_retry(session: Session, parked_id: int) -> ParkedDomainEvent:
+    """Ask the daemon to hand a parked event over again (``hotline-bridge events retry``)."""
+    parked = session.get(ParkedDomainEvent, parked_id, with_for_update=True)
+    if parked is None:
+        raise LookupError(f"no parked event with id {parked_id}; `hotline-bridge events parked` lists them")
+    if parked.resolved_at is not None:
+        raise LookupError(f"parked event {parked_id} was handled already (at {parked.resolved_at.isoformat()})")
+    parked.retry_requested_at = datetime.now(timezone.utc)
+    return parked
+
+
 class DomainEvents:
     """The daemon's publisher: registers consumers, delivers what is past their cursors."""
 
-    def __init__(self, db: Database, *, poll_s: float = POLL_S) -> None:
+    def __init__(self, db: Database, *, poll_s: float = POLL_S, park_after: int = PARK_AFTER,
+                 health=None) -> None:
         self.db = db
         self.poll_s = poll_s
+        self.park_after = park_after
+        self.health = health  # bridge.health.Health: warned while a parked event is unresolved
+        self._failures: dict[tuple[str, int], int] = {}  # (consumer, position): failures in a row
         self.consumers: list[Consumer] = []
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -263,8 +353,58 @@ class DomainEvents:
         tried again later from the same event)."""
         ok = True
         for consumer in self.consumers:
+            await self._retry_requested(consumer)
             ok = await self._drain(consumer) and ok
+        await self._warn_parked()
         return ok
+
+    async def _retry_requested(self, consumer: Consumer) -> None:
+        try:
+            wanted = await self.db.run_in_session(retries_requested, consumer, readonly=True)
+        except Exception as exc:  # noqa: BLE001 - the database is away: the drain says so too
+            log.warning("domain_events.retries_unread", consumer=consumer.name, error=repr(exc))
+            return
+        for parked_id in wanted:
+            try:
+                if await self.db.run_in_session(retry_parked, consumer, parked_id):
+                    log.info("domain_events.parked_resolved", consumer=consumer.name, parked_id=parked_id)
+            except Exception as exc:  # noqa: BLE001 - kept parked, with the new error, for a person
+                log.exception("domain_events.retry_failed", consumer=consumer.name, parked_id=parked_id)
+                if not _unreachable(exc):
+                    await self.db.run_in_session(retry_failed, parked_id, repr(exc))
+
+    async def _warn_parked(self) -> None:
+        if self.health is None:
+            return
+        try:
+            count = await self.db.run_in_session(unresolved_parked, readonly=True)
+        except Exception:  # noqa: BLE001 - the database's own component says it is down
+            return
+        self.health.warn(PARKED_WARNING, f"{count} domain event(s) parked after failing {self.park_after} times; "
+                         "see `hotline-bridge events parked`" if count else None)
+
+    async def _failed(self, consumer: Consumer, domain_event: DomainEvent, exc: Exception) -> bool:
+        """Count a failure on ``domain_event``; park it once it failed ``park_after`` times in a
+        row.  True when it was parked (the drain goes on past it)."""
+        log.error("domain_events.consumer_failed", consumer=consumer.name, topic=consumer.topic.name,
+                  case_number=domain_event.case_number, position=domain_event.position, error=repr(exc),
+                  exc_info=exc)
+        if _unreachable(exc):
+            return False
+        key = (consumer.name, domain_event.position)
+        self._failures[key] = failures = self._failures.get(key, 0) + 1
+        if failures < self.park_after:
+            return False
+        try:
+            parked = await self.db.run_in_session(park, consumer, domain_event, failures, repr(exc))
+        except Exception:  # noqa: BLE001 - tried again at the next failure
+            log.exception("domain_events.park_failed", consumer=consumer.name, position=domain_event.position)
+            return False
+        del self._failures[key]
+        if parked:
+            log.error("domain_events.parked", consumer=consumer.name, topic=consumer.topic.name,
+                      case_number=domain_event.case_number, position=domain_event.position, failures=failures)
+        return True
 
     async def _drain(self, consumer: Consumer) -> bool:
         while True:
@@ -274,8 +414,6 @@ class DomainEvents:
             if consumer.handle_batch is not None:
                 try:
                     delivered = await self.db.run_in_session(deliver_batch, consumer, batch)
-                except IntegrityError:
-                    return False  # another process created the cursor row first: read again later
                 except Exception as exc:  # noqa: BLE001 - one at a time below: only the failing one stays
                     log.warning("domain_events.batch_failed", consumer=consumer.name, topic=consumer.topic.name,
                                 first=batch[0].position, last=batch[-1].position, error=repr(exc))
@@ -286,14 +424,14 @@ class DomainEvents:
             for domain_event in batch:
                 try:
                     delivered = await self.db.run_in_session(deliver_one, consumer, domain_event)
-                except IntegrityError:
-                    return False  # another process created the cursor row first: read again later
-                except Exception:  # noqa: BLE001 - the event stays pending; the others go on
-                    log.exception("domain_events.consumer_failed", consumer=consumer.name,
-                                  topic=consumer.topic.name, case_number=domain_event.case_number,
-                                  position=domain_event.position)
+                # The event stays pending, parked after PARK_AFTER failures (an IntegrityError of a
+                # concurrent first cursor row passes at the next try, long before that).
+                except Exception as exc:  # noqa: BLE001
+                    if await self._failed(consumer, domain_event, exc):
+                        break  # parked: read on past it
                     return False
                 if delivered:
+                    self._failures.pop((consumer.name, domain_event.position), None)
                     self._log_delivered(consumer, domain_event)
 
     @staticmethod

@@ -183,6 +183,7 @@ def create_for_answers(session: Session, events: list[DomainEvent], policy: Call
         select(CallbackTask).where(CallbackTask.answer_event_id.in_(positions)))}
     cases = {case.id: case for case in session.scalars(select(Case).where(Case.id.in_({e.case_id for e in events})))}
     waiting: dict[int, list[CallbackTask]] = {}  # per case: its answer tasks still scheduled or due
+    newest: dict[int, int] = {}  # per case: the newest answer that has a task
     # By case only, the rest in Python: with the state in the WHERE clause SQLite walks
     # ix_callback_tasks_state_due over every waiting task of the site (88,000 in bench/callbacks.py).
     # Locked (PostgreSQL): a call being begun on a waiting task and its superseding go one after the other.
@@ -190,6 +191,8 @@ def create_for_answers(session: Session, events: list[DomainEvent], policy: Call
                                 .order_by(CallbackTask.id).with_for_update()):
         if task.reason is CallbackReason.ANSWER and task.state in (CallbackState.SCHEDULED, CallbackState.DUE):
             waiting.setdefault(task.case_id, []).append(task)
+        if task.answer_event_id is not None:
+            newest[task.case_id] = max(newest.get(task.case_id, 0), task.answer_event_id)
     keys = {case.id: phone_key(case.caller_phone) for case in cases.values() if case.caller_phone}  # parsed once
     listed = set(session.scalars(select(DoNotCall.phone).where(DoNotCall.phone.in_(set(keys.values())),
                                                                DoNotCall.lifted_at.is_(None))))
@@ -199,8 +202,14 @@ def create_for_answers(session: Session, events: list[DomainEvent], policy: Call
         if event.position in existing:
             made.append(existing[event.position])
             continue
+        if newest.get(event.case_id, 0) > event.position:
+            # An older answer handed late (a parked event tried again): the caller is told the newer one.
+            log.info("callbacks.answer_superseded_already", case_id=event.case_id, answer=event.position)
+            made.append(None)
+            continue
         task = _task_for_answer(session, event, cases.get(event.case_id), waiting, blocked, policy, now)
         if task is not None:
+            newest[event.case_id] = event.position
             existing[event.position] = task
         made.append(task)
     new = list(dict.fromkeys(task for task in made if task is not None and task.id is None))  # once each

@@ -1,4 +1,4 @@
-"""The database as a capability: `db` commands, the schema brought up at start, /healthz "database"."""
+"""The database as a capability: `db` and `events` commands, the schema brought up at start, /healthz "database"."""
 from __future__ import annotations
 
 from bridge.capability import Capability, Runtime, StartError
@@ -13,8 +13,9 @@ class DatabaseCapability(Capability):
 
     def commands(self):
         from bridge.db.cli import db
+        from bridge.domain_events_cli import events
 
-        return (db,)
+        return (db, events)
 
     def prepare(self, runtime: Runtime) -> None:
         from bridge.db import migrate

@@ -607,12 +607,35 @@ class Cursor(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ParkedDomainEvent(Base):
+    """A domain event a consumer failed on ``bridge.domain_events.PARK_AFTER`` times in a row (0010).
+
+    The consumer's cursor moved past it, so the events after it are not held up (one broken
+    answer must not stop every later callback); the row keeps it for a person, who asks for
+    another try (``hotline-bridge events retry``) once the cause is fixed.  Never deleted:
+    ``resolved_at`` says it was handled after all."""
+
+    __tablename__ = "parked_domain_events"
+    __table_args__ = (UniqueConstraint("consumer", "position", name="uq_parked_domain_events_consumer_position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(64))
+    # The case event's id (the stream's position) and its case.
+    position: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    failures: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    parked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retry_requested_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+
 # Tables whose rows the application never deletes (enforced by triggers).
 NEVER_DELETED = (
     "departments", "users", "calls", "cases", "case_events",
     "forum_outbox", "callback_tasks", "callback_attempts",
     "board_posts", "board_replies", "board_events",
-    "do_not_call", "callback_messages",
+    "do_not_call", "callback_messages", "parked_domain_events",
 )
 # Tables whose rows are never updated either.
 NEVER_UPDATED = ("case_events", "board_replies", "board_events")

@@ -82,6 +82,19 @@ def test_a_follow_up_answer_makes_a_new_task_and_supersedes_the_waiting_one(db, 
         assert second.state is CallbackState.DUE and second.id != first.id
 
 
+def test_an_older_answer_handed_late_leaves_the_newer_answers_task_alone(db, policy):
+    """A parked answer tried again after its case was answered anew (bridge.domain_events):
+    the caller is to hear the newer answer, so the older makes no task and supersedes nothing."""
+    with db.session() as session:
+        case = a_case(session, None, best_time="any")
+        older = an_answer(session, case)
+        later = ANSWERED_AT + timedelta(hours=1)
+        newer = tasks.create_for_answer(session, an_answer(session, case, later, "follow_up_answered"), policy, later)
+        assert tasks.create_for_answer(session, older, policy, later) is None
+        assert newer.state is CallbackState.DUE and newer.outcome is None
+        assert session.scalars(select(CallbackTask)).all() == [newer]
+
+
 def test_a_batch_of_answers_makes_what_one_at_a_time_makes_in_order(db, policy):
     """The consumer's batch (create_for_answers): the same answer twice is one task, a follow-up
     answer later in the batch supersedes the first one's task, no task without a wish or for a

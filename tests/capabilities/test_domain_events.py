@@ -282,3 +282,108 @@ async def test_a_failing_batch_is_delivered_one_at_a_time_and_only_the_failing_e
         assert sorted(work_rows(db)) == sorted(numbers)
     finally:
         await publisher.stop()
+
+
+class PoisonProbe(Probe):
+    """A consumer that always fails on one case (``bad``) until ``fixed``: a poison event."""
+
+    def __init__(self, bad, name="probe", error=RuntimeError):
+        super().__init__(name)
+        self.bad, self.error, self.fixed = bad, error, False
+
+    def handle(self, session, event):
+        if event.case_number == self.bad and not self.fixed:
+            self.calls.append(event.case_number)
+            raise self.error("consumer bug")
+        super().handle(session, event)
+
+
+def parked_rows(db) -> list[tuple]:
+    from bridge.db.models import ParkedDomainEvent
+
+    with db.session(readonly=True) as session:
+        return [(p.consumer, p.failures, p.retry_requested_at is not None, p.resolved_at is not None)
+                for p in session.scalars(select(ParkedDomainEvent).order_by(ParkedDomainEvent.id))]
+
+
+def cli(db_url, tmp_path, monkeypatch, *args):
+    import json
+
+    from click.testing import CliRunner
+
+    from bridge.domain_events_cli import events
+
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "config.toml"
+    path.write_text(f"[database]\nurl = {json.dumps(db_url)}\n", encoding="utf-8")
+    return CliRunner().invoke(events, [*args, "-c", str(path)])
+
+
+async def test_an_event_failing_park_after_times_is_parked_and_the_later_ones_go_on(db, db_url, deadlines, tmp_path,
+                                                                                     monkeypatch):
+    numbers = [new_case(db), new_case(db), new_case(db)]
+    with db.session() as session:
+        service.apply_events(session, [answer(n, f"b:{i}") for i, n in enumerate(numbers)], deadlines)
+    probe = PoisonProbe(bad=numbers[1])
+    health = Health()
+    publisher = DomainEvents(db, poll_s=NEVER, park_after=3, health=health)
+    publisher.register(probe.consumer)
+    with structlog.testing.capture_logs() as logs:
+        await publisher.start()  # failure 1
+        assert work_rows(db) == [numbers[0]]  # the one after the poison waits behind it
+        assert not await publisher.deliver_pending()  # failure 2
+        assert parked_rows(db) == [] and "domain_events.parked" not in health.snapshot()["warnings"]
+        assert await publisher.deliver_pending()  # failure 3: parked, and the drain reads on past it
+    try:
+        assert sorted(work_rows(db)) == sorted([numbers[0], numbers[2]])
+        assert parked_rows(db) == [("probe", 3, False, False)]
+        parked = next(entry for entry in logs if entry["event"] == "domain_events.parked")
+        assert parked["case_number"] == numbers[1] and parked["failures"] == 3
+        assert "1 domain event(s) parked" in health.snapshot()["warnings"]["domain_events.parked"]
+        listed = cli(db_url, tmp_path, monkeypatch, "parked")
+        assert listed.exit_code == 0 and numbers[1] in listed.output and "consumer bug" in listed.output
+        assert await publisher.deliver_pending() and probe.calls.count(numbers[1]) == 3  # not tried by itself
+
+        refused = cli(db_url, tmp_path, monkeypatch, "retry", "999")
+        assert refused.exit_code == 1 and "no parked event with id 999" in refused.output
+        parked_id = int(listed.output.splitlines()[2].split()[0])
+        assert cli(db_url, tmp_path, monkeypatch, "retry", str(parked_id)).exit_code == 0
+        assert await publisher.deliver_pending()  # still broken: counted, kept, no longer asked for
+        assert parked_rows(db) == [("probe", 4, False, False)]
+        probe.fixed = True
+        assert cli(db_url, tmp_path, monkeypatch, "retry", str(parked_id)).exit_code == 0
+        assert await publisher.deliver_pending()
+        assert sorted(work_rows(db)) == sorted(numbers) and parked_rows(db) == [("probe", 4, True, True)]
+        assert "domain_events.parked" not in health.snapshot()["warnings"]
+        again = cli(db_url, tmp_path, monkeypatch, "retry", str(parked_id))
+        assert again.exit_code == 1 and "handled already" in again.output
+    finally:
+        await publisher.stop()
+    restarted = Probe()  # a restart hands nothing twice, the parked one included
+    publisher = await publisher_with(db, restarted)
+    await publisher.stop()
+    assert restarted.calls == []
+
+
+async def test_the_database_being_away_is_never_counted_against_an_event(db, deadlines):
+    from sqlalchemy.exc import OperationalError
+
+    def unreachable(_message):
+        return OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    number = new_case(db)
+    with db.session() as session:
+        service.apply_event(session, answer(number, "b:0"), deadlines)
+    probe = PoisonProbe(bad=number, error=unreachable)
+    publisher = DomainEvents(db, poll_s=NEVER, park_after=2)
+    publisher.register(probe.consumer)
+    await publisher.start()
+    try:
+        for _ in range(3):
+            assert not await publisher.deliver_pending()
+        assert parked_rows(db) == [] and probe.calls.count(number) == 4
+        probe.fixed = True
+        assert await publisher.deliver_pending() and work_rows(db) == [number]
+    finally:
+        await publisher.stop()

@@ -25,6 +25,7 @@ from bridge.db.models import (
     DepartmentKind,
     ForumOutbox,
     Honorific,
+    ParkedDomainEvent,
     Role,
     User,
 )
@@ -63,12 +64,14 @@ def seed(db) -> dict[str, int]:
         s.add(board_event)
         no_calls = DoNotCall(phone="13800000000", task_id=task.id, set_by_id=user.id)
         message = CallbackMessage(task_id=task.id, body="96811-2026-000001")
-        s.add_all([no_calls, message])
+        parked = ParkedDomainEvent(consumer="callback-tasks", position=event.id, case_id=case.id, failures=5)
+        s.add_all([no_calls, message, parked])
         s.flush()
         return {"departments": dept.id, "users": user.id, "calls": call.id, "cases": case.id,
                 "case_events": event.id, "forum_outbox": outbox.id, "callback_tasks": task.id,
                 "callback_attempts": attempt.id, "board_posts": post.id, "board_replies": reply.id,
-                "board_events": board_event.id, "do_not_call": no_calls.id, "callback_messages": message.id}
+                "board_events": board_event.id, "do_not_call": no_calls.id, "callback_messages": message.id,
+                "parked_domain_events": parked.id}
 
 
 @pytest.mark.parametrize("table", NEVER_DELETED)
