@@ -42,8 +42,10 @@ from sqlalchemy.orm import Session
 
 from bridge.db.engine import Database
 from bridge.db.models import CallbackAttempt, CallbackAttemptResult, utcnow
+from bridge.live import LiveEvent
 from bridge.pbx.recovery import AsteriskTable
 from callbacks import tasks
+from callbacks.placing import LIVE_TOPIC
 from callbacks.tasks import CallbackPolicy
 
 log = structlog.get_logger(__name__)
@@ -271,8 +273,11 @@ class AttemptRecovery:
     ``connected_hooks``, run after each AMI login."""
 
     def __init__(self, db: Database, policy: CallbackPolicy, pbx, *,
-                 clock: Callable[[], datetime] = utcnow, retry_s: float = RETRY_S) -> None:
+                 clock: Callable[[], datetime] = utcnow, retry_s: float = RETRY_S, live=None) -> None:
         self.db, self.policy, self.pbx, self.clock, self.retry_s = db, policy, pbx, clock, retry_s
+        # bridge.live.LiveEvents: a settled attempt is published (the desk's queue shows it, the
+        # engine plans the task's retry at once instead of at its 5-minute safety net).
+        self.live = live
         self._logged_in_at: datetime | None = None
         self._watched: dict[str, str] = {}          # key -> Linkedid of a call live at a run
         self._hung_up: dict[str, float] = {}        # key -> loop time a watched call's channel hung up
@@ -399,6 +404,9 @@ class AttemptRecovery:
                 result, settled_by = settled[attempt.key]
                 log.info("callbacks.attempt_recovered", task_id=attempt.task_id, attempt=attempt.key,
                          result=result.value, settled_by=settled_by)
+                if self.live is not None:
+                    self.live.publish(LiveEvent(LIVE_TOPIC, "attempt_ended",
+                                                {"task_id": attempt.task_id, "result": result.value}))
         return waiting
 
     async def _cdr_rows(self, attempts: list[Dialling]) -> dict[str, list[dict[str, str]]]:

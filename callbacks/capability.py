@@ -109,6 +109,14 @@ class CallbacksCapability(Capability):
         self.voice = None  # the automated voice dialler (callbacks.voice_callback), once the daemon runs
         self.twilio_voice = None  # the same through Twilio, with [twilio] enabled
         self._recovery = None  # callbacks.attempt_recovery.AttemptRecovery, once the PBX link exists
+        self._policy: tuple[object, CallbackPolicy] | None = None  # (the config, its policy)
+
+    def policy(self, config) -> CallbackPolicy:
+        """The callback policy of ``config``, built once (its working calendar is costly to build)
+        and shared by the engine, the dialler, the consumer, the pages and the API."""
+        if self._policy is None or self._policy[0] is not config:
+            self._policy = (config, CallbackPolicy.of(config))
+        return self._policy[1]
 
     def _attempt_recovery(self, runtime: Runtime):
         """The attempt recovery (:mod:`callbacks.attempt_recovery`) on the daemon's PBX link: one
@@ -120,7 +128,8 @@ class CallbacksCapability(Capability):
         if recovery is None or recovery.pbx is not pbx:
             from callbacks.attempt_recovery import AttemptRecovery
 
-            recovery = self._recovery = AttemptRecovery(runtime.db, CallbackPolicy.of(runtime.config), pbx)
+            recovery = self._recovery = AttemptRecovery(runtime.db, self.policy(runtime.config), pbx,
+                                                             live=runtime.live)
         return recovery
 
     def _attempt_recovery_listeners(self) -> tuple:
@@ -135,10 +144,10 @@ class CallbacksCapability(Capability):
     def links(self, runtime: Runtime):
         from callbacks.engine import CallbacksEngine
 
-        engine = CallbacksEngine(runtime.db, CallbackPolicy.of(runtime.config), scheduler=runtime.scheduler,
+        engine = CallbacksEngine(runtime.db, self.policy(runtime.config), scheduler=runtime.scheduler,
                                  live=runtime.live, sms=_sms_sender(runtime), hooks=_wake_hooks(),
                                  calls=[self._voice_callbacks_due(runtime)])
-        sweeper = MissedCallSweeper(runtime.db, runtime.live, CallbackPolicy.of(runtime.config))
+        sweeper = MissedCallSweeper(runtime.db, runtime.live, self.policy(runtime.config))
         recovery = self._attempt_recovery(runtime)
         return (("callbacks", engine), ("missed-calls", sweeper),
                 *((("callback-attempt-recovery", recovery),) if recovery is not None else ()))
@@ -158,7 +167,7 @@ class CallbacksCapability(Capability):
 
     def consumers(self, runtime: Runtime):
         engine = runtime.links.get("callbacks")
-        return (answer_consumer(CallbackPolicy.of(runtime.config),
+        return (answer_consumer(self.policy(runtime.config),
                                 on_task=engine.replan_after_commit if engine is not None else None),
                 heard_consumer())
 
@@ -166,7 +175,7 @@ class CallbacksCapability(Capability):
         from callbacks.voice_callback import VoiceCallbacks
 
         dialler = self.asterisk_dialler(runtime)
-        self.voice = VoiceCallbacks.of(runtime)
+        self.voice = VoiceCallbacks.of(runtime, self.policy(runtime.config))
         own = tuple(listener for listener in (dialler.on_event if dialler is not None else None,
                                               self.voice.on_ami_event if self.voice is not None else None)
                     if listener is not None)
@@ -184,7 +193,7 @@ class CallbacksCapability(Capability):
             def client():
                 return getattr(runtime.links.get("pbx"), "ami", None)
 
-            self._dialler = AsteriskDialler(client, runtime.db, CallbackPolicy.of(config),
+            self._dialler = AsteriskDialler(client, runtime.db, self.policy(config),
                                             context=config.callbacks.originate_context, live=runtime.live)
         return self._dialler
 
@@ -200,8 +209,9 @@ class CallbacksCapability(Capability):
         from callbacks.desk import mount_queue
 
         app.state.callback_placer = self.placer(runtime)   # the API's POST .../attempts
+        app.state.callback_policy = self.policy(runtime.config)
         app.include_router(api_router)
-        mount_queue(app, CallbackPolicy.of(runtime.config))
+        mount_queue(app, self.policy(runtime.config))
         if runtime.config.twilio.enabled:  # Twilio's signed status callbacks (SMS, voice callback)
             self._mount_twilio(app, runtime)
 
@@ -212,8 +222,9 @@ class CallbacksCapability(Capability):
         from callbacks.voice_callback import TwilioVoiceCallbacks, heard_router
 
         config = runtime.config
-        self.twilio_voice = TwilioVoiceCallbacks(runtime.db, CallbackPolicy.of(config),
-                                                 TwilioGateway.from_config(config), public_url=config.web.public_url)
+        self.twilio_voice = TwilioVoiceCallbacks(runtime.db, self.policy(config),
+                                                 TwilioGateway.from_config(config), public_url=config.web.public_url,
+                                                 live=runtime.live)
         store = storing_handler(runtime.db, {"message": apply_status})
 
         async def on_status(status) -> None:  # a voice callback's call, else an SMS (or only logged)

@@ -51,9 +51,10 @@ from bridge.db.models import (
     utcnow,
 )
 from bridge.domain_events import ANSWER_HEARD_KIND
+from bridge.live import LiveEvent
 from bridge.pbx.answer_speech import AnswerSpeech, SpeechError
 from callbacks import tasks
-from callbacks.placing import DiallerError
+from callbacks.placing import LIVE_TOPIC, DiallerError
 from callbacks.tasks import CallbackPolicy, CallbackRefused, Refusal
 from callbacks.twilio_gateway import TwilioError
 from callbacks.twilio_status import SIGNATURE_HEADER, STATUS_PATH
@@ -175,8 +176,9 @@ class VoiceCallbacks:
     name = DIALLER
 
     def __init__(self, db: Database, policy: CallbackPolicy, speech: AnswerSpeech, ami, *,
-                 hotline_number: str, ring_s: int = 45, clock: Callable[[], datetime] = utcnow) -> None:
-        self.db, self.policy, self.speech = db, policy, speech
+                 hotline_number: str, ring_s: int = 45, clock: Callable[[], datetime] = utcnow,
+                 live=None) -> None:
+        self.db, self.policy, self.speech, self.live = db, policy, speech, live
         self._ami = ami
         self.hotline_number, self.ring_s, self.clock = hotline_number, ring_s, clock
         self._trunk: str | None = None
@@ -184,7 +186,7 @@ class VoiceCallbacks:
         self._by_channel: dict[str, _Progress] = {}  # its channel's Uniqueid -> the same
 
     @classmethod
-    def of(cls, runtime) -> VoiceCallbacks | None:
+    def of(cls, runtime, policy: CallbackPolicy | None = None) -> VoiceCallbacks | None:
         """The daemon's voice dialler (its AMI client is the PBX link's, looked up when needed); None
         without a PBX or a recordings folder to speak the answers into."""
         config = runtime.config
@@ -195,7 +197,8 @@ class VoiceCallbacks:
         def link_ami():
             return getattr(runtime.links.get("pbx"), "ami", None)
 
-        return cls(runtime.db, CallbackPolicy.of(config), speech, link_ami, hotline_number=config.pbx.hotline_numbers[0])
+        return cls(runtime.db, policy or CallbackPolicy.of(config), speech, link_ami,
+                   hotline_number=config.pbx.hotline_numbers[0], live=runtime.live)
 
     @property
     def ami(self):
@@ -301,12 +304,14 @@ class VoiceCallbacks:
         cause = int(progress.cause) if (progress.cause or "").isdigit() else None
         if progress.response == "Success":
             await self.db.run_in_session(self._hung_up, progress.call, cause, progress.linkedid)
+            announce_ended(self.live, progress.call.task_id, CallbackAttemptResult.ANSWERED)
             return
         result = (CAUSES.get(progress.cause or "") or REASONS.get(progress.reason or "")
                   or CallbackAttemptResult.FAILED)
         log.info("voice_callback.not_picked_up", task_id=progress.call.task_id, attempt=progress.call.key,
                  reason=progress.reason, hangup_cause=cause, result=result.value)
         await self.db.run_in_session(self._settle, progress.call.key, result, cause)
+        announce_ended(self.live, progress.call.task_id, result)
 
     def _picked_up(self, session: Session, key: str, linkedid: str | None) -> None:
         attempt = tasks.attempt_by_key(session, key)
@@ -331,6 +336,13 @@ class VoiceCallbacks:
     def _settle(self, session: Session, key: str, result: CallbackAttemptResult, cause: int | None) -> None:
         tasks.settle_attempt(session, key, result, self.clock(), self.policy, settled_by="events",
                              hangup_cause=cause)
+
+
+def announce_ended(live, task_id: int, result: CallbackAttemptResult) -> None:
+    """Publish a settled voice callback (the desk's queue shows it; the engine plans the task's
+    next step at once rather than at its safety net)."""
+    if live is not None:
+        live.publish(LiveEvent(LIVE_TOPIC, "attempt_ended", {"task_id": task_id, "result": result.value}))
 
 
 # ======================================================================= through Twilio
@@ -379,8 +391,8 @@ class TwilioVoiceCallbacks:
     name = DIALLER
 
     def __init__(self, db: Database, policy: CallbackPolicy, gateway, *, public_url: str,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        self.db, self.policy, self.gateway, self.clock = db, policy, gateway, clock
+                 clock: Callable[[], datetime] = utcnow, live=None) -> None:
+        self.db, self.policy, self.gateway, self.clock, self.live = db, policy, gateway, clock, live
         self.public_url = public_url.rstrip("/")
 
     def heard_url(self, key: str) -> str:
@@ -441,11 +453,11 @@ class TwilioVoiceCallbacks:
         if status.kind != "call" or result is None:
             return False
 
-        def work(session: Session) -> bool:
+        def work(session: Session) -> int | None:
             attempt = session.scalar(select(CallbackAttempt).where(CallbackAttempt.remote_id == status.sid,
                                                                    CallbackAttempt.dialler == DIALLER))
             if attempt is None:
-                return False
+                return None
             heard = heard_on(session, attempt)
             tasks.settle_attempt(session, attempt.idempotency_key, result, self.clock(), self.policy,
                                  settled_by="twilio", answered_at=attempt.answered_at)
@@ -453,9 +465,13 @@ class TwilioVoiceCallbacks:
                 not_heard_goes_to_an_operator(attempt.task, self.clock())
             log.info("voice_callback.ended", task_id=attempt.task_id, attempt=attempt.idempotency_key,
                      result=result.value, heard=heard, via="twilio")
-            return True
+            return attempt.task_id
 
-        return await self.db.run_in_session(work)
+        task_id = await self.db.run_in_session(work)
+        if task_id is None:
+            return False
+        announce_ended(self.live, task_id, result)
+        return True
 
 
 def heard_router(voice: TwilioVoiceCallbacks, *, auth_token: str):

@@ -239,6 +239,13 @@ async def settled(db, key: str, timeout: float = 10) -> CallbackAttempt:
     return attempt_row(db, key)[0]
 
 
+class PublishedEvents(list):
+    """A live feed that keeps what is published (bridge.live.LiveEvents' publish)."""
+
+    def publish(self, event) -> None:
+        self.append(event)
+
+
 async def test_at_login_each_attempt_left_dialling_is_settled_from_cdr_unknown_or_left_to_its_live_call(
         db, policy, cdr, fake_ami, tmp_path):
     busy, lost, live = (begin(db, policy, name) for name in ("alice", "bob", "carol"))
@@ -247,7 +254,8 @@ async def test_at_login_each_attempt_left_dialling_is_settled_from_cdr_unknown_o
     asterisk.channel_up("PJSIP/8001-00000021", "1796270400.33", live)
     asterisk.channel_up("PJSIP/8002-00000022", "1796270400.40", "")   # an inbound call: no attempt
     service = pbx_link(db, cdr, fake_ami, tmp_path)
-    recovery = AttemptRecovery(db, policy, service, clock=lambda: LATER)
+    published = PublishedEvents()
+    recovery = AttemptRecovery(db, policy, service, clock=lambda: LATER, live=published)
     service.ami.add_listener(recovery.on_ami_event)
     await service.start()
     await recovery.start()
@@ -270,6 +278,11 @@ async def test_at_login_each_attempt_left_dialling_is_settled_from_cdr_unknown_o
         attempt = await settled(db, live)
         assert (attempt.result, attempt.settled_by, attempt.recording) == (R.ANSWERED, "cel", recording)
         assert attempt_row(db, live)[1].state is CallbackState.IN_PROGRESS   # the operator records the outcome
+        # Each settled attempt is published (the desk's queue, and the engine plans the retry now).
+        await until(lambda: len(published) == 3)
+        assert sorted((e.topic, e.kind, e.data["task_id"], e.data["result"]) for e in published) == sorted(
+            ("callbacks", "attempt_ended", attempt_row(db, key)[1].id, result)
+            for key, result in ((busy, "busy"), (lost, "unknown"), (live, "answered")))
     finally:
         await recovery.stop()
         await service.stop()
