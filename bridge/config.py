@@ -447,6 +447,8 @@ class CallbacksConfig(Section):
     dialler: Literal["asterisk", "twilio"] = "asterisk"
     # The dialplan context that rings the operator, then the caller.
     originate_context: str = "hotline-callback"
+    # Seconds the operator's desk phone rings before the callback is given up as operator_no_answer.
+    operator_ring_s: Annotated[int, Field(ge=5, le=120)] = 30
 
     @field_validator("windows", mode="before")
     @classmethod

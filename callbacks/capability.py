@@ -194,7 +194,8 @@ class CallbacksCapability(Capability):
                 return getattr(runtime.links.get("pbx"), "ami", None)
 
             self._dialler = AsteriskDialler(client, runtime.db, self.policy(config),
-                                            context=config.callbacks.originate_context, live=runtime.live)
+                                            context=config.callbacks.originate_context, live=runtime.live,
+                                            operator_ring_s=config.callbacks.operator_ring_s)
         return self._dialler
 
     def placer(self, runtime: Runtime) -> Placer | None:

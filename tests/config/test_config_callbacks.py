@@ -31,6 +31,7 @@ def test_shipped_file_is_the_defaults():
     assert shipped.retry.no_answer == ["1h", "4h", "next_day"]
     assert shipped.check_number_causes == [1, 22, 28]
     assert (shipped.max_attempts, shipped.owner_timeout_minutes, shipped.dialler) == (5, 30, "asterisk")
+    assert shipped.operator_ring_s == 30
 
 
 def test_windows_per_kind_of_day_are_read():
@@ -75,6 +76,7 @@ def test_windows_per_kind_of_day_are_read():
         ({"check_number_causes": [1, 1]}, "callbacks.check_number_causes", "listed twice"),
         ({"check_number_causes": [0]}, "callbacks.check_number_causes.0", "greater than or equal to 1"),
         ({"owner_timeout_minutes": 0}, "callbacks.owner_timeout_minutes", "greater than or equal to 1"),
+        ({"operator_ring_s": 3}, "callbacks.operator_ring_s", "greater than or equal to 5"),
         ({"retry_backoff_minutes": [15]}, "callbacks.retry_backoff_minutes", "unknown key"),
     ],
 )
