@@ -42,6 +42,11 @@ def _role(role: Role | str) -> Role:
                                    + ", ".join(r.value for r in Role)) from None
 
 
+def _check_extension_format(extension: str) -> None:
+    if not EXTENSION_PATTERN.match(extension):
+        raise AccountError("extension", f"{extension!r} is not a phone extension; expected 2 to 8 digits")
+
+
 def check_new_user(session: Session, username: str, role: Role | str, extension: str | None = None,
                    department_code: str | None = None, display_name: str = "") -> Department | None:
     """Check everything about a new user but the password; return the spokesperson's unit.
@@ -53,8 +58,8 @@ def check_new_user(session: Session, username: str, role: Role | str, extension:
         raise AccountError("username", f"{username!r} is not a valid username; expected 2-64 characters: "
                                        "lower-case letters, digits, '.', '_' or '-', starting with a letter")
     role = _role(role)
-    if extension is not None and not EXTENSION_PATTERN.match(extension):
-        raise AccountError("extension", f"{extension!r} is not a phone extension; expected 2 to 8 digits")
+    if extension is not None:
+        _check_extension_format(extension)
     if len(display_name) > DISPLAY_NAME_MAX:
         raise AccountError("display_name", f"is {len(display_name)} characters long; at most {DISPLAY_NAME_MAX}")
     department = None
@@ -71,7 +76,29 @@ def check_new_user(session: Session, username: str, role: Role | str, extension:
         raise AccountError("department", f"only a spokesperson belongs to a unit, not a user with role {role.value!r}")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError("username", f"a user named {username!r} already exists (users are never deleted)")
+    if extension is not None:
+        check_extension_free(session, extension)
     return department
+
+
+def extension_holder(session: Session, extension: str, *, other_than: int | None = None) -> User | None:
+    """The active (not disabled) user whose desk phone is ``extension``, other than user ``other_than``."""
+    query = select(User).where(User.extension == extension, User.disabled_at.is_(None))
+    if other_than is not None:
+        query = query.where(User.id != other_than)
+    return session.scalars(query.order_by(User.id).limit(1)).first()
+
+
+def check_extension_free(session: Session, extension: str, *, other_than: int | None = None) -> None:
+    """Refuse an extension an active user already has: a call at that desk phone would be
+    logged to one of them, and a callback would ring the other's desk.
+
+    Disabled users keep their extension in the table (it is history), so it is enforced here,
+    not by a unique index."""
+    holder = extension_holder(session, extension, other_than=other_than)
+    if holder is not None:
+        raise AccountError("extension", f"extension {extension} is already {holder.username!r}'s; give that user "
+                                        "another extension or disable them first")
 
 
 def check_password(password: str) -> None:
@@ -130,6 +157,35 @@ def set_password(session: Session, user: User, password: str) -> None:
     check_password(password)
     user.password_hash = passwords.hash_password(password)
     session.flush()
+
+
+def active_user(session: Session, username: str) -> User:
+    """The user named ``username``, not disabled; else AccountError saying which."""
+    user = get_user(session, username)
+    if user is None:
+        raise AccountError("username", f"no user named {username!r} (see `hotline-bridge user list`)")
+    if user.disabled_at is not None:
+        raise AccountError("username", f"{username!r} is disabled; users are disabled for good, add a new one")
+    return user
+
+
+def reset_password(session: Session, username: str, password: str) -> User:
+    """Give an active user a new password (the way back in for a lost one, the first admin's too)."""
+    user = active_user(session, username)
+    set_password(session, user, password)
+    return user
+
+
+def change_extension(session: Session, username: str, extension: str | None) -> User:
+    """Move an active user to another desk phone (None: no desk phone); refused if another active user has it."""
+    user = active_user(session, username)
+    if extension is not None:
+        if not EXTENSION_PATTERN.match(extension):
+            raise AccountError("extension", f"{extension!r} is not a phone extension; expected 2 to 8 digits")
+        check_extension_free(session, extension, other_than=user.id)
+    user.extension = extension
+    session.flush()
+    return user
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
