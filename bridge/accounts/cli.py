@@ -161,7 +161,7 @@ def create_command(config: Config, username: str) -> None:
             with db.session() as session:
                 owner = get_user(session, username)
                 if owner is None:
-                    raise AccountError("username", f"no user named {username!r}")
+                    raise AccountError("username", "no user named %(username)r", username=username)
                 secret = create_token(session, owner)
         except AccountError as exc:
             fail(str(exc))
