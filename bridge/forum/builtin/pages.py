@@ -39,7 +39,7 @@ from bridge.forum.builtin.api import act
 from bridge.i18n import LOCALES, N_, request_locale, translations
 from bridge.web.csrf import CSRF_FIELD, check_csrf
 from bridge.web.paging import RowId, clamp_id, clamp_page
-from bridge.web.sessions import end_session, session_user, start_session
+from bridge.web.sessions import end_session, session_user, signed_in, start_session
 from bridge.web.site import install_site, register_error_page, register_start_page
 from bridge.web.templates import Templates
 from bridge.web.throttle import client_ip, sign_in_throttle
@@ -74,7 +74,8 @@ def render(request: Request, name: str, status_code: int = 200, **values: Any) -
 
 def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
     """The board's error page (registered for ``/board`` and ``/desk/board``)."""
-    return render(request, "board_error.html", status_code=status_code, message=message)
+    return render(request, "board_error.html", status_code=status_code, message=message,
+                  signed_in=signed_in(request))
 
 
 # ------------------------------------------------------------------------ public
@@ -121,9 +122,8 @@ async def thread_page(request: Request, post_id: int) -> Response:
 
     view = await db.run(work)
     if view is None:
-        return render(request, "board_error.html", status_code=404,
-                      message=board.BoardError(404, "post_unknown", None, {"id": post_id}).message(
-                          request_locale(request)))
+        return render_error(request, 404, board.BoardError(404, "post_unknown", None, {"id": post_id}).message(
+            request_locale(request)))
     return render(request, "board_thread.html", thread=view)
 
 
