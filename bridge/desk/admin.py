@@ -65,7 +65,7 @@ async def admin_users_change(request: Request, user: DeskUser = Depends(admin_us
         return await _users_page(request, user, await db.run(work))
     except AccountError as problem:
         field = _(FIELD_LABELS.get(problem.field, problem.field))
-        return await _users_page(request, user, _("%(field)s: %(problem)s") % {
+        return await _users_page(request, user, _("Check the field “%(field)s”: %(problem)s") % {
             "field": field, "problem": problem.translated(_)}, status_code=422)
 
 

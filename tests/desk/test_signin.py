@@ -192,10 +192,10 @@ def test_admin_page_refuses_a_taken_extension_naming_its_holder(client, db):
                                                    "role": "operator", "extension": "8001",
                                                    "password": "long enough password"})
     assert taken.status_code == 422
-    assert "分机：分机 8001 已由用户 'operator' 使用" in unescape(taken.text)
+    assert "请检查“分机号”：分机 8001 已由用户 'operator' 使用" in unescape(taken.text)
     english = client.post("/desk/admin/users?lang=en", data={
         "csrf_token": token, "action": "add", "username": "xiaoli", "role": "operator", "extension": "8001",
         "password": "long enough password"})
-    assert "Extension: extension 8001 is already 'operator''s" in unescape(english.text)
+    assert "Check the field “Extension”: extension 8001 is already 'operator''s" in unescape(english.text)
     with db.session() as session:
         assert get_user(session, "xiaoli") is None
