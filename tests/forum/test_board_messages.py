@@ -19,7 +19,7 @@ def brand(html: str) -> str:
     return re.search(r'<a class="brand"[^>]*>([^<]*)</a>', html).group(1)
 
 
-def test_each_action_says_what_was_done_once(pages, people, worker):
+def test_each_action_says_what_was_done_once(pages, people, worker):  # noqa: F811
     case = file_case(pages, people)
     run(worker.run_once())
     post_id = read_case(pages, people, case["number"])["forum_url"].rsplit("/", 1)[1]
@@ -47,7 +47,7 @@ def test_each_action_says_what_was_done_once(pages, people, worker):
     assert refused.status_code == 409 and success(refused.text) is None
 
 
-def test_private_pages_do_not_say_public_board(pages, people):
+def test_private_pages_do_not_say_public_board(pages, people):  # noqa: F811
     login = pages.get("/desk/board/login")
     assert "公开版块" not in brand(login.text) and "网络发言人工作页" in brand(login.text)
     sign_in(pages, "fyr-jcy")
@@ -58,7 +58,7 @@ def test_private_pages_do_not_say_public_board(pages, people):
     assert "公开版块" in brand(pages.get("/board/").text)
 
 
-def test_the_legend_lists_every_colour_and_status(pages):
+def test_the_legend_lists_every_colour_and_status(pages):  # noqa: F811
     legend = re.search(r'<p class="legend">.*?</p>', pages.get("/board/").text, re.S).group(0)
     shown = re.findall(r'data-colour="(\w+)">([^<]+)<', legend)
     assert [status for _, status in shown] == ["未受理", "已受理", "已答复", "已受理（追问待答复）"]
@@ -66,7 +66,7 @@ def test_the_legend_lists_every_colour_and_status(pages):
     assert {colour for colour, _ in shown} == set(board.COLOUR.values())
 
 
-def test_board_error_pages_offer_the_way_back_when_signed_in(pages, people):
+def test_board_error_pages_offer_the_way_back_when_signed_in(pages, people):  # noqa: F811
     public = pages.get("/board/threads/9999")
     assert public.status_code == 404
     assert 'href="/desk/board/login"' in public.text and 'href="/desk/start"' not in public.text
