@@ -1,13 +1,26 @@
-"""The desk's catalogues: every page text has its Chinese translation; English works too."""
+"""The desk's catalogues: every page text has its Chinese translation; English works too; and no page
+shown in Chinese has English words left in it."""
 from __future__ import annotations
 
+import asyncio
+import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from fastapi.testclient import TestClient
 
+from bridge.db.models import BoardPost, Case, Role
+from bridge.forum.builtin.forum import BuiltinForum
+from bridge.forum.outbox import OutboxWorker
+from bridge.forum.service import Deadlines
 from bridge.i18n import LOCALE_DIR, translations
-from tests.desk.conftest import csrf_of, valid_form
+from tests.callbacks.desk_support import answered_task, missed_call_task
+from tests.desk.conftest import LINKEDID, PASSWORD, csrf_of, sign_in, valid_form
 
 DESK = Path(__file__).resolve().parents[2] / "bridge" / "desk"
 
@@ -41,16 +54,6 @@ def test_form_in_english(operator):
 # text, and the placeholder/title/aria-label/alt/button values).  The pages are the app's own GET
 # routes outside the API, found from its router, so a new page is visited without editing this
 # test; a route with path parameters needs a sample URL below (or a reason it is no page).
-
-import re  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from html.parser import HTMLParser  # noqa: E402
-
-import pytest  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-
-from bridge.db.models import BoardPost, Case, Role  # noqa: E402
-from tests.desk.conftest import LINKEDID, sign_in  # noqa: E402
 
 # Routes that are not pages (by path; everything under /api/ is the JSON API): why each is skipped.
 NOT_PAGES = {
@@ -131,26 +134,17 @@ def get_routes(routes, prefix: str = "") -> Iterator[str]:
 
 @pytest.fixture
 def sample_data(desk_app, db, operator):
-    """A filed case (from the answered call), posted on the builtin board and accepted; a second one
+    """A filed case (from the answered call), posted on the builtin board (not accepted yet); a second one
     answered with its callback task; a missed call's task."""
-    from bridge.forum.builtin.forum import BuiltinForum
-    from bridge.forum.outbox import OutboxWorker
-    from bridge.forum.service import Deadlines
-    from tests.callbacks.desk_support import answered_task, missed_call_task
-    from tests.desk.conftest import csrf_of, valid_form
-
     page = operator.get(f"/desk/cases/new?call={LINKEDID}")
     filed = operator.post("/desk/cases", data={"csrf_token": csrf_of(page.text), **valid_form()})
     assert filed.status_code == 303, filed.text
     config = desk_app.state.config
     worker = OutboxWorker(db, BuiltinForum(db, config.web.public_url), backoff_s=config.forum.retry_backoff_s,
                           deadlines=Deadlines.from_config(config), live=desk_app.state.live)
-    import asyncio
-
     asyncio.run(worker.run_once())
     policy = desk_app.state.callback_policy
     answered_task(db, policy)
-    from datetime import datetime, timezone
     missed_call_task(db, policy, "1764133300.7", "+8613800138000", datetime(2026, 12, 3, 1, 0, tzinfo=timezone.utc))
     with db.session() as session:
         number = session.query(Case.number).order_by(Case.id).first()[0]
@@ -160,7 +154,8 @@ def sample_data(desk_app, db, operator):
 
 def page_urls(app, sample: dict) -> list[str]:
     samples = {
-        "/desk/cases/{number}": [f"/desk/cases/{sample['number']}", "/desk/cases/2020999999"],
+        "/desk/cases/{number}": [f"/desk/cases/{sample['number']}", f"/desk/cases/{sample['number']}?filed=1",
+                                 "/desk/cases/2020999999"],
         "/board/threads/{post_id}": [f"/board/threads/{sample['post_id']}", "/board/threads/9999"],
     }
     urls, unknown = [], []
@@ -187,7 +182,6 @@ def test_every_page_is_chinese(desk_app, sample_data, role):
     with TestClient(desk_app) as client:
         if role is Role.SPOKESPERSON:
             page = client.get("/desk/board/login")
-            from tests.desk.conftest import PASSWORD, csrf_of
             signed = client.post("/desk/board/login", follow_redirects=False, data={
                 "csrf_token": csrf_of(page.text), "username": role.value, "password": PASSWORD})
             assert signed.status_code == 303
