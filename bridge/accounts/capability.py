@@ -26,4 +26,4 @@ class AccountsCapability(Capability):
             username, password = new_admin
             log.info("accounts.admin_created", username=username)
             runtime.announce(f"Created the first admin account. Sign in as {username!r} with this password "
-                             f"(shown only now): {password}")
+                             f"(shown only now): {password}\nLost it? Set a new one with `hotline-bridge user password {username}`.")

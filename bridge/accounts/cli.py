@@ -1,4 +1,4 @@
-"""`hotline-bridge user add|list|disable` and `hotline-bridge token create|list|revoke`."""
+"""`hotline-bridge user add|list|disable|password|extension` and `hotline-bridge token create|list|revoke`."""
 from __future__ import annotations
 
 import sys
@@ -15,6 +15,13 @@ ROLES = [r.value for r in Role]
 def _read_password_stdin() -> str:
     line = sys.stdin.readline()
     return line[:-1] if line.endswith("\n") else line
+
+
+def _new_password(from_stdin: bool, prompt: str = "Password") -> str:
+    """The password from standard input's first line, or typed twice (hidden)."""
+    if from_stdin:
+        return _read_password_stdin()
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
 
 
 # ------------------------------------------------------------------------- user
@@ -46,10 +53,7 @@ def add_command(config: Config, name: str, role: str, extension: str | None, dep
                 check_new_user(session, name, role, extension, department_code, display_name)
         except AccountError as exc:
             fail(str(exc))
-        if password_stdin:
-            password = _read_password_stdin()
-        else:
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = _new_password(password_stdin)
         try:
             check_password(password)
             with db.session() as session:
@@ -93,6 +97,49 @@ def disable_command(config: Config, name: str) -> None:
             fail(str(exc))
 
 
+@user.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the new password from the first line of standard input")
+@config_option
+def password_command(config: Config, name: str, password_stdin: bool) -> None:
+    """Set a new password for user NAME (e.g. a lost admin password).  Asked twice, or read with --password-stdin.
+
+    Signed-in sessions and API tokens stay valid; revoke tokens with `token revoke`."""
+    from bridge.accounts.service import AccountError, active_user, check_password, reset_password
+
+    with open_database(config) as db:
+        try:
+            with db.session(readonly=True) as session:
+                active_user(session, name)  # an unknown or disabled user is told before the password is typed
+            password = _new_password(password_stdin, "New password")
+            check_password(password)
+            with db.session() as session:
+                reset_password(session, name, password)
+        except AccountError as exc:
+            fail(str(exc))
+    click.echo(f"password of {name} changed")
+
+
+@user.command("extension")
+@click.argument("name")
+@click.argument("extension", required=False)
+@click.option("--none", "no_extension", is_flag=True, help="take the user's desk phone away")
+@config_option
+def extension_command(config: Config, name: str, extension: str | None, no_extension: bool) -> None:
+    """Move user NAME to desk phone EXTENSION (or --none).  An extension belongs to one active user."""
+    from bridge.accounts.service import AccountError, change_extension
+
+    if (extension is None) == (not no_extension):
+        fail("give the new EXTENSION or --none (not both)", status=2)
+    with open_database(config) as db:
+        try:
+            with db.session() as session:
+                change_extension(session, name, extension)
+        except AccountError as exc:
+            fail(str(exc))
+    click.echo(f"user {name} is at extension {extension}" if extension else f"user {name} has no extension")
+
+
 # ------------------------------------------------------------------------ token
 
 
@@ -114,7 +161,7 @@ def create_command(config: Config, username: str) -> None:
             with db.session() as session:
                 owner = get_user(session, username)
                 if owner is None:
-                    raise AccountError("username", f"no user named {username!r}")
+                    raise AccountError("username", "no user named %(username)r", username=username)
                 secret = create_token(session, owner)
         except AccountError as exc:
             fail(str(exc))

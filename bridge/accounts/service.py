@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.accounts import passwords
+from bridge.i18n import N_
 from bridge.db.models import Department, Role, User, utcnow
 
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
@@ -24,12 +26,21 @@ DEFAULT_ADMIN = "admin"
 
 
 class AccountError(Exception):
-    """A user or token request that cannot be done; ``field`` names the input at fault."""
+    """A user or token request that cannot be done; ``field`` names the input at fault.
 
-    def __init__(self, field: str, message: str):
+    ``text`` is a message id (English, ``%(name)s`` placeholders filled from ``params``): the
+    command line prints ``message`` (English), the admins' page :meth:`translated`."""
+
+    def __init__(self, field: str, text: str, **params: object):
         self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
+        self.text = text
+        self.params = params
+        self.message = text % params if params else text
+        super().__init__(f"{field}: {self.message}")
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        text = gettext(self.text)
+        return text % self.params if self.params else text
 
 
 def _role(role: Role | str) -> Role:
@@ -38,8 +49,14 @@ def _role(role: Role | str) -> Role:
     try:
         return Role(str(role).strip().lower())
     except ValueError:
-        raise AccountError("role", f"unknown role {role!r}; expected one of "
-                                   + ", ".join(r.value for r in Role)) from None
+        raise AccountError("role", N_("unknown role %(role)r; expected one of %(roles)s"), role=role,
+                           roles=", ".join(r.value for r in Role)) from None
+
+
+def _check_extension_format(extension: str) -> None:
+    if not EXTENSION_PATTERN.match(extension):
+        raise AccountError("extension", N_("%(extension)r is not a phone extension; expected 2 to 8 digits"),
+                           extension=extension)
 
 
 def check_new_user(session: Session, username: str, role: Role | str, extension: str | None = None,
@@ -50,35 +67,62 @@ def check_new_user(session: Session, username: str, role: Role | str, extension:
     other fields is reported before the password is typed twice.
     """
     if not USERNAME_PATTERN.match(username or ""):
-        raise AccountError("username", f"{username!r} is not a valid username; expected 2-64 characters: "
-                                       "lower-case letters, digits, '.', '_' or '-', starting with a letter")
+        raise AccountError("username", N_("%(username)r is not a valid username; expected 2-64 characters: "
+                                          "lower-case letters, digits, '.', '_' or '-', starting with a letter"),
+                           username=username)
     role = _role(role)
-    if extension is not None and not EXTENSION_PATTERN.match(extension):
-        raise AccountError("extension", f"{extension!r} is not a phone extension; expected 2 to 8 digits")
+    if extension is not None:
+        _check_extension_format(extension)
     if len(display_name) > DISPLAY_NAME_MAX:
-        raise AccountError("display_name", f"is {len(display_name)} characters long; at most {DISPLAY_NAME_MAX}")
+        raise AccountError("display_name", N_("the display name is %(length)d characters long; at most %(max)d"),
+                           length=len(display_name), max=DISPLAY_NAME_MAX)
     department = None
     if role is Role.SPOKESPERSON:
         if not department_code:
-            raise AccountError("department", "a spokesperson belongs to one unit; give its code (--department CODE)")
+            raise AccountError("department", N_("a spokesperson belongs to one unit; give its code (--department CODE)"))
         department = session.scalar(select(Department).where(Department.code == department_code))
         if department is None:
-            raise AccountError("department", f"no unit with code {department_code!r} "
-                                             "(see `hotline-bridge departments list`)")
+            raise AccountError("department", N_("no unit with code %(code)r (see `hotline-bridge departments list`)"),
+                               code=department_code)
         if department.retired_at is not None:
-            raise AccountError("department", f"unit {department_code!r} is retired")
+            raise AccountError("department", N_("unit %(code)r is retired"), code=department_code)
     elif department_code:
-        raise AccountError("department", f"only a spokesperson belongs to a unit, not a user with role {role.value!r}")
+        raise AccountError("department", N_("only a spokesperson belongs to a unit, not a user with role %(role)r"),
+                           role=role.value)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise AccountError("username", f"a user named {username!r} already exists (users are never deleted)")
+        raise AccountError("username", N_("a user named %(username)r already exists (users are never deleted)"),
+                           username=username)
+    if extension is not None:
+        check_extension_free(session, extension)
     return department
+
+
+def extension_holder(session: Session, extension: str, *, other_than: int | None = None) -> User | None:
+    """The active (not disabled) user whose desk phone is ``extension``, other than user ``other_than``."""
+    query = select(User).where(User.extension == extension, User.disabled_at.is_(None))
+    if other_than is not None:
+        query = query.where(User.id != other_than)
+    return session.scalars(query.order_by(User.id).limit(1)).first()
+
+
+def check_extension_free(session: Session, extension: str, *, other_than: int | None = None) -> None:
+    """Refuse an extension an active user already has: a call at that desk phone would be
+    logged to one of them, and a callback would ring the other's desk.
+
+    Disabled users keep their extension in the table (it is history), so it is enforced here,
+    not by a unique index."""
+    holder = extension_holder(session, extension, other_than=other_than)
+    if holder is not None:
+        raise AccountError("extension", N_("extension %(extension)s is already %(holder)r's; give that user "
+                                           "another extension or disable them first"),
+                           extension=extension, holder=holder.username)
 
 
 def check_password(password: str) -> None:
     if len(password) < PASSWORD_MIN:
-        raise AccountError("password", f"is too short; use at least {PASSWORD_MIN} characters")
+        raise AccountError("password", N_("is too short; use at least %(min)d characters"), min=PASSWORD_MIN)
     if len(password) > PASSWORD_MAX:
-        raise AccountError("password", f"is too long; use at most {PASSWORD_MAX} characters")
+        raise AccountError("password", N_("is too long; use at most %(max)d characters"), max=PASSWORD_MAX)
 
 
 def add_user(session: Session, username: str, role: Role | str, password: str, extension: str | None = None,
@@ -116,11 +160,12 @@ def disable_user(session: Session, username: str, now: datetime | None = None) -
     """
     user = get_user(session, username)
     if user is None:
-        raise AccountError("username", f"no user named {username!r}")
+        raise AccountError("username", N_("no user named %(username)r"), username=username)
     if user.disabled_at is not None:
         return user
     if user.role is Role.ADMIN and [a.id for a in _active_admins(session)] == [user.id]:
-        raise AccountError("username", f"{username!r} is the last active admin; add another admin first")
+        raise AccountError("username", N_("%(username)r is the last active admin; add another admin first"),
+                           username=username)
     user.disabled_at = now or utcnow()
     session.flush()
     return user
@@ -130,6 +175,36 @@ def set_password(session: Session, user: User, password: str) -> None:
     check_password(password)
     user.password_hash = passwords.hash_password(password)
     session.flush()
+
+
+def active_user(session: Session, username: str) -> User:
+    """The user named ``username``, not disabled; else AccountError saying which."""
+    user = get_user(session, username)
+    if user is None:
+        raise AccountError("username", N_("no user named %(username)r (see `hotline-bridge user list`)"),
+                           username=username)
+    if user.disabled_at is not None:
+        raise AccountError("username", N_("%(username)r is disabled; users are disabled for good, add a new one"),
+                           username=username)
+    return user
+
+
+def reset_password(session: Session, username: str, password: str) -> User:
+    """Give an active user a new password (the way back in for a lost one, the first admin's too)."""
+    user = active_user(session, username)
+    set_password(session, user, password)
+    return user
+
+
+def change_extension(session: Session, username: str, extension: str | None) -> User:
+    """Move an active user to another desk phone (None: no desk phone); refused if another active user has it."""
+    user = active_user(session, username)
+    if extension is not None:
+        _check_extension_format(extension)
+        check_extension_free(session, extension, other_than=user.id)
+    user.extension = extension
+    session.flush()
+    return user
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bridge.accounts.service import AccountError
 from bridge.db.models import ApiToken, User, utcnow
+from bridge.i18n import N_
 
 TOKEN_PREFIX = "hb_"
 PREFIX_LENGTH = len(TOKEN_PREFIX) + 8  # what is stored in ApiToken.prefix (String(16))
@@ -31,7 +32,8 @@ def hash_token(token: str) -> str:
 def create_token(session: Session, user: User, now: datetime | None = None) -> str:
     """A new token for ``user``; returned once, stored as its SHA-256 and prefix."""
     if user.disabled_at is not None:
-        raise AccountError("username", f"{user.username!r} is disabled; no token can be made for it")
+        raise AccountError("username", N_("%(username)r is disabled; no token can be made for it"),
+                           username=user.username)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user=user, token_hash=hash_token(token), prefix=token[:PREFIX_LENGTH],
                          created_at=now or utcnow()))
@@ -80,7 +82,7 @@ def revoke(session: Session, token: ApiToken | str | int, now: datetime | None =
     """Revoke a token (row, id, prefix or the token itself); revoking twice keeps the first time."""
     row = token if isinstance(token, ApiToken) else find_token(session, token)
     if row is None:
-        raise AccountError("token", f"no token matches {token!r} (give its id or prefix)")
+        raise AccountError("token", N_("no token matches %(token)r (give its id or prefix)"), token=token)
     if row.revoked_at is None:
         row.revoked_at = now or utcnow()
         session.flush()

@@ -8,10 +8,15 @@ from bridge.db.models import Role
 from bridge.desk.access import admin_user
 from bridge.desk.queries import DeskUser
 from bridge.desk.rendering import render
-from bridge.i18n import request_locale, translations
+from bridge.i18n import N_, request_locale, translations
 from bridge.web.csrf import check_csrf
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
+
+# The form's labels of the fields an account error names (bridge.accounts.service.AccountError.field).
+FIELD_LABELS = {"username": N_("Username"), "display_name": N_("Name"), "role": N_("Role"),
+                "extension": N_("Extension"), "department": N_("Unit code (spokespeople only)"),
+                "password": N_("Password")}
 
 
 def _user_rows(session) -> list[dict]:
@@ -59,7 +64,9 @@ async def admin_users_change(request: Request, user: DeskUser = Depends(admin_us
     try:
         return await _users_page(request, user, await db.run(work))
     except AccountError as problem:
-        return await _users_page(request, user, f"{problem.field}: {problem.message}", status_code=422)
+        field = _(FIELD_LABELS.get(problem.field, problem.field))
+        return await _users_page(request, user, _("Check the field “%(field)s”: %(problem)s") % {
+            "field": field, "problem": problem.translated(_)}, status_code=422)
 
 
 @router.get("/admin/units")

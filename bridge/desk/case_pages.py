@@ -215,7 +215,7 @@ async def case_page(request: Request, number: str, user: DeskUser = Depends(curr
 
     view = await db.run(work)
     if view is None:
-        return render(request, "error.html", status_code=404, user=user,
+        return render(request, "error.html", status_code=404, user=user, signed_in=True,
                       message=tr.gettext("There is no case %(number)s.") % {"number": number})
     fragment = request.headers.get("hx-request") == "true"
     return render(request, "_case_detail.html" if fragment else "case.html", user=user, case=view, page="cases",

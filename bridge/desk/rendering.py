@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from bridge.cases.validation import display_phone
 from bridge.i18n import N_
+from bridge.web.sessions import signed_in
 from bridge.web.site import page_links
 from bridge.web.templates import Look
 
@@ -83,4 +84,4 @@ def render(request: Request, name: str, status_code: int = 200, **values: Any) -
 
 def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
     """The desk's error page (registered for ``/desk`` with the shared web layer)."""
-    return render(request, "error.html", status_code=status_code, message=message)
+    return render(request, "error.html", status_code=status_code, message=message, signed_in=signed_in(request))

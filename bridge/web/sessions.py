@@ -54,6 +54,14 @@ async def session_user(request: Request) -> User | None:
     return await db.run(_load_user, db, user_id)
 
 
+def signed_in(request: Request) -> bool:
+    """Whether the request carries a signed-in session (its cookie is sent under ``/desk`` only).
+
+    Not read again from the database: an error page only chooses its links with it (the way
+    back for a signed-in person, the sign-in page for others)."""
+    return "session" in request.scope and isinstance(request.session.get("uid"), int)
+
+
 class SignInRequired(Exception):
     pass
 
@@ -94,4 +102,4 @@ def end_session(request: Request) -> None:
 
 
 __all__ = ["SESSION_COOKIE", "SESSION_MAX_AGE_S", "SESSION_PATH", "RoleRefused", "SignInRequired", "add_sessions",
-           "end_session", "page_user", "session_user", "start_session"]
+           "end_session", "page_user", "session_user", "signed_in", "start_session"]

@@ -3,6 +3,7 @@
 :func:`install_site` (called by :func:`bridge.web.app.create_app` before the capabilities mount)
 adds the session middleware, the sign-in throttle, the 403 answer to a refused CSRF token, and:
 
+- ``GET /favicon.ico`` and ``/favicon.svg``: the site's icon, linked from every page's head.
 - ``GET /``: where a newcomer lands.  The session cookie is scoped to ``SESSION_PATH`` (``/desk``),
   so ``/`` cannot see it and hands over to ``GET /desk/start``, which can: a signed-out person
   goes to the sign-in page, a signed-in one to their role's start page.
@@ -18,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Match
 
 from bridge.config import Config
@@ -31,6 +33,7 @@ from bridge.web.sessions import SESSION_PATH, add_sessions, session_user
 from bridge.web.throttle import sign_in_throttle
 
 START_PATH = f"{SESSION_PATH}/start"
+STATIC = Path(__file__).resolve().parent / "static"  # the site's icon (favicon.ico, favicon.svg)
 
 ErrorPage = Callable[[Request, int, str], Response]
 
@@ -111,6 +114,11 @@ def page_links(app: FastAPI, area: str) -> tuple[PageLink, ...]:
     return tuple(link for link in getattr(app.state, "page_links", ()) if link.area == area)
 
 
+def _icon(name: str, media_type: str) -> Response:
+    """The site's icon (every page links it; browsers also ask for /favicon.ico on their own)."""
+    return FileResponse(STATIC / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+
+
 def install_site(app: FastAPI, config: Config) -> None:
     """Sessions, the sign-in throttle, the CSRF refusal, ``/`` and the start page (before the app starts).
 
@@ -127,6 +135,14 @@ def install_site(app: FastAPI, config: Config) -> None:
         _ = translations(request_locale(request)).gettext
         return error_page(request, 403, _("This form has expired or did not come from this site. "
                                           "Reload the page and try again."))
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon_ico() -> Response:
+        return _icon("favicon.ico", "image/x-icon")
+
+    @app.get("/favicon.svg", include_in_schema=False)
+    async def favicon_svg() -> Response:
+        return _icon("favicon.svg", "image/svg+xml")
 
     @app.get("/", include_in_schema=False)
     async def root() -> Response:

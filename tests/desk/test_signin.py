@@ -179,3 +179,23 @@ def test_admin_adds_and_disables_a_user(client):
     gone = client.post("/desk/admin/users", data={"csrf_token": token, "action": "disable", "username": "xiaoli"})
     assert "用户 xiaoli 已停用" in gone.text
     assert client2.get("/desk/").status_code == 303
+
+
+def test_admin_page_refuses_a_taken_extension_naming_its_holder(client, db):
+    from html import unescape
+
+    from bridge.accounts.service import get_user
+
+    assert sign_in(client, "admin").status_code == 303
+    token = csrf_of(client.get("/desk/admin/users").text)
+    taken = client.post("/desk/admin/users", data={"csrf_token": token, "action": "add", "username": "xiaoli",
+                                                   "role": "operator", "extension": "8001",
+                                                   "password": "long enough password"})
+    assert taken.status_code == 422
+    assert "请检查“分机号”：分机 8001 已由用户 'operator' 使用" in unescape(taken.text)
+    english = client.post("/desk/admin/users?lang=en", data={
+        "csrf_token": token, "action": "add", "username": "xiaoli", "role": "operator", "extension": "8001",
+        "password": "long enough password"})
+    assert "Check the field “Extension”: extension 8001 is already 'operator''s" in unescape(english.text)
+    with db.session() as session:
+        assert get_user(session, "xiaoli") is None

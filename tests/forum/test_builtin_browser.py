@@ -108,6 +108,7 @@ def answer_on_board(page, site, pages: Pages, post, post_id, text: str) -> None:
     answer.locator("button").click()
     page.wait_for_url(f"{site.url}/desk/board/?done=answer#post-{post_id}")
     pages.check(page)
+    assert page.locator("p.success").inner_text().startswith("已答复：“房屋产权登记问题”")
     assert post.get_attribute("data-state") == "answered"
     assert post.locator(".thread-status").inner_text() == "已答复"
 
@@ -137,7 +138,9 @@ def test_a_case_through_the_board_in_the_browser(browser, site, api, link, peopl
         post.locator('form[action$="/accept"] button').click()
         page.wait_for_url(f"{site.url}/desk/board/?done=accept#post-{post_id}")
         pages.check(page)
-        assert page.locator("p.success").inner_text() == "操作成功。"
+        # What was done, said in words (not only "done"), and the work page is not called the public board.
+        assert page.locator("p.success").inner_text() == f"已受理：“房屋产权登记问题”（{number}）。"
+        assert "公开版块" not in page.locator("header a.brand").inner_text()
         assert post.get_attribute("data-state") == "accepted"
         assert post.locator(".thread-status").inner_text() == "已受理"
         assert post.locator('.reply[data-kind="accepted"] .meta').inner_text().count("已受理") == 1
@@ -186,6 +189,7 @@ def test_a_case_through_the_board_in_the_browser(browser, site, api, link, peopl
         forward.locator("button").click()
         page.wait_for_url(f"{site.url}/desk/board/?done=forward#post-{post_id}")
         pages.check(page)
+        assert page.locator("p.success").inner_text() == f"已转交给市住房和城乡建设局：“房屋产权登记问题”（{number}）。"
         assert page.locator(f"article#post-{post_id}").count() == 0  # now on the other unit's board
         assert "本版块暂无帖子。" in page.locator("main").inner_text()
         case = read_case(api, people, number)

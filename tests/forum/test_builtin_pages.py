@@ -167,9 +167,8 @@ def test_spokesperson_pages_in_english(pages, people, worker):
     response = pages.post(f"/desk/board/posts/{post_id}/forward",
                           data={"csrf_token": token, "to_department": "", "note": "Sent on."})
     assert response.status_code == 422 and "Choose the unit to forward to." in response.text
-    pages.post(f"/desk/board/posts/{post_id}/accept", data={"csrf_token": token})
-    board = pages.get("/desk/board/?done=accept").text
-    assert "Done." in board and 'data-kind="accepted"' in board and "· Accepted ·" in board
+    board = pages.post(f"/desk/board/posts/{post_id}/accept", data={"csrf_token": token}).text
+    assert "Accepted: “" in board and 'data-kind="accepted"' in board and "· Accepted ·" in board
 
 
 def test_the_api_refuses_a_forward_without_a_unit_as_the_page_does(pages, people, worker):

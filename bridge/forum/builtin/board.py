@@ -93,6 +93,12 @@ def status_label(state: BoardPostState | str, locale: str = DEFAULT_LOCALE) -> s
     return translations(_locale(locale)).pgettext(*STATUS_LABEL[BoardPostState(state)])
 
 
+def legend(locale: str = DEFAULT_LOCALE) -> list[tuple[str, str]]:
+    """(colour, status) for every state a thread can be in, in the order a thread moves: the public
+    board's legend explains every badge it may show."""
+    return [(COLOUR[state], status_label(state, locale)) for state in BoardPostState]
+
+
 class BoardError(Exception):
     """An action the board refuses: HTTP ``status``, a message ``code``, the ``field`` at fault if any."""
 

@@ -39,7 +39,7 @@ from bridge.forum.builtin.api import act
 from bridge.i18n import LOCALES, N_, request_locale, translations
 from bridge.web.csrf import CSRF_FIELD, check_csrf
 from bridge.web.paging import RowId, clamp_id, clamp_page
-from bridge.web.sessions import end_session, session_user, start_session
+from bridge.web.sessions import end_session, session_user, signed_in, start_session
 from bridge.web.site import install_site, register_error_page, register_start_page
 from bridge.web.templates import Templates
 from bridge.web.throttle import client_ip, sign_in_throttle
@@ -62,6 +62,7 @@ def _board_values(request: Request, _) -> dict[str, Any]:
 
     return {"href": href, "lang": asked if asked in LOCALES else None, "path": request.url.path,
             "status_label": lambda state: board.status_label(state, locale),
+            "legend": board.legend(locale),
             "reply_kind": lambda kind: _(REPLY_KINDS[kind]) if kind in REPLY_KINDS else kind}
 
 
@@ -74,7 +75,8 @@ def render(request: Request, name: str, status_code: int = 200, **values: Any) -
 
 def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
     """The board's error page (registered for ``/board`` and ``/desk/board``)."""
-    return render(request, "board_error.html", status_code=status_code, message=message)
+    return render(request, "board_error.html", status_code=status_code, message=message,
+                  signed_in=signed_in(request))
 
 
 # ------------------------------------------------------------------------ public
@@ -121,9 +123,8 @@ async def thread_page(request: Request, post_id: int) -> Response:
 
     view = await db.run(work)
     if view is None:
-        return render(request, "board_error.html", status_code=404,
-                      message=board.BoardError(404, "post_unknown", None, {"id": post_id}).message(
-                          request_locale(request)))
+        return render_error(request, 404, board.BoardError(404, "post_unknown", None, {"id": post_id}).message(
+            request_locale(request)))
     return render(request, "board_thread.html", thread=view)
 
 
@@ -200,11 +201,32 @@ async def _unit_page(request: Request, user: User, *, status_code: int = 200, er
                   error=error, message=message, **data)
 
 
+# What the board says after an action (the session's "board_done", shown once): verb -> message id.
+DONE_MESSAGES = {"accept": N_("Accepted: “%(title)s” (%(case)s)."),
+                 "forward": N_("Forwarded to %(unit)s: “%(title)s” (%(case)s)."),
+                 "answer": N_("Answered: “%(title)s” (%(case)s).")}
+DONE_KEY = "board_done"
+
+
+def _remember_done(request: Request, verb: str, view: dict) -> None:
+    """Keep what was done for the page the action redirects to (in the signed session, not the URL:
+    a link cannot make the board claim an action)."""
+    request.session[DONE_KEY] = {"verb": verb, "title": view["title"], "case": view["case_number"],
+                                 "unit": view["unit_name"]}
+
+
+def _done_message(request: Request) -> str | None:
+    done = request.session.pop(DONE_KEY, None)
+    if not isinstance(done, dict) or done.get("verb") not in DONE_MESSAGES:
+        return None
+    _ = translations(request_locale(request)).gettext
+    return _(DONE_MESSAGES[done["verb"]]) % {"title": done.get("title", ""), "case": done.get("case", ""),
+                                              "unit": done.get("unit", "")}
+
+
 @spokes.get("/")
 async def unit_board(request: Request, user: User = Depends(spokesperson)) -> Response:
-    done = request.query_params.get("done")
-    message = translations(request_locale(request)).gettext("Done.") if done else None
-    return await _unit_page(request, user, message=message)
+    return await _unit_page(request, user, message=_done_message(request))
 
 
 async def _do(request: Request, user: User, post_id: int, verb: str) -> Response:
@@ -223,12 +245,13 @@ async def _do(request: Request, user: User, post_id: int, verb: str) -> Response
                                               str(form.get("note") or ""), now)
     else:
         action = lambda s, now: board.answer(s, post_id, fresh(s), str(form.get("text") or ""), now)  # noqa: E731
-    _view, error = await act(request, action, locale=request_locale(request))
+    view, error = await act(request, action, locale=request_locale(request))
     if error is not None:
         return await _unit_page(request, user, status_code=error.status, error={
             "post": post_id, "field": error.field, "message": error.message(request_locale(request)),
             # what was entered, shown again ("entered", not "values": a template's err.values is dict.values)
             "entered": {k: str(v) for k, v in form.items() if k != CSRF_FIELD}})
+    _remember_done(request, verb, view)
     return RedirectResponse(f"/desk/board/?done={verb}#post-{post_id}", status_code=303)
 
 
