@@ -111,6 +111,10 @@ class Role(str, enum.Enum):
 
 class User(Base):
     __tablename__ = "users"
+    # One active user per desk extension (0011); a disabled user keeps theirs as history.
+    __table_args__ = (Index("uq_users_active_extension", "extension", unique=True,
+                            sqlite_where=sql_text("disabled_at IS NULL AND extension IS NOT NULL"),
+                            postgresql_where=sql_text("disabled_at IS NULL AND extension IS NOT NULL")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bridge.accounts.passwords import hash_password
 from bridge.cases.service import file_case
@@ -77,8 +77,13 @@ def a_call(session, linkedid: str, *, disposition: str = "abandoned", arrived: d
     return call
 
 
+def own_extension(session) -> str:
+    """A desk extension no other user holds (one active user per extension, migration 0011)."""
+    return str(1001 + session.scalar(select(func.count()).select_from(User)))
+
+
 def operator(session, name: str, role: Role = Role.OPERATOR) -> User:
-    user = User(username=name, display_name=f"{name} person", role=role, extension="1001",
+    user = User(username=name, display_name=f"{name} person", role=role, extension=own_extension(session),
                 password_hash=hash_password("x" * 12))
     session.add(user)
     session.flush()

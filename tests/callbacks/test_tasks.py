@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bridge.accounts.passwords import hash_password
 from bridge.cases.service import file_case
@@ -40,8 +40,13 @@ def policy(db_url):
     return CallbackPolicy.of(validate({"database": {"url": db_url}}, environ=SECRETS))
 
 
+def own_extension(session) -> str:
+    """A desk extension no other user holds (one active user per extension, migration 0011)."""
+    return str(1001 + session.scalar(select(func.count()).select_from(User)))
+
+
 def operator(session, name: str, role: Role = Role.OPERATOR) -> User:
-    user = User(username=name, role=role, extension="1001", password_hash=hash_password("x" * 12))
+    user = User(username=name, role=role, extension=own_extension(session), password_hash=hash_password("x" * 12))
     session.add(user)
     session.flush()
     return user

@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0010_parked_domain_events"
+    assert head == "0011_users_active_extension"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -333,5 +333,31 @@ def test_due_order_index_serves_the_pools_order(empty_db_url):
         with engine.connect() as connection:
             names = {i["name"] for i in inspect(connection).get_indexes("callback_tasks")}
         assert "ix_callback_tasks_state_waiting" not in names and "ix_callback_tasks_state_due" in names
+    finally:
+        engine.dispose()
+
+
+def test_active_extension_index_names_shared_extensions_first_then_refuses_a_second_holder(empty_db_url):
+    """0011: an upgrade over two active users on one extension stops and names them (nothing
+    stored); once one is fixed it indexes, and the database refuses a second active holder but
+    not a disabled one."""
+    migrate.upgrade(empty_db_url, "0010_parked_domain_events")
+    engine = make_engine(empty_db_url)
+    add = text("INSERT INTO users (username, display_name, role, extension, password_hash, disabled_at, created_at) "
+               "VALUES (:name, '', 'operator', :ext, 'x', :disabled, CURRENT_TIMESTAMP)")
+    try:
+        with engine.begin() as connection:
+            for name, ext, disabled in (("wang", "8001", None), ("li", "8001", None), ("old", "8002", "2026-01-01")):
+                connection.execute(add, {"name": name, "ext": ext, "disabled": disabled})
+        with pytest.raises(RuntimeError, match=r"share a desk extension \(8001: li, wang\)"):
+            migrate.upgrade(engine, "0011_users_active_extension")
+        assert migrate.current_revision(engine) == "0010_parked_domain_events"
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE users SET extension = '8003' WHERE username = 'li'"))
+        assert migrate.upgrade(engine, "0011_users_active_extension") == "0011_users_active_extension"
+        with engine.begin() as connection:
+            connection.execute(add, {"name": "zhao", "ext": "8002", "disabled": None})  # 8002's holder is disabled
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                connection.execute(add, {"name": "sun", "ext": "8001", "disabled": None})
     finally:
         engine.dispose()
