@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0008_voice_callback"
+    assert head == "0010_department_synonyms"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -315,6 +315,31 @@ def test_voice_callback_migration_keeps_old_cases_without_it_and_guards(empty_db
             assert "voice_callback" not in {c["name"] for c in inspect(connection).get_columns("cases")}
             assert _case_row(connection, 3, call_id=1) == (7,)
             assert guards.missing(connection) == []
-        assert migrate.upgrade(engine) == "0008_voice_callback"
+        assert migrate.upgrade(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_synonyms_migration_gives_the_shipped_units_their_everyday_names(empty_db_url):
+    """0010 adds `departments.synonyms`: a shipped unit already imported gets the shipped ones, a
+    site's own unit starts with none; downgrading removes the column and keeps the units."""
+    migrate.upgrade(empty_db_url, "0008_voice_callback")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            for code, name in (("CITY-ZHZFJ", "市综合行政执法局"), ("SITE-OWN", "本地单位")):
+                connection.execute(text(
+                    "INSERT INTO departments (code, name, kind, pinyin_initials, keywords, created_at) "
+                    "VALUES (:code, :name, 'city_department', '', '', CURRENT_TIMESTAMP)"),
+                    {"code": code, "name": name})
+        assert migrate.upgrade(engine, "0010_department_synonyms") == "0010_department_synonyms"
+        with engine.connect() as connection:
+            rows = dict(connection.execute(text("SELECT code, synonyms FROM departments")).all())
+        assert "城管" in rows["CITY-ZHZFJ"].split() and "综合执法" in rows["CITY-ZHZFJ"].split()
+        assert rows["SITE-OWN"] == ""
+        assert migrate.downgrade(engine, "0008_voice_callback") == "0008_voice_callback"
+        with engine.connect() as connection:
+            assert "synonyms" not in {c["name"] for c in inspect(connection).get_columns("departments")}
+            assert connection.execute(text("SELECT count(*) FROM departments")).scalar() == 2
     finally:
         engine.dispose()
