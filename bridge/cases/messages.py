@@ -89,7 +89,7 @@ MESSAGES: dict[str, str] = {
     "department_retired": N_("The unit \u201c%(name)s\u201d (%(value)s) is retired; choose the unit now "
                              "responsible."),
     "department_not_chosen": N_("Choose the responsible unit: type its name, its pinyin initials or an everyday "
-                                "name (like 城管 or 交警), then click the unit in the list or press Enter."),
+                                "name, then click the unit in the list or press Enter."),
     "department_only_typed": N_("\u201c%(query)s\u201d is only typed in the search box: click the unit in the list "
                                 "or press Enter to choose it."),
     "department_not_shown": N_("The chosen unit is \u201c%(name)s\u201d, but the search box says "

@@ -133,6 +133,7 @@
     if (!select || !search || !list || !none || !dataNode) return null;
     var chosenName = form.querySelector("#unit-chosen-name");
     var chosenNone = form.querySelector("#unit-chosen-none");
+    var chosenLabel = form.querySelector("#unit-chosen-label");
     var change = form.querySelector("#unit-change");
     var units = JSON.parse(dataNode.textContent);
     var byCode = {};
@@ -144,22 +145,27 @@
     function finds(u, q) {
       return !q || u.terms.some(function (t) { return t.indexOf(q) >= 0; });
     }
-    // exact name or synonym first, then those starting with the query, then the name, a synonym,
-    // the initials containing it; ``via`` is the synonym that found the unit
+    // the closest first: the name or a synonym itself, initials typed in full, a name or synonym
+    // (then initials) starting with the query, a name or synonym containing it, the rest; ``via``
+    // is the synonym that found the unit, shown beside its name
     function rank(u, q) {
       if (!q) return { rank: 0, via: "" };
-      var name = u.name.toLowerCase();
-      var synonym = function (test) {
-        return u.synonyms.filter(function (w) { return test(w.toLowerCase()); })[0] || "";
-      };
-      var via;
-      if (name === q) return { rank: 0, via: "" };
-      if ((via = synonym(function (w) { return w === q; }))) return { rank: 0, via: via };
-      if (name.indexOf(q) === 0) return { rank: 1, via: "" };
-      if ((via = synonym(function (w) { return w.indexOf(q) === 0; }))) return { rank: 1, via: via };
-      if (name.indexOf(q) >= 0) return { rank: 2, via: "" };
-      if ((via = synonym(function (w) { return w.indexOf(q) >= 0; }))) return { rank: 3, via: via };
-      return { rank: 4, via: "" };
+      var name = u.name.toLowerCase(), initials = (u.initials || "").toLowerCase();
+      var tests = [
+        function (t) { return t === q; },
+        null,
+        function (t) { return t.indexOf(q) === 0; },
+        null,
+        function (t) { return t.indexOf(q) >= 0; },
+      ];
+      for (var r = 0; r < tests.length; r++) {
+        var test = tests[r] || tests[r - 1];
+        var texts = tests[r] ? [name].concat(u.synonyms) : [initials].concat(u.synonym_initials);
+        for (var k = 0; k < texts.length; k++) {
+          if (test(texts[k].toLowerCase())) return { rank: r, via: k ? u.synonyms[k - 1] : "" };
+        }
+      }
+      return { rank: tests.length, via: "" };
     }
     function setActive(n) {
       active = n;
@@ -205,7 +211,7 @@
       chosenName.textContent = u ? u.name : "";
       chosenName.dataset.code = u ? u.code : "";
       chosenNone.hidden = !!u;
-      change.hidden = !u;
+      chosenLabel.hidden = change.hidden = !u;
     }
     function choose(code) {
       if (!byCode[code]) return;
