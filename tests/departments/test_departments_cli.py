@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
 
 from bridge.cli_options import display_width, render_table
@@ -93,3 +95,31 @@ def test_synonyms_are_listed_and_a_shared_one_is_refused_with_nothing_stored(con
     assert "nothing was imported" in result.stderr
     with cli_db.session(readonly=True) as s:
         assert {u.code: u.synonyms for u in list_units(s)}["CITY-GAJ"] == "派出所 警察"
+
+
+def test_synonyms_import_on_both_backends(db_url, db, tmp_path, monkeypatch):
+    """`departments import` on SQLite and PostgreSQL: a file whose synonym is too long stores nothing,
+    the shipped file stores every unit's synonyms, an edited one changes them."""
+    monkeypatch.setenv("HOTLINE_BRIDGE_SESSION_SECRET", "s" * 32)
+    monkeypatch.setenv("HOTLINE_BRIDGE_AMI_SECRET", "a" * 16)
+    config = tmp_path / "config.toml"
+    config.write_text(f"[database]\nurl = {json.dumps(db_url)}\n", encoding="utf-8")
+    lines = SHIPPED_UNITS_FILE.read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(line.replace(",派出所 警察", ",派出所 " + "警" * 17) for line in lines) + "\n",
+                   encoding="utf-8")
+    result = run(config, "import", str(bad))
+    assert result.exit_code == 1 and "is 17 characters long; at most 16" in result.stderr
+    with db.session(readonly=True) as s:
+        assert list_units(s, include_retired=True) == []
+
+    assert run(config, "import", str(SHIPPED_UNITS_FILE)).exit_code == 0
+    edited = tmp_path / "edited.csv"
+    edited.write_text("\n".join(line.replace(",派出所 警察", ",派出所 警察 110") for line in lines) + "\n",
+                      encoding="utf-8")
+    result = run(config, "import", str(edited))
+    assert result.exit_code == 0, result.output
+    assert "updated: CITY-GAJ" in result.stdout
+    with db.session(readonly=True) as s:
+        synonyms = {u.code: u.synonyms for u in list_units(s)}
+    assert synonyms["CITY-GAJ"] == "派出所 警察 110" and synonyms["CITY-ZJJ"].split()[:2] == ["住建局", "住建"]
