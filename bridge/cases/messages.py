@@ -88,6 +88,13 @@ MESSAGES: dict[str, str] = {
                              "of units."),
     "department_retired": N_("The unit \u201c%(name)s\u201d (%(value)s) is retired; choose the unit now "
                              "responsible."),
+    "department_not_chosen": N_("Choose the responsible unit: type its name, its pinyin initials or an everyday "
+                                "name, then click the unit in the list or press Enter."),
+    "department_only_typed": N_("\u201c%(query)s\u201d is only typed in the search box: click the unit in the list "
+                                "or press Enter to choose it."),
+    "department_not_shown": N_("The chosen unit is \u201c%(name)s\u201d, but the search box says "
+                               "\u201c%(query)s\u201d, which does not find it: choose the unit again, or empty "
+                               "the search box."),
     "privacy_found": N_("The %(label)s contains %(what)s \u201c%(fragment)s\u201d: remove it, this text is "
                         "published on the forum."),
     "state_invalid": N_("The state must be one of: %(choices)s."),

@@ -97,6 +97,8 @@ class Department(Base):
     keywords: Mapped[str] = mapped_column(Text, default="")
     retired_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Everyday names operators search the unit by (space separated): 城管 for 市综合行政执法局.
+    synonyms: Mapped[str] = mapped_column(Text, default="")
 
 
 # ------------------------------------------------------------------------ users

@@ -1,4 +1,4 @@
-"""GET /api/v1/departments: the units a case can be filed to (API-token auth, any role)."""
+"""GET /api/v1/departments: the units a case can be filed to (API-token auth, any role), with their synonyms."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -20,6 +20,7 @@ class DepartmentOut(BaseModel):
     name: str
     kind: str
     pinyin_initials: str
+    synonyms: list[str]
     retired: bool
 
 
@@ -37,7 +38,7 @@ async def list_departments(
         with db.session(readonly=True) as session:
             units = list_units(session, include_retired=retired is not False)
             return [DepartmentOut(code=u.code, name=u.name, kind=u.kind.value, pinyin_initials=u.pinyin_initials,
-                                  retired=u.retired_at is not None)
+                                  synonyms=u.synonyms.split(), retired=u.retired_at is not None)
                     for u in units if retired is None or (u.retired_at is not None) == retired]
 
     return await db.run(work)

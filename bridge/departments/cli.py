@@ -17,14 +17,14 @@ def departments() -> None:
 @click.option("--active", is_flag=True, help="only units in service (hide retired ones)")
 @config_option
 def list_command(config: Config, active: bool) -> None:
-    """List the units: code, kind, name, and when retired."""
+    """List the units: code, kind, name, when retired, and the synonyms the desk finds them by."""
     from bridge.departments.service import list_units
 
     with open_database(config) as db:
         with db.session(readonly=True) as session:
             units = list_units(session, include_retired=not active)
-            rows = [[u.code, u.kind.value, u.name, local_date(config, u.retired_at)] for u in units]
-    click.echo(render_table(["code", "kind", "name", "retired"], rows))
+            rows = [[u.code, u.kind.value, u.name, local_date(config, u.retired_at), u.synonyms] for u in units]
+    click.echo(render_table(["code", "kind", "name", "retired", "synonyms"], rows))
     retired = sum(1 for r in rows if r[3])
     click.echo(f"{len(rows)} unit(s), {retired} retired")
 
@@ -34,7 +34,7 @@ def list_command(config: Config, active: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="check the file and show what would change; store nothing")
 @config_option
 def import_command(config: Config, file: str, dry_run: bool) -> None:
-    """Import an edited units file (CSV: code,name,kind,keywords).
+    """Import an edited units file (CSV: code,name,kind,keywords,synonyms).
 
     Units missing from the file are retired, never deleted; a retired unit
     listed again is reinstated.  A file with any problem stores nothing.

@@ -5,7 +5,7 @@ Tongqu platform (70 city-level departments, 6 county/district governments and
 32 communities of the main urban area).  A site edits a copy and imports it with
 ``hotline-bridge departments import FILE``.
 
-The file is UTF-8 CSV with the header ``code,name,kind,keywords``:
+The file is UTF-8 CSV with the header ``code,name,kind,keywords,synonyms``:
 
 - ``code``: the unit's stable identifier (upper-case ASCII letters, digits and
   ``-``, at most 32).  The shipped codes read as ``CITY-<initials>`` for city
@@ -16,6 +16,10 @@ The file is UTF-8 CSV with the header ``code,name,kind,keywords``:
 - ``name``: the unit's name, as shown to operators and on the forum.
 - ``kind``: ``city_department``, ``county_government`` or ``community``.
 - ``keywords``: space-separated words that suggest the unit from a complaint.
+- ``synonyms``: space-separated everyday names the desk's unit picker finds the unit by
+  (``城管 综合执法`` for 市综合行政执法局), 2 to 16 characters each, each claimed by one unit
+  only and never another unit's name.  A file without the column leaves the units' synonyms
+  as they are.
 
 Importing is all-or-nothing: the whole file is checked before anything is
 written, and the caller's transaction holds every change.  Units missing from
@@ -25,6 +29,7 @@ keep their unit; a retired unit that appears again is reinstated.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,10 +44,16 @@ from bridge.departments.pinyin import initials
 SHIPPED_UNITS_FILE = Path(__file__).parent / "data" / "quzhou-units.csv"
 
 REQUIRED_COLUMNS = ("code", "name", "kind")
-OPTIONAL_COLUMNS = ("keywords",)
+OPTIONAL_COLUMNS = ("keywords", "synonyms")
+HEADER_TEXT = "code,name,kind,keywords,synonyms"
 CODE_PATTERN = UNIT_CODE_PATTERN
 NAME_MAX = 120  # Department.name is String(120)
 KIND_ORDER = {kind: i for i, kind in enumerate(DepartmentKind)}
+SYNONYM_MIN, SYNONYM_MAX = 2, 16  # one character finds too much; a long one is a name, not a synonym
+SYNONYMS_PER_UNIT = 20
+# Chinese characters, letters and digits (and the middle dot of transliterated names).
+_SYNONYM_TEXT = re.compile(r"^[^\W_]+(?:·[^\W_]+)*$")
+_SYNONYM_SEPARATORS = re.compile(r"[\s\u3000、]")
 
 
 class UnitsFileError(Exception):
@@ -68,6 +79,7 @@ class UnitRow:
     kind: DepartmentKind
     keywords: str = ""
     line: int = 0
+    synonyms: str | None = None  # space separated; None: the file has no synonyms column (keep them)
 
 
 @dataclass
@@ -75,7 +87,7 @@ class ImportReport:
     """What an import changed (unit codes, in file order; ``retired`` in code order)."""
 
     added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)  # name, kind or keywords changed
+    updated: list[str] = field(default_factory=list)  # name, kind, keywords or synonyms changed
     reinstated: list[str] = field(default_factory=list)  # was retired, is in the file again
     retired: list[str] = field(default_factory=list)  # in service, absent from the file
     unchanged: int = 0
@@ -97,6 +109,49 @@ def _normalise_keywords(value: str) -> str:
     return " ".join(dict.fromkeys(value.replace("\u3000", " ").split()))
 
 
+def _check_synonyms(value: str, name: str) -> tuple[list[str], list[str]]:
+    """The synonyms of one line (duplicates and the unit's own name dropped), and what is wrong with them."""
+    entries = _SYNONYM_SEPARATORS.split(value.strip()) if value.strip() else []
+    problems: list[str] = []
+    if "、" in value and any(not part.strip() for part in value.strip().split("、")):
+        problems.append("synonyms has an empty entry (two separators in a row, or one at an end); "
+                        "separate the names with one space or one 、")
+    synonyms: list[str] = []
+    for entry in filter(None, entries):
+        if len(entry) > SYNONYM_MAX:
+            problems.append(f"synonym {entry!r} is {len(entry)} characters long; at most {SYNONYM_MAX}")
+        elif len(entry) < SYNONYM_MIN:
+            problems.append(f"synonym {entry!r} is too short; at least {SYNONYM_MIN} characters "
+                            "(one character would find too many units)")
+        elif not _SYNONYM_TEXT.match(entry):
+            problems.append(f"synonym {entry!r} may hold only Chinese characters, letters and digits")
+        elif entry != name and entry not in synonyms:
+            synonyms.append(entry)
+    if len(synonyms) > SYNONYMS_PER_UNIT:
+        problems.append(f"{len(synonyms)} synonyms; at most {SYNONYMS_PER_UNIT} a unit")
+    return synonyms, problems
+
+
+def _shared_synonyms(rows: list[UnitRow]) -> list[str]:
+    """A synonym must lead to one unit: claimed by two, or another unit's name, is a problem."""
+    problems: list[str] = []
+    names = {row.name: row for row in rows}
+    owners: dict[str, UnitRow] = {}
+    for row in rows:
+        for synonym in (row.synonyms or "").split():
+            other = names.get(synonym)
+            if other is not None and other is not row:
+                problems.append(f"line {row.line}: synonym {synonym!r} is the name of {other.code} (line "
+                                f"{other.line}); remove it")
+            elif synonym in owners:
+                first = owners[synonym]
+                problems.append(f"line {row.line}: synonym {synonym!r} of {row.code} is claimed by {first.code} "
+                                f"(line {first.line}) too; give it to one unit")
+            else:
+                owners[synonym] = row
+    return problems
+
+
 def parse_units(text: str, *, source: str = "<units>") -> list[UnitRow]:
     """Check the CSV ``text`` of a units file; raise UnitsFileError listing every problem."""
     if text.startswith("\ufeff"):
@@ -104,16 +159,16 @@ def parse_units(text: str, *, source: str = "<units>") -> list[UnitRow]:
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if header is None:
-        raise UnitsFileError(source, ["line 1: the file is empty; expected the header code,name,kind,keywords"])
+        raise UnitsFileError(source, ["line 1: the file is empty; expected the header " + HEADER_TEXT])
     columns = [h.strip().lower() for h in header]
     problems: list[str] = []
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        problems.append(f"line 1: missing column(s) {', '.join(missing)}; expected the header code,name,kind,keywords")
+        problems.append(f"line 1: missing column(s) {', '.join(missing)}; expected the header " + HEADER_TEXT)
     unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         problems.append(f"line 1: unknown column(s) {', '.join(repr(c) for c in unknown)}; "
-                        "expected code,name,kind,keywords")
+                        "expected " + HEADER_TEXT)
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         problems.append(f"line 1: column(s) {', '.join(repeated)} appear more than once")
@@ -135,7 +190,9 @@ def parse_units(text: str, *, source: str = "<units>") -> list[UnitRow]:
             continue
         get = lambda col: values[index[col]].strip() if col in index else ""  # noqa: E731
         code, name, kind_text, keywords = get("code"), get("name"), get("kind"), get("keywords")
-        ok = True
+        synonyms, synonym_problems = _check_synonyms(get("synonyms"), name)
+        problems += [f"line {line}: {p}" for p in synonym_problems]
+        ok = not synonym_problems
         if not code:
             problems.append(f"line {line}: code is empty")
             ok = False
@@ -165,7 +222,9 @@ def parse_units(text: str, *, source: str = "<units>") -> list[UnitRow]:
             problems.append(f"line {line}: kind {kind_text!r} is unknown; expected one of {kinds}")
             ok = False
         if ok:
-            rows.append(UnitRow(code=code, name=name, kind=kind, keywords=_normalise_keywords(keywords), line=line))
+            rows.append(UnitRow(code=code, name=name, kind=kind, keywords=_normalise_keywords(keywords), line=line,
+                                synonyms=" ".join(synonyms) if "synonyms" in index else None))
+    problems += _shared_synonyms(rows)
     if not problems and not rows:
         problems.append("the file lists no units (importing it would retire every unit)")
     if problems:
@@ -194,8 +253,8 @@ def load_units_file(path: str | Path) -> list[UnitRow]:
 def import_units(session: Session, rows: list[UnitRow], now: datetime) -> ImportReport:
     """Make the departments table match ``rows``; nothing is committed here.
 
-    New codes are added; a known code takes the row's name, kind and keywords
-    (pinyin initials recomputed); a retired unit in ``rows`` is reinstated; a unit
+    New codes are added; a known code takes the row's name, kind, keywords and synonyms
+    (pinyin initials recomputed; synonyms kept when the file had no such column); a retired unit in ``rows`` is reinstated; a unit
     in service that is not in ``rows`` is retired at ``now``.  Nothing is deleted.
     """
     if now.tzinfo is None:
@@ -215,12 +274,14 @@ def import_units(session: Session, rows: list[UnitRow], now: datetime) -> Import
         pinyin = initials(row.name)
         if unit is None:
             session.add(Department(code=row.code, name=row.name, kind=row.kind, keywords=row.keywords,
-                                   pinyin_initials=pinyin, created_at=now))
+                                   synonyms=row.synonyms or "", pinyin_initials=pinyin, created_at=now))
             report.added.append(row.code)
             continue
-        changed = (unit.name, unit.kind, unit.keywords, unit.pinyin_initials) != (row.name, row.kind, row.keywords, pinyin)
+        synonyms = unit.synonyms if row.synonyms is None else row.synonyms
+        wanted = (row.name, row.kind, row.keywords, pinyin, synonyms)
+        changed = (unit.name, unit.kind, unit.keywords, unit.pinyin_initials, unit.synonyms) != wanted
         if changed:
-            unit.name, unit.kind, unit.keywords, unit.pinyin_initials = row.name, row.kind, row.keywords, pinyin
+            unit.name, unit.kind, unit.keywords, unit.pinyin_initials, unit.synonyms = wanted
             report.updated.append(row.code)
         if unit.retired_at is not None:
             unit.retired_at = None

@@ -78,7 +78,7 @@ async def admin_units(request: Request, user: DeskUser = Depends(admin_user)) ->
     def work() -> list[dict]:
         with db.session(readonly=True) as session:
             return [{"code": d.code, "name": d.name, "kind": d.kind.value, "initials": d.pinyin_initials,
-                     "keywords": d.keywords, "retired_at": d.retired_at}
+                     "keywords": d.keywords, "synonyms": d.synonyms, "retired_at": d.retired_at}
                     for d in list_units(session, include_retired=True)]
 
     return render(request, "admin_units.html", user=user, page="admin", units=await db.run(work))

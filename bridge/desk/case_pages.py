@@ -19,6 +19,7 @@ from bridge.cases.messages import translate
 from bridge.cases.timeline import timeline_view, unit_codes, unit_names
 from bridge.cases.validation import (
     BEST_TIME_CODES,
+    DESCRIPTION_MIN,
     FIELDS,
     NOT_BEFORE_MAX_DAYS,
     CaseValidationError,
@@ -32,6 +33,7 @@ from bridge.desk.access import current_user
 from bridge.desk.queries import DeskUser
 from bridge.desk.rendering import CHANNEL_LABELS, STATE_LABELS, render
 from bridge.desk.rendering import now as _now
+from bridge.desk.unit_choice import SEARCH_MAX, merged, unit_choice_errors
 from bridge.i18n import request_locale, translations
 from bridge.live import LiveEvent
 from bridge.site.clock import SiteClock
@@ -99,8 +101,28 @@ async def case_rows(request: Request, user: DeskUser = Depends(current_user)) ->
 
 def _form_defaults() -> dict[str, Any]:
     values: dict[str, Any] = {name: "" for name in FIELDS}
-    values.update(channel="phone", callback_wanted=True, sms_consent=False, voice_callback=False, best_time="any")
+    values.update(channel="phone", callback_wanted=True, sms_consent=False, voice_callback=False, best_time="any",
+                  unit_search="")
     return values
+
+
+# The fields the page checks itself before sending (the rules check them all again).
+CLIENT_REQUIRED = ("caller_surname", "caller_honorific", "caller_phone", "title", "description")
+
+
+def _form_messages(locale: str) -> dict[str, Any]:
+    """The page's own messages for what the browser would otherwise say in its tooltips, in the
+    page's locale; ``{query}``, ``{name}`` and ``{length}`` are filled in by desk.js."""
+    return {
+        "not_filed": translations(locale).gettext("The case is not filed yet: correct the fields marked below."),
+        "required": {name: translate("required", locale, field=name) for name in CLIENT_REQUIRED},
+        "too_short": {"description": translate("too_short", locale, field="description", min=DESCRIPTION_MIN,
+                                               length="{length}")},
+        "min_length": {"description": DESCRIPTION_MIN},
+        "unit": {"not_chosen": translate("department_not_chosen", locale),
+                 "only_typed": translate("department_only_typed", locale, query="{query}"),
+                 "not_shown": translate("department_not_shown", locale, query="{query}", name="{name}")},
+    }
 
 
 def _not_before_bounds(config: Config) -> dict[str, str]:
@@ -134,7 +156,8 @@ async def _form_page(request: Request, user: DeskUser, values: dict[str, Any], e
     return render(request, "case_form.html", status_code=status_code, user=user, page="new", values=values,
                   errors=errors, draft_key=draft_key, restore=restore, privacy=privacy,
                   channels=list(CHANNEL_LABELS), best_times=BEST_TIME_CODES,
-                  not_before=_not_before_bounds(request.app.state.config), **data)
+                  not_before=_not_before_bounds(request.app.state.config),
+                  form_messages=_form_messages(request_locale(request)), **data)
 
 
 @router.get("/cases/new")
@@ -166,6 +189,8 @@ async def file_case(request: Request, user: DeskUser = Depends(current_user)) ->
     data["voice_callback"] = "true" if form.get("voice_callback") else "false"
     if data["call_linkedid"]:
         data["channel"] = "phone"
+    unit_search = form.get("unit_search")
+    unit_search = unit_search.strip()[:SEARCH_MAX] if isinstance(unit_search, str) else ""
     db = request.app.state.db
     config: Config = request.app.state.config
     zone = config.site.zone
@@ -174,7 +199,15 @@ async def file_case(request: Request, user: DeskUser = Depends(current_user)) ->
     def work() -> str:
         with db.session() as session:
             account = session.get(User, user.id)
-            case = cases.file_case(session, data, user=account, now=_now(), zone=zone)
+            choice = unit_choice_errors(session, data["department"], unit_search)
+            now = _now()
+            if choice:  # every other problem is told too, and nothing is written
+                try:
+                    cases.check_case(session, data, today=now.astimezone(zone).date(), user=account, now=now)
+                except CaseValidationError as problem:
+                    raise CaseValidationError(merged(choice, problem.errors)) from None
+                raise CaseValidationError(choice)
+            case = cases.file_case(session, data, user=account, now=now, zone=zone)
             return case.number
 
     try:
@@ -190,6 +223,7 @@ async def file_case(request: Request, user: DeskUser = Depends(current_user)) ->
         values["sms_consent"] = data["sms_consent"] == "true"
         values["voice_callback"] = data["voice_callback"] == "true"
         values["best_time"] = data["best_time"] or "any"  # none clicked: the rules took "any"
+        values["unit_search"] = unit_search
         return await _form_page(request, user, values, errors, status_code=422, restore=False,
                                 privacy=privacy)
     request.app.state.live.publish(LiveEvent("case", "filed", {"number": number, "state": "queued"}))

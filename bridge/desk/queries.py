@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from bridge.cases.validation import normalise_phone
 from bridge.db.models import Call, CallDisposition, Case, Department, Role, User
+from bridge.departments.search import search_terms, synonym_initials
 
 DESK_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 HISTORY_LIMIT = 5
@@ -34,10 +35,13 @@ def desk_user(user: User, session_values) -> DeskUser:
 
 
 def units(session: Session) -> list[dict]:
-    """Units in service, for the form's search box (name, pinyin initials, keywords)."""
+    """Units in service, for the form's search box: name, synonyms, the terms a query is matched
+    against (bridge.departments.search) and the keywords that suggest a unit from the text."""
     rows = session.scalars(select(Department).where(Department.retired_at.is_(None))
                            .order_by(Department.kind, Department.code))
-    return [{"code": d.code, "name": d.name, "initials": d.pinyin_initials, "keywords": d.keywords}
+    return [{"code": d.code, "name": d.name, "initials": d.pinyin_initials, "keywords": d.keywords,
+             "synonyms": d.synonyms.split(), "synonym_initials": [synonym_initials(w) for w in d.synonyms.split()],
+             "terms": search_terms(d.code, d.name, d.pinyin_initials, d.synonyms)}
             for d in rows]
 
 

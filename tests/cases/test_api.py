@@ -318,8 +318,9 @@ def test_departments(client, staff, db):
     assert len(units) == 108
     ljq = next(u for u in units if u["code"] == "CITY-LJQ")
     assert ljq == {"code": "CITY-LJQ", "name": "衢州绿色产业集聚区管委会", "kind": "city_department",
-                   "pinyin_initials": ljq["pinyin_initials"], "retired": False}
+                   "pinyin_initials": ljq["pinyin_initials"], "synonyms": ["高新区"], "retired": False}
     assert ljq["pinyin_initials"]
+    assert next(u for u in units if u["code"] == "CITY-ZHZFJ")["synonyms"][:3] == ["城管", "城管局", "综合执法"]
     retired = client.get("/api/v1/departments?retired=true", headers=auth(staff["operator"])).json()
     assert [u["code"] for u in retired] == ["CITY-KJJ"]
     active = client.get("/api/v1/departments?retired=false", headers=auth(staff["operator"])).json()

@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0011_users_active_extension"
+    assert head == "0012_department_synonyms"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -359,5 +359,30 @@ def test_active_extension_index_names_shared_extensions_first_then_refuses_a_sec
             connection.execute(add, {"name": "zhao", "ext": "8002", "disabled": None})  # 8002's holder is disabled
             with pytest.raises(IntegrityError), connection.begin_nested():
                 connection.execute(add, {"name": "sun", "ext": "8001", "disabled": None})
+    finally:
+        engine.dispose()
+
+
+def test_synonyms_migration_gives_the_shipped_units_their_everyday_names(empty_db_url):
+    """0012 adds `departments.synonyms`: a shipped unit already imported gets the shipped ones, a
+    site's own unit starts with none; downgrading removes the column and keeps the units."""
+    migrate.upgrade(empty_db_url, "0011_users_active_extension")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            for code, name in (("CITY-ZHZFJ", "市综合行政执法局"), ("SITE-OWN", "本地单位")):
+                connection.execute(text(
+                    "INSERT INTO departments (code, name, kind, pinyin_initials, keywords, created_at) "
+                    "VALUES (:code, :name, 'city_department', '', '', CURRENT_TIMESTAMP)"),
+                    {"code": code, "name": name})
+        assert migrate.upgrade(engine, "0012_department_synonyms") == "0012_department_synonyms"
+        with engine.connect() as connection:
+            rows = dict(connection.execute(text("SELECT code, synonyms FROM departments")).all())
+        assert "城管" in rows["CITY-ZHZFJ"].split() and "综合执法" in rows["CITY-ZHZFJ"].split()
+        assert rows["SITE-OWN"] == ""
+        assert migrate.downgrade(engine, "0011_users_active_extension") == "0011_users_active_extension"
+        with engine.connect() as connection:
+            assert "synonyms" not in {c["name"] for c in inspect(connection).get_columns("departments")}
+            assert connection.execute(text("SELECT count(*) FROM departments")).scalar() == 2
     finally:
         engine.dispose()

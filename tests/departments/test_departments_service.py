@@ -51,9 +51,9 @@ def test_shipped_file_has_70_city_departments_6_governments_32_communities():
 def test_shipped_file_is_plain_utf8_csv_with_the_documented_header():
     with SHIPPED_UNITS_FILE.open(encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
-        assert next(reader) == ["code", "name", "kind", "keywords"]
+        assert next(reader) == ["code", "name", "kind", "keywords", "synonyms"]
         for row in reader:
-            assert len(row) == 4
+            assert len(row) == 5
             assert row[3].strip(), f"{row[0]} has no keywords"
 
 
@@ -111,7 +111,7 @@ def problems_of(tmp_path, text):
 
 def test_missing_column_is_named(tmp_path):
     problems = problems_of(tmp_path, "code,name\nA1,市一局\n")
-    assert problems == ["line 1: missing column(s) kind; expected the header code,name,kind,keywords"]
+    assert problems == ["line 1: missing column(s) kind; expected the header code,name,kind,keywords,synonyms"]
 
 
 def test_unknown_column_is_named(tmp_path):
@@ -278,3 +278,74 @@ def test_a_failure_midway_through_an_import_stores_nothing(db, monkeypatch):
     with db.session(readonly=True) as s:
         units = {u.code: (u.name, u.retired_at) for u in list_units(s, include_retired=True)}
     assert units == {"A1": ("市一局", None), "A2": ("市二局", None)}
+
+
+# ----------------------------------------------------------------------- synonyms
+
+SYN_HEADER = "code,name,kind,keywords,synonyms\n"
+
+
+@pytest.mark.parametrize("synonym, code", [
+    ("城管", "CITY-ZHZFJ"), ("综合执法", "CITY-ZHZFJ"), ("环卫", "CITY-ZHZFJ"),
+    ("交警", "CITY-JJZD"), ("物业", "CITY-ZJJ"), ("住建局", "CITY-ZJJ"), ("环保局", "CITY-STHJJ"),
+    ("人社局", "CITY-RSJ"), ("卫健委", "CITY-WJW"), ("残联", "CITY-CL"), ("柯城区政府", "GOV-KC"),
+])
+def test_shipped_synonyms_lead_to_the_unit_a_quzhou_caller_means(synonym, code):
+    owners = [r.code for r in load_units_file(SHIPPED_UNITS_FILE) if synonym in (r.synonyms or "").split()]
+    assert owners == [code]
+
+
+def test_shipped_synonyms_are_not_already_part_of_the_name():
+    """A synonym the name already contains adds nothing to a substring search."""
+    for row in load_units_file(SHIPPED_UNITS_FILE):
+        assert [s for s in (row.synonyms or "").split() if s in row.name] == [], row.code
+
+
+def test_synonyms_are_stored_updated_and_kept_by_a_file_without_the_column(session, tmp_path):
+    first = write(tmp_path, SYN_HEADER + "A1,市一局,city_department,,一局、市一 市一\nA2,市二局,community,,\n")
+    report = import_units(session, load_units_file(first), T0)
+    assert report.added == ["A1", "A2"]
+    units = {u.code: u for u in list_units(session)}
+    assert units["A1"].synonyms == "一局 市一"  # 、 or spaces; the duplicate dropped
+    assert units["A2"].synonyms == ""
+    changed = write(tmp_path, SYN_HEADER + "A1,市一局,city_department,,一局\nA2,市二局,community,,二局\n")
+    assert import_units(session, load_units_file(changed), T1).updated == ["A1", "A2"]
+    old_format = write(tmp_path, HEADER + "A1,市一局,city_department,\nA2,市二局,community,\n")
+    report = import_units(session, load_units_file(old_format), T1)
+    assert report.updated == [] and report.unchanged == 2
+    assert {u.code: u.synonyms for u in list_units(session)} == {"A1": "一局", "A2": "二局"}
+
+
+def test_a_synonym_claimed_by_two_units_or_naming_another_is_refused(tmp_path):
+    problems = problems_of(tmp_path, SYN_HEADER + "A1,市一局,city_department,,城管\n"
+                                                  "A2,市二局,city_department,,城管 市一局\n")
+    assert problems == [
+        "line 3: synonym '城管' of A2 is claimed by A1 (line 2) too; give it to one unit",
+        "line 3: synonym '市一局' is the name of A1 (line 2); remove it",
+    ]
+
+
+def test_a_too_long_too_short_odd_or_empty_synonym_is_refused(tmp_path):
+    problems = problems_of(tmp_path, SYN_HEADER + "A1,市一局,city_department,,城管、、执法\n"
+                                                  f"A2,市二局,city_department,,{'很' * 17} 局 a/b\n")
+    assert problems == [
+        "line 2: synonyms has an empty entry (two separators in a row, or one at an end); "
+        "separate the names with one space or one 、",
+        "line 3: synonym '很很很很很很很很很很很很很很很很很' is 17 characters long; at most 16",
+        "line 3: synonym '局' is too short; at least 2 characters (one character would find too many units)",
+        "line 3: synonym 'a/b' may hold only Chinese characters, letters and digits",
+    ]
+
+
+def test_a_file_with_a_bad_synonym_stores_nothing(db, tmp_path):
+    with db.session() as s:
+        ensure_shipped_units(s, T0)
+    lines = SHIPPED_UNITS_FILE.read_text(encoding="utf-8").splitlines()
+    bad = [line.replace("CITY-GAJ,市公安局,city_department,", "CITY-GAJ,衢州市公安局,city_department,")
+           .replace(",派出所 警察", ",派出所 警察 城管") for line in lines]
+    with pytest.raises(UnitsFileError) as info:
+        load_units_file(write(tmp_path, "\n".join(bad) + "\n"))
+    assert any("synonym '城管' of CITY-ZHZFJ is claimed by CITY-GAJ" in p for p in info.value.problems)
+    with db.session(readonly=True) as s:
+        gaj = {u.code: (u.name, u.synonyms) for u in list_units(s)}["CITY-GAJ"]
+    assert gaj == ("市公安局", "派出所 警察")

@@ -98,10 +98,10 @@ def test_case_form_validation_privacy_draft_and_filing(page, live, db):
     page.goto(form_url)
     assert page.input_value('input[name="caller_phone"]') == "139 1234 5678"
     page.fill('input[name="title"]', "路口垃圾堆积")
-    page.click("#file-case")
+    page.click("#file-case")  # the page's own messages, before anything is sent
     assert page.locator("#error-caller_surname").inner_text() == "请填写姓。"
     assert page.locator("#error-description").inner_text() == "请填写问题描述。"
-    assert page.locator("#error-department").inner_text() == "请填写责任单位。"
+    assert page.locator("#error-department").inner_text() == UNIT_NOT_CHOSEN
     assert page.input_value('input[name="title"]') == "路口垃圾堆积"
 
     # the privacy guard
@@ -110,6 +110,8 @@ def test_case_form_validation_privacy_draft_and_filing(page, live, db):
     page.fill('input[name="caller_full_name"]', "朱小红")
     page.fill('textarea[name="description"]', "东港三路的垃圾堆了三天，气味很大，请打 13912345678 找朱小红。")
     page.fill("#unit-search", "gaj")
+    assert page.locator("#department").input_value() == ""  # typing only searches
+    page.press("#unit-search", "Enter")
     assert page.locator("#department").input_value() == "CITY-GAJ"
     page.click("#file-case")
     assert page.locator("#privacy-alert").is_visible()
@@ -144,6 +146,108 @@ def test_case_form_validation_privacy_draft_and_filing(page, live, db):
     assert page.evaluate("localStorage.getItem('hotline-desk:draft:1764133200.42')") is None
     assert page.locator("#case-state").inner_text() == "排队待发"
     assert page.locator("#case-best-time").inner_text() == f"晚上 · {day} 起"
+
+
+UNIT_NOT_CHOSEN = "请选择责任单位：输入单位名称、拼音首字母或常用叫法（如 城管、交警），然后在列表中点击该单位或按回车键。"
+
+
+def options(page) -> list[str]:
+    return page.locator("#unit-options li").evaluate_all("items => items.map(li => li.dataset.code)")
+
+
+def test_unit_picker_chooses_only_when_told_and_says_when_nothing_matches(page, live):
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.goto(f"{live.url}/desk/cases/new")
+    assert page.locator("#unit-chosen-none").is_visible() and not page.locator("#unit-change").is_visible()
+    page.fill("#unit-search", "zhzf")
+    assert options(page)[0] == "CITY-ZHZFJ"
+    assert page.locator("#department").input_value() == ""  # typing never selects
+    page.press("#unit-search", "Enter")
+    assert page.locator("#department").input_value() == "CITY-ZHZFJ"
+    assert page.locator("#unit-chosen-name").inner_text() == "市综合行政执法局"
+    assert page.input_value("#unit-search") == ""
+
+    # the bug of issue 11: the search finds nothing, and the chosen unit is still in view
+    page.fill("#unit-search", "综合执法局xyz")
+    none = page.locator("#unit-none")
+    assert none.is_visible() and not page.locator("#unit-options").is_visible()
+    assert none.inner_text() == ("没有匹配“综合执法局xyz”的单位：请试试单位名称、拼音首字母或常用叫法"
+                                 "（城管、交警、环卫、物业）。")
+    assert page.locator("#unit-chosen-name").is_visible()
+    page.click("#file-case")
+    assert page.locator("#error-department").inner_text() == (
+        "已选单位是“市综合行政执法局”，但搜索框中的“综合执法局xyz”找不到它：请重新选择单位，或清空搜索框。")
+    assert page.url.endswith("/desk/cases/new")  # not sent
+    page.locator("#unit-picker").screenshot(path="/tmp/desk-unit-picker.png")
+
+    # everyday names, and the synonym that found the unit beside its name
+    for query, code in (("城管", "CITY-ZHZFJ"), ("综合执法", "CITY-ZHZFJ"), ("交警", "CITY-JJZD"),
+                        ("环卫", "CITY-ZHZFJ"), ("物业", "CITY-ZJJ"), ("cg", "CITY-ZHZFJ")):
+        page.fill("#unit-search", query)
+        assert options(page)[0] == code, query
+    page.fill("#unit-search", "城管")
+    assert page.locator("#unit-options li").first.inner_text() == "市综合行政执法局 城管"
+    page.locator('#unit-options li[data-code="CITY-ZHZFJ"]').click()
+    assert page.locator("#department").input_value() == "CITY-ZHZFJ"
+    assert page.locator("#error-department").count() == 0
+
+    # the keyboard: arrows move, Enter chooses the one shown active
+    page.fill("#unit-search", "市公安")
+    assert options(page)[:2] == ["CITY-GAJ", "CITY-JJZD"]
+    page.press("#unit-search", "ArrowDown")
+    assert page.locator("#unit-options li.active").get_attribute("data-code") == "CITY-JJZD"
+    page.press("#unit-search", "Enter")
+    assert page.locator("#department").input_value() == "CITY-JJZD"
+    assert page.locator("#unit-chosen-name").inner_text() == "市公安局交通警察支队"
+    page.click("#unit-change")
+    assert page.locator("#department").input_value() == ""
+    assert page.locator("#unit-chosen-none").is_visible() and not page.locator("#unit-change").is_visible()
+
+
+def test_the_file_button_stays_in_view_and_ctrl_enter_files(page, live):
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.goto(f"{live.url}/desk/cases/new?call={LINKEDID}")
+    button_bottom = "document.getElementById('file-case').getBoundingClientRect().bottom"
+    assert page.evaluate("document.documentElement.scrollHeight") > 1500  # a long form
+    assert 0 < page.evaluate(button_bottom) <= page.evaluate("innerHeight")
+    page.evaluate("scrollTo(0, 700)")
+    assert 0 < page.evaluate(button_bottom) <= page.evaluate("innerHeight")
+    assert page.evaluate("document.getElementById('case-form').noValidate")
+
+    page.press('input[name="title"]', "Control+Enter")  # no browser tooltip: the page's words
+    assert page.locator("#error-caller_surname").inner_text() == "请填写姓。"
+    assert page.locator("#error-caller_honorific").inner_text() == "请填写称呼。"
+    assert page.locator("#form-errors").inner_text() == "案件尚未登记：请修改下面标出的内容。"
+    page.fill('input[name="caller_surname"]', "朱")
+    page.check('input[name="caller_honorific"][value="先生"]')
+    page.fill('input[name="title"]', "路灯不亮")
+    page.fill('textarea[name="description"]', "太短")
+    page.press('textarea[name="description"]', "Control+Enter")
+    assert page.locator("#error-description").inner_text() == "问题描述至少要 10 个字（现在 2 个字）。"
+    assert page.locator("#error-caller_surname").count() == 0  # corrected, the message is gone
+    page.fill('textarea[name="description"]', "府山街道水亭街的路灯坏了一个星期，晚上很黑，请尽快修好。")
+    page.fill("#unit-search", "城管")
+    page.press("#unit-search", "Enter")
+    page.press('textarea[name="description"]', "Control+Enter")
+    page.wait_for_selector("#filed-message")
+    assert "已登记" in page.locator("#filed-message").inner_text()
+
+
+def test_suggestions_name_the_community_typed_in_the_location(page, live):
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.goto(f"{live.url}/desk/cases/new")
+    page.fill('input[name="location"]', "荷花街道荷五社区")
+    page.fill('textarea[name="description"]', "荷花街道这边垃圾乱扔，还有人占道经营，希望处理。")
+    first = page.locator(".from-words .suggest").first
+    first.wait_for()
+    codes = page.locator(".from-words .suggest").evaluate_all("items => items.map(b => b.dataset.code)")
+    # 荷五社区 first; the street's other communities are no better guess than the one named
+    assert codes == ["COM-HH-5", "CITY-ZHZFJ"]
+    first.click()
+    assert page.locator("#unit-chosen-name").inner_text() == "荷花街道荷五社区"
 
 
 def test_a_draft_saved_when_the_best_time_was_free_text_keeps_any_time(page, live):

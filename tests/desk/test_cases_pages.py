@@ -1,6 +1,7 @@
 """The case form, the case list and recordings (HTTP level)."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -30,7 +31,7 @@ def test_form_from_a_call_is_prefilled(operator):
     assert "公开部分：发到论坛" in page.text and "内部部分：只留在热线" in page.text
     assert 'data-draft-key="hotline-desk:draft:1764133200.42"' in page.text
     assert "衢州绿色产业集聚区管委会" in page.text  # the units to choose from
-    assert 'data-initials="sgaj"' in page.text  # pinyin initials for the search box
+    assert '"sgaj"' in page.text  # pinyin initials for the search box (the units' data)
     walk_in = operator.get("/desk/cases/new")
     assert 'data-draft-key="hotline-desk:draft:new"' in walk_in.text and 'name="channel"' in walk_in.text
 
@@ -41,12 +42,56 @@ def test_empty_form_shows_every_message_beside_its_field_and_stores_nothing(oper
     text = response.text
     assert "案件尚未登记：请修改下面标出的内容。" in text
     for field, message in [("caller_surname", "请填写姓。"), ("caller_honorific", "请填写称呼。"),
-                           ("caller_phone", "请填写联系电话。"), ("department", "请填写责任单位。"),
+                           ("caller_phone", "请填写联系电话。"),
+                           ("department", "请选择责任单位：输入单位名称、拼音首字母或常用叫法（如 城管、交警），"
+                                          "然后在列表中点击该单位或按回车键。"),
                            ("title", "请填写标题。"), ("description", "问题描述至少要 10 个字（现在 2 个字）。")]:
         assert f'<span class="error" id="error-{field}" data-field="{field}" role="alert">{message}</span>' in text
     assert 'name="caller_surname" value="" size="6" maxlength="16" aria-invalid="true"' in text
     assert "太短</textarea>" in text  # what was typed stays
     assert count(db, Case) == 0
+
+
+def test_a_unit_only_typed_in_the_search_box_is_no_choice(operator, db):
+    """The bug of issue 11: 综合执法 typed, no unit chosen: refused beside the unit, nothing stored."""
+    response = post_case(operator, valid_form(department="", unit_search="综合执法"))
+    assert response.status_code == 422
+    assert ('<span class="error" id="error-department" data-field="department" role="alert">'
+            "“综合执法”只是输入在搜索框里，还没有选定：请在列表中点击该单位，或按回车键选定。</span>") in response.text
+    assert 'name="unit_search" type="search" autocomplete="off" value="综合执法"' in response.text
+    assert (count(db, Case), count(db, CaseEvent), count(db, ForumOutbox)) == (0, 0, 0)
+
+
+def test_a_unit_the_search_box_no_longer_finds_is_refused_with_the_other_problems(operator, db):
+    """zhzf chose 市综合行政执法局, then 公安 was typed: the operator was after another unit."""
+    response = post_case(operator, valid_form(department="CITY-ZHZFJ", unit_search="公安", title=""))
+    assert response.status_code == 422
+    assert ("已选单位是“市综合行政执法局”，但搜索框中的“公安”找不到它：请重新选择单位，或清空搜索框。"
+            in response.text)
+    assert '<span class="error" id="error-title" data-field="title" role="alert">请填写标题。</span>' in response.text
+    assert 'id="unit-chosen-name" data-code="CITY-ZHZFJ">市综合行政执法局</strong>' in response.text
+    assert (count(db, Case), count(db, ForumOutbox)) == (0, 0)
+
+
+def test_a_chosen_unit_the_search_still_finds_is_filed(operator, db):
+    # 城管 is a synonym of 市综合行政执法局; zhzf the initials of 综合执法
+    for query in ("城管", "zhzf", ""):
+        response = post_case(operator, valid_form(department="CITY-ZHZFJ", unit_search=query, call_linkedid=""))
+        assert response.status_code == 303, query
+    with db.session(readonly=True) as session:
+        assert [c.department.code for c in session.scalars(select(Case))] == ["CITY-ZHZFJ"] * 3
+
+
+def test_the_form_carries_its_own_messages_in_the_page_language(operator):
+    page = operator.get("/desk/cases/new")
+    messages = json.loads(re.search(r'<script type="application/json" id="form-messages">(.*?)</script>',
+                                    page.text, re.S).group(1))
+    assert messages["required"]["caller_surname"] == "请填写姓。"
+    assert messages["too_short"]["description"] == "问题描述至少要 10 个字（现在 {length} 个字）。"
+    assert messages["unit"]["only_typed"].startswith("“{query}”只是输入在搜索框里")
+    assert " novalidate" in page.text and 'id="form-actions"' in page.text
+    english = operator.get("/desk/cases/new", headers={"Accept-Language": "en"}).text
+    assert '"caller_surname": "Please fill in the surname."' in english
 
 
 def test_invalid_values_keep_what_was_typed(operator, db):

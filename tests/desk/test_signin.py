@@ -152,7 +152,8 @@ def test_roles(client):
     assert sign_in(client, "admin").status_code == 303
     users = client.get("/desk/admin/users")
     assert users.status_code == 200 and "spokesperson" in users.text
-    assert "市公安局" in client.get("/desk/admin/units").text
+    units = client.get("/desk/admin/units").text
+    assert "市公安局" in units and "<td>城管 城管局 综合执法" in units  # the synonyms the picker finds
 
 
 def test_disabled_user_loses_the_session(client, db):

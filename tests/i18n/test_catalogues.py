@@ -110,7 +110,7 @@ def test_placeholders_agree(locale):
 def test_every_case_message_id_renders_in_both_locales():
     params = {"field": "title", "max": 60, "length": 61, "min": 10, "value": "0570-1234567",
               "full_name": "Zhu Xiaohong", "surname": "Zhu", "name": "City", "choices": "queued, posted",
-              "what": "phone", "fragment": "139 1234 5678"}
+              "what": "phone", "fragment": "139 1234 5678", "query": "cg"}
     for message_id in MESSAGES:
         chinese, english = translate(message_id, "zh_CN", **params), translate(message_id, "en", **params)
         for text in (chinese, english):
