@@ -172,13 +172,13 @@ def test_a_connected_call_pops_again_after_a_reload(operator, db):
     now = datetime.now(timezone.utc)
     with db.session() as session:
         session.add(Call(linkedid="80.1", caller_number=CALLER_NUMBER, arrived_at=now - timedelta(seconds=100),
-                         answered_at=now - timedelta(seconds=25), extension="8001",
+                         answered_at=now - timedelta(seconds=25), queue_wait_s=14.0, extension="8001",
                          disposition=CallDisposition.IN_PROGRESS))
         session.add(Call(linkedid="80.2", caller_number="13800003333", arrived_at=now, extension="8002",
                          disposition=CallDisposition.IN_PROGRESS))
     desk = operator.get("/desk/").text
     assert 'class="call-pop" data-linkedid="80.1" data-kind="connected"' in desk
-    assert '<span class="pop-waited">1:15</span>' in desk
+    assert ">菜单 1:01 · 排队 14 秒</span>" in desk  # 75 s before the answer, 14 of them in the queue
     assert "80.2" not in desk
     assert "为此来电建案" in desk
 
