@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from bridge.db.models import Call, CallDisposition, Case, CaseEvent, ForumOutbox
 from bridge.desk.recordings import recording_path
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, csrf_of, valid_form
+from tests.wav_files import wav_bytes
 
 
 def count(db, model) -> int:
@@ -133,7 +134,7 @@ def test_overdue_and_accepted_colours(operator, db):
 
 def test_recording_of_a_call(operator, db, desk_config):
     folder = desk_config.path(desk_config.pbx.recordings_dir)
-    (folder / "msg-77.wav").write_bytes(b"RIFF....WAVEfmt ")
+    (folder / "msg-77.wav").write_bytes(wav_bytes())
     now = datetime.now(timezone.utc)
     with db.session() as session:
         session.add(Call(linkedid="77.1", caller_number="13800001111", arrived_at=now - timedelta(minutes=30),
