@@ -106,8 +106,8 @@ def test_a_call_taken_on_the_queue_is_filed_by_its_taker_only(operator, db, desk
         assert 'id="call-taken"' not in colleague.get(f"/desk/cases/new?call={LINKEDID}").text
 
 
-def test_the_row_says_menu_and_queue_times_and_no_recording_for_a_header_only_file(operator, db, desk_app,  # noqa: F811
-                                                                                   desk_config):
+def test_the_row_says_menu_and_queue_times_and_no_recording_for_a_header_only_file(  # noqa: F811
+        operator, db, desk_app, desk_config):  # noqa: F811
     on_the_clock(desk_app, FixedClock())
     folder = desk_config.path(desk_config.pbx.recordings_dir)
     (folder / "msg-82.wav").write_bytes(EMPTY_WAV)  # Asterisk's file of a caller who said nothing
