@@ -6,6 +6,7 @@ SQLite only (the HTTP tests cover PostgreSQL).  Screenshots go to /tmp/desk-*.pn
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from bridge.health import Health
 from bridge.live import LiveEvent
 from bridge.pbx.service import PbxService
 from tests.browser import chromium, new_tab
+from tests.waiting import wait_until
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, PASSWORD, valid_form
 
 pytestmark = pytest.mark.browser
@@ -276,9 +278,24 @@ def test_a_real_call_pops_at_the_operators_desk(asterisk, pbx, page, live, db):
     with db.session(readonly=True) as session:
         call = session.scalar(select(Call).where(Call.linkedid == linkedid))
         assert call is not None and call.caller_number == REAL_CALLER and call.extension == "8001"
+    # the call's menu and queue times as the call log stored them, on the pop that a reload brings back
+
+    def stored_end():
+        with db.session(readonly=True) as session:
+            return session.scalar(select(Call.ended_at).where(Call.linkedid == linkedid))
+
+    wait_until(stored_end, timeout=10)  # the call log writes in batches
+    page.reload()
+    pop = page.locator(f'#call-pops .call-pop.ended[data-linkedid="{linkedid}"]')
+    pop.wait_for(timeout=5000)
+    assert re.fullmatch(r"菜单 \d+ 秒 · 排队 \d+ 秒", pop.locator(".pop-waits").inner_text())
     pop.locator(".pop-file").click()
     page.wait_for_url(f"**/desk/cases/new?call={linkedid}*")
     assert page.input_value('input[name="call_linkedid"]') == linkedid
+    # "朱女士" in the SIP From header: the surname and the form of address, no full name
+    assert page.input_value('input[name="caller_surname"]') == "朱"
+    assert page.locator('input[name="caller_honorific"][value="女士"]').is_checked()
+    assert page.input_value('input[name="caller_full_name"]') == ""
 
 
 # ------------------------------------------------- the current call, and my calls today
