@@ -15,7 +15,7 @@ from bridge.db.models import Honorific
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 _CHINESE_NAME = re.compile(f"^[{_CJK}]{{2,4}}$")
-_ADDRESSED = re.compile(f"^([{_CJK}]{{1,2}})(女士|先生)$")
+_ADDRESSED = re.compile(f"^([{_CJK}]{{1,2}})({'|'.join(h.value for h in Honorific)})$")
 _LATIN_NAME = re.compile(r"^[A-Za-z][A-Za-z'\-]*(?: [A-Za-z][A-Za-z'\-]*){1,3}$")
 # Placeholders carriers, PBXs and test tools put where no name is known.
 _NOT_NAMES = {"unknown", "anonymous", "restricted", "private", "unavailable", "sipp", "asterisk", "null",
