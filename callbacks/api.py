@@ -49,7 +49,7 @@ from bridge.db.models import (
     utcnow,
 )
 from bridge.live import LiveEvent
-from bridge.pbx.recordings import MEDIA_TYPES, media_type, recording_path, recordings_dir
+from bridge.pbx.recordings import MEDIA_TYPES, audible_recording, media_type, recordings_dir
 from bridge.web.auth import require_role
 from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute
 from bridge.web.paging import PageNumber, RowId
@@ -525,7 +525,7 @@ async def attempt_recording_path(request: Request, task_id: int, attempt_id: int
 
     value = await request.app.state.db.run_in_session(stored, readonly=True)
     folder = recordings_dir(request.app.state.config)
-    return recording_path(folder, value) if value and folder is not None else None
+    return audible_recording(folder, value)  # a header-only file is no recording
 
 
 __all__ = ["attempt_recording_path", "callback_policy", "clock", "router", "task_out"]

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from bridge.cases import service as cases
+from bridge.cases.caller_names import caller_name
 from bridge.cases.messages import translate
 from bridge.cases.timeline import timeline_view, unit_codes, unit_names
 from bridge.cases.validation import (
@@ -160,6 +161,15 @@ async def _form_page(request: Request, user: DeskUser, values: dict[str, Any], e
                   form_messages=_form_messages(request_locale(request)), **data)
 
 
+def _name_prefill(caller_id_name: str | None) -> dict[str, str]:
+    """The form's name fields from the call's caller ID (nothing when it is no person's name)."""
+    name = caller_name(caller_id_name)
+    if name is None:
+        return {}
+    found = {"caller_full_name": name.full_name, "caller_surname": name.surname, "caller_honorific": name.honorific}
+    return {field: value for field, value in found.items() if value}
+
+
 @router.get("/cases/new")
 async def case_form(request: Request, call: str | None = None, phone: str | None = None,
                     user: DeskUser = Depends(current_user)) -> Response:
@@ -169,6 +179,7 @@ async def case_form(request: Request, call: str | None = None, phone: str | None
         db = request.app.state.db
         found = await db.run(db.in_session, queries.call_by_linkedid, values["call_linkedid"], readonly=True)
         number = (found or {}).get("caller_number") or phone or ""
+        values.update(_name_prefill((found or {}).get("caller_name")))
     else:
         number = phone or ""
     if number:

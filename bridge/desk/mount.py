@@ -20,12 +20,14 @@ from bridge.desk import admin, calllist, case_pages, recordings, signin, sse
 from bridge.desk.access import RoleRefused, SignInRequired
 from bridge.desk.queries import DESK_ROLES
 from bridge.desk.rendering import DESK_LOOK, STATIC, render_error
-from bridge.i18n import request_locale, translations
-from bridge.web.site import install_site, register_error_page, register_start_page
+from bridge.i18n import N_, request_locale, translations
+from bridge.web.site import PageLink, add_page_link, install_site, register_error_page, register_start_page
 from bridge.web.templates import register_look
 from bridge.web.throttle import SignInThrottle
 
 SIGN_IN_PATH = "/desk/login"
+MY_CALLS_LINK = PageLink(area="desk", page="mycalls", path="/desk/calls/mine", label=N_("My calls today"),
+                         summary=N_("The calls you answered today: file a case from each, or see what was filed."))
 
 
 def mount_desk(app: FastAPI, config: Config, *, throttle: SignInThrottle | None = None) -> None:
@@ -39,6 +41,7 @@ def mount_desk(app: FastAPI, config: Config, *, throttle: SignInThrottle | None 
     register_start_page(app, DESK_ROLES, "/desk/", sign_in=SIGN_IN_PATH)
     register_error_page(app, "/desk", render_error)
     register_look(app, "desk", DESK_LOOK)  # for other capabilities' desk pages
+    add_page_link(app, MY_CALLS_LINK)
 
     @app.get("/desk", include_in_schema=False)
     async def desk_root() -> Response:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from bridge.cases.validation import normalise_phone
 from bridge.db.models import Call, CallDisposition, Case, Department, Role, User
 from bridge.departments.search import search_terms, synonym_initials
+from bridge.pbx.waits import menu_and_queue
 
 DESK_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 HISTORY_LIMIT = 5
@@ -89,7 +91,13 @@ def call_by_linkedid(session: Session, linkedid: str) -> dict | None:
         return None
     return {"linkedid": call.linkedid, "caller_number": call.caller_number, "caller_name": call.caller_name,
             "arrived_at": call.arrived_at, "recording": call.recording, "message_file": call.message_file,
-            "disposition": call.disposition.value}
+            "disposition": call.disposition.value, **call_waits(call)}
+
+
+def call_waits(call: Call, now: datetime | None = None) -> dict:
+    """``menu_s`` and ``queue_s`` of a stored call (:func:`bridge.pbx.waits.menu_and_queue`)."""
+    menu_s, queue_s = menu_and_queue(call.arrived_at, call.queue_wait_s, call.answered_at, call.ended_at, now=now)
+    return {"menu_s": menu_s, "queue_s": queue_s}
 
 
 def _handled(call: Call, taker: User | None) -> dict:
@@ -99,18 +107,75 @@ def _handled(call: Call, taker: User | None) -> dict:
             "handled_by": (taker.display_name or taker.username) if done and taker is not None else None}
 
 
-def open_calls_at(session: Session, extension: str | None, now: datetime, hours: int = 4) -> list[dict]:
-    """Calls in progress connected to ``extension`` (the desk shows their pops again after a reload)."""
-    if not extension:
-        return []
+# How long a call stays the operator's current call at most (a pop left open overnight goes).
+CURRENT_CALL_HOURS = 12
+
+
+def _answered_by(user: DeskUser):
+    """Calls answered at the extension the operator signed in with, or linked to their account."""
+    mine = [Call.operator_id == user.id]
+    if user.extension:
+        mine.append(Call.extension == user.extension)
+    return and_(or_(*mine), Call.disposition.in_((CallDisposition.IN_PROGRESS, CallDisposition.ANSWERED)),
+                Call.extension.is_not(None))
+
+
+def _filed(session: Session, call_ids: list[int]) -> dict[int, str]:
+    """The first case filed from each of these calls: call id -> case number."""
+    if not call_ids:
+        return {}
+    rows = session.execute(select(Case.call_id, Case.number).where(Case.call_id.in_(call_ids)).order_by(Case.id))
+    found: dict[int, str] = {}
+    for call_id, number in rows:
+        found.setdefault(call_id, number)
+    return found
+
+
+def _pop_view(session: Session, call: Call) -> dict:
+    return {"linkedid": call.linkedid, "extension": call.extension, "caller_number": call.caller_number,
+            "caller_name": call.caller_name, "arrived_at": call.arrived_at.isoformat(),
+            "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+            "ended": call.ended_at is not None, **call_waits(call),
+            "history": caller_history(session, call.caller_number, exclude_linkedid=call.linkedid)}
+
+
+def current_calls(session: Session, user: DeskUser, now: datetime, dismissed=()) -> list[dict]:
+    """The operator's current call(s), shown as pops on every desk page until dealt with.
+
+    Derived from the calls table: answered by this operator in the last hours, no case filed
+    from it, not marked done and not dismissed (``dismissed``: Linkedids).  Every call still in
+    progress, and of the ended ones the newest only."""
     rows = session.scalars(
-        select(Call).where(Call.disposition == CallDisposition.IN_PROGRESS, Call.extension == extension,
-                           Call.ended_at.is_(None), Call.arrived_at >= now - timedelta(hours=hours))
-        .order_by(Call.arrived_at.desc()).limit(3))
-    out = []
-    for c in rows:
-        waited = (c.answered_at - c.arrived_at).total_seconds() if c.answered_at else None
-        out.append({"linkedid": c.linkedid, "extension": c.extension, "caller_number": c.caller_number,
-                    "caller_name": c.caller_name, "arrived_at": c.arrived_at.isoformat(), "waited_s": waited,
-                    "history": caller_history(session, c.caller_number, exclude_linkedid=c.linkedid)})
-    return out
+        select(Call).where(_answered_by(user), Call.handled_at.is_(None),
+                           Call.arrived_at >= now - timedelta(hours=CURRENT_CALL_HOURS),
+                           ~select(Case.id).where(Case.call_id == Call.id).exists())
+        .order_by(Call.arrived_at.desc(), Call.id.desc()).limit(10))
+    shown, ended_shown = [], False
+    for call in rows:
+        if call.linkedid in dismissed:
+            continue
+        if call.ended_at is not None:
+            if ended_shown:
+                continue
+            ended_shown = True
+        shown.append(_pop_view(session, call))
+    return shown[:3]
+
+
+def day_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight of ``now``'s day in the site's zone."""
+    return datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+
+
+def my_calls_today(session: Session, user: DeskUser, now: datetime, zone: ZoneInfo) -> list[dict]:
+    """The calls this operator answered today (site zone), newest first, with what came of each."""
+    rows = list(session.scalars(
+        select(Call).where(_answered_by(user), Call.arrived_at >= day_start(now, zone))
+        .order_by(Call.arrived_at.desc(), Call.id.desc()).limit(500)))
+    filed = _filed(session, [c.id for c in rows])
+    return [{"linkedid": c.linkedid, "caller_number": c.caller_number, "caller_name": c.caller_name,
+             "arrived_at": c.arrived_at, "answered_at": c.answered_at, "talk_s": c.talk_s,
+             "in_progress": c.ended_at is None, "filed_case": filed.get(c.id),
+             "handled_at": c.handled_at, "handled_note": c.handled_note, "recording": c.recording,
+             **call_waits(c)} for c in rows]
+

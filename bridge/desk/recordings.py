@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse, Response
 from bridge.desk import queries
 from bridge.desk.access import current_user
 from bridge.desk.queries import DeskUser
-from bridge.pbx.recordings import media_type, recording_path, recordings_dir
+from bridge.pbx.recordings import audible_recording, media_type, recording_path, recordings_dir
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
 
@@ -23,9 +23,8 @@ async def recording(request: Request, linkedid: str, kind: str = "message",
     if call is None or folder is None:
         return Response(status_code=404)
     names = [call["message_file"], call["recording"]] if kind == "message" else [call["recording"]]
-    for name in names:
-        path = recording_path(folder, name) if name else None
-        if path is not None:
-            return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": "private, no-store"})
-    return Response(status_code=404)
+    path = audible_recording(folder, *names)  # a header-only file is no recording
+    if path is None:
+        return Response(status_code=404)
+    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": "private, no-store"})
 

@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse
 
 from bridge.cases.validation import display_phone
 from bridge.i18n import N_
+from bridge.pbx.recordings import audible_recording, recordings_dir
+from bridge.pbx.waits import short_duration, waits_text
 from bridge.web.sessions import signed_in
 from bridge.web.site import page_links
 from bridge.web.templates import Look
@@ -71,6 +73,9 @@ def _desk_values(request: Request, _) -> dict[str, Any]:
         "best_time_label": lambda b: _(BEST_TIME_LABELS.get(b, b)),
         "role_label": lambda r: _(ROLE_LABELS.get(r, r)),
         "duration": lambda s: duration(s, _), "now": now(),
+        "short_duration": lambda s: short_duration(s, _), "waits_text": lambda m, q: waits_text(m, q, _),
+        # recordings are offered only when they hold sound (else "no recording")
+        "audible": lambda *names: audible_recording(recordings_dir(request.app.state.config), *names) is not None,
     }
 
 

@@ -7,7 +7,8 @@ One stream per open desk page, fed by :class:`bridge.live.LiveEvents`:
   is adopted by *the signed-in user's extension* (chosen at sign-in) carries ``html``:
   the call pop, rendered here with the number's earlier calls and cases.  ``ring_stopped``
   at that extension and every ``ended`` carry no html (the page closes or marks its pop);
-- ``event: calls``: a call ended (pages that list calls may reload them);
+- ``event: calls``: a call was answered, ended or marked done without a case (``call`` kind
+  ``done`` closes its pop); pages that list calls reload them ("my calls today");
 - ``event: callbacks``: a callback task changed (taken, called, settled, its outcome recorded,
   ...: ``{"task_id", "linkedid", "kind"}``); pages showing the callback queue reload it at once;
 - ``event: case``: a case was filed or changed (``{"number", "kind", "state"}``); pages
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -37,6 +39,7 @@ from bridge.desk.access import current_user
 from bridge.desk.queries import DeskUser
 from bridge.desk.rendering import TEMPLATES
 from bridge.live import LiveEvent
+from bridge.pbx.waits import menu_and_queue
 
 HEARTBEAT_S = 15.0
 DEFAULT_CASE_CHECK_S = 10.0
@@ -64,8 +67,25 @@ def _markers(session) -> tuple[tuple, tuple]:
     return _cases_marker(session), _callbacks_marker(session)
 
 
+def _when(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def live_waits(data: dict[str, Any]) -> dict[str, float | None]:
+    """The pop's menu and queue seconds from a live call event (its record's times)."""
+    menu_s, queue_s = menu_and_queue(_when(data.get("arrived_at")), data.get("queue_wait_s"),
+                                     _when(data.get("answered_at")), None,
+                                     queue_joined_at=_when(data.get("queue_joined_at")))
+    return {"menu_s": menu_s, "queue_s": queue_s}
+
+
 async def render_pop(request: Request, user: DeskUser, event: LiveEvent) -> str:
-    data = event.data
+    data = {**event.data, **live_waits(event.data)}
     db = request.app.state.db
     history = await db.run(db.in_session, queries.caller_history, data.get("caller_number"),
                            exclude_linkedid=data.get("linkedid"), readonly=True)
@@ -81,12 +101,16 @@ async def translate(request: Request, user: DeskUser, event: LiveEvent, pops: di
         if event.kind in POP_KINDS and mine and linkedid:
             if linkedid not in pops or event.kind != "ringing":
                 pops[linkedid] = await render_pop(request, user, event)
-            return sse("call", {"linkedid": linkedid, "kind": event.kind, "html": pops[linkedid]})
+            text = sse("call", {"linkedid": linkedid, "kind": event.kind, "html": pops[linkedid]})
+            # an answered call joins "my calls today" at once
+            return text + sse("calls", {"linkedid": linkedid}) if event.kind == "connected" else text
         if event.kind == "ring_stopped" and mine:
             return sse("call", {"linkedid": linkedid, "kind": event.kind})
         if event.kind == "ended":
             pops.pop(linkedid, None)
             return sse("call", {"linkedid": linkedid, "kind": "ended"}) + sse("calls", {"linkedid": linkedid})
+        if event.kind == "done":  # done without a case, on this or another page of the operator's
+            return sse("call", {"linkedid": linkedid, "kind": "done"}) + sse("calls", {"linkedid": linkedid})
         return None
     if event.topic == "callbacks":
         return sse("callbacks", {"task_id": data.get("task_id"), "linkedid": data.get("linkedid"),

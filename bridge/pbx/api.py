@@ -6,11 +6,12 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from bridge.db.models import Call, CallDisposition, Role, User
+from bridge.pbx.waits import menu_and_queue
 from bridge.web.auth import require_role
 from bridge.web.paging import PageNumber
 
@@ -30,7 +31,8 @@ class CallOut(BaseModel):
     arrived_at: datetime
     answered_at: datetime | None
     ended_at: datetime | None
-    queue_wait_s: float | None
+    menu_s: float | None = Field(description="seconds from the arrival to joining the queue (greeting and menu)")
+    queue_wait_s: float | None = Field(description="seconds in the operator queue, to the answer or to leaving it")
     talk_s: float | None
     operator: str | None
     extension: str | None
@@ -55,6 +57,7 @@ def _row(call: Call, zone) -> CallOut:
         linkedid=call.linkedid, caller_number=call.caller_number, caller_name=call.caller_name,
         dialled_number=call.dialled_number, arrived_at=local(call.arrived_at),
         answered_at=local(call.answered_at), ended_at=local(call.ended_at),
+        menu_s=menu_and_queue(call.arrived_at, call.queue_wait_s, call.answered_at, call.ended_at)[0],
         queue_wait_s=call.queue_wait_s, talk_s=call.talk_s,
         operator=call.operator.username if call.operator else None, extension=call.extension,
         hangup_cause=call.hangup_cause, hangup_cause_text=call.hangup_cause_text,

@@ -232,6 +232,10 @@ class PbxService:
             "linkedid": update.linkedid, "extension": update.extension,
             "caller_number": record.caller_number, "caller_name": record.caller_name,
             "arrived_at": record.arrived_at.isoformat() if record.arrived_at else None,
+            # the pop's menu and queue times (bridge.pbx.waits)
+            "queue_joined_at": record.queue_joined_at.isoformat() if record.queue_joined_at else None,
+            "answered_at": record.answered_at.isoformat() if record.answered_at else None,
+            "queue_wait_s": record.queue_wait_s,
         }))
         # Queue the snapshot for the call log unless nothing stored changed since the last.
         view = stored_view(record)

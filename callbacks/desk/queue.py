@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bridge.cases.timeline import timeline_view, unit_codes, unit_names
 from bridge.cases.validation import public_name
+from bridge.pbx.waits import menu_and_queue
 from bridge.db.models import (
     CallbackAttempt,
     CallbackAttemptResult,
@@ -84,7 +85,7 @@ def _attempt_view(attempt: CallbackAttempt) -> dict[str, Any]:
             "result": attempt.result.value if attempt.result else "dialling", "operator": _name(attempt.operator),
             "outcome": attempt.outcome.value if attempt.outcome else None, "satisfaction": attempt.satisfaction,
             "note": attempt.note, "linkedid": attempt.linkedid,
-            "recording": bool(attempt.recording)}
+            "recording": attempt.recording}
 
 
 def _case_view(session: Session, task: CallbackTask, tr, names: dict[str, str]) -> dict[str, Any] | None:
@@ -107,7 +108,9 @@ def _call_view(session: Session, task: CallbackTask) -> dict[str, Any] | None:
     filed = session.scalar(select(Case.number).where(Case.call_id == call.id).order_by(Case.id).limit(1))
     return {"linkedid": call.linkedid, "arrived_at": call.arrived_at, "caller_name": call.caller_name,
             "disposition": call.disposition.value, "queue_wait_s": call.queue_wait_s,
-            "has_audio": bool(call.message_file or call.recording), "filed_case": filed}
+            **dict(zip(("menu_s", "queue_s"), menu_and_queue(call.arrived_at, call.queue_wait_s, call.answered_at,
+                                                             call.ended_at))),
+            "audio": [call.message_file, call.recording], "filed_case": filed}
 
 
 def task_view(session: Session, task: CallbackTask, viewer: Viewer, now: datetime, policy: CallbackPolicy, tr,

@@ -39,6 +39,7 @@ from callbacks import api, tasks
 from callbacks.placing import CallOrder, DiallerError, Placer
 from callbacks.tasks import CallbackPolicy, Refusal
 from tests.forum.test_builtin_support import SECRETS, case_form
+from tests.wav_files import wav_bytes
 
 pytestmark = pytest.mark.postgres
 
@@ -469,12 +470,12 @@ def test_a_spokesperson_reads_their_units_tasks_without_the_number(client, peopl
 def test_an_attempts_recording_is_served_to_the_hotline_only(client, people, db, policy, tmp_path):
     task_id = answered_case(db, policy)
     assert place(client, people, task_id).status_code == 201
-    (tmp_path / "recordings" / "cb-call.wav").write_bytes(b"RIFF-the-call")
+    (tmp_path / "recordings" / "cb-call.wav").write_bytes(the_call := wav_bytes())
     settle(db, policy, task_id, CallbackAttemptResult.ANSWERED, recording="/var/spool/asterisk/recordings/cb-call")
     [attempt] = client.get(f"/api/v1/callbacks/{task_id}", headers=people["alice"]).json()["attempts"]
     assert attempt["recording"] == f"/api/v1/callbacks/{task_id}/attempts/{attempt['id']}/recording"
     audio = client.get(attempt["recording"], headers=people["sue"])
-    assert (audio.status_code, audio.content, audio.headers["content-type"]) == (200, b"RIFF-the-call", "audio/wav")
+    assert (audio.status_code, audio.content, audio.headers["content-type"]) == (200, the_call, "audio/wav")
     assert client.get(attempt["recording"], headers=people["ljq"]).status_code == 403
     wrong_task = f"/api/v1/callbacks/{task_id + 1}/attempts/{attempt['id']}/recording"
     assert client.get(wrong_task, headers=people["alice"]).status_code == 404

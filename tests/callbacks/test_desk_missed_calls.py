@@ -14,6 +14,7 @@ from callbacks.missed_calls import sweep_missed_calls
 from tests.callbacks.desk_support import NOW, FixedClock, act, missed_call_task, on_the_clock, section, task_html, task_ids
 from tests.desk.conftest import client, clock, desk_app, desk_config, operator, people, valid_form  # noqa: F401
 from tests.desk.conftest import csrf_of
+from tests.wav_files import EMPTY_WAV, wav_bytes
 
 pytestmark = pytest.mark.postgres
 LINKEDID = "81.1"
@@ -24,7 +25,7 @@ NUMBER = "13800004444"
 def missed(desk_app, db, desk_config):  # noqa: F811
     on_the_clock(desk_app, FixedClock())
     folder = desk_config.path(desk_config.pbx.recordings_dir)
-    (folder / "msg-81.wav").write_bytes(b"RIFF....WAVEfmt ")
+    (folder / "msg-81.wav").write_bytes(wav_bytes())
     return missed_call_task(db, desk_app.state.callback_policy, LINKEDID, NUMBER, NOW - timedelta(minutes=30),
                             disposition=CallDisposition.AFTER_HOURS_MESSAGE, message_file="/var/recordings/msg-81")
 
@@ -103,3 +104,16 @@ def test_a_call_taken_on_the_queue_is_filed_by_its_taker_only(operator, db, desk
         assert refused.status_code == 422
         assert act(supervisor, missed, "release").status_code == 303
         assert 'id="call-taken"' not in colleague.get(f"/desk/cases/new?call={LINKEDID}").text
+
+
+def test_the_row_says_menu_and_queue_times_and_no_recording_for_a_header_only_file(  # noqa: F811
+        operator, db, desk_app, desk_config):  # noqa: F811
+    on_the_clock(desk_app, FixedClock())
+    folder = desk_config.path(desk_config.pbx.recordings_dir)
+    (folder / "msg-82.wav").write_bytes(EMPTY_WAV)  # Asterisk's file of a caller who said nothing
+    task = missed_call_task(db, desk_app.state.callback_policy, "82.1", "13800005555", NOW - timedelta(minutes=20),
+                            message_file="/var/recordings/msg-82")  # 60 s call, 40 s of them in the queue
+    card = task_html(operator.get("/desk/callbacks").text, task)
+    assert '<span class="call-waits">菜单 20 秒 · 排队 40 秒</span>' in card and "分钟" not in card.split("call-waits")[1][:40]
+    assert "<audio" not in card and '<span class="no-recording">暂无录音</span>' in card
+    assert operator.get("/desk/recordings/82.1").status_code == 404

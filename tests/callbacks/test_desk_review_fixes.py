@@ -17,6 +17,7 @@ from tests.callbacks.desk_support import (
 )
 from tests.callbacks.desk_support import dialler  # noqa: F401 (fixture)
 from tests.desk.conftest import client, clock, desk_app, desk_config, operator, people, sign_in  # noqa: F401
+from tests.wav_files import wav_bytes
 
 pytestmark = pytest.mark.postgres
 
@@ -54,7 +55,7 @@ def test_the_attempts_recording_plays_on_the_desk(operator, db, desk_app, desk_c
     task, _ = answered_task(db, policy, filed_by="operator")
     assert act(operator, task, "call").status_code == 200
     folder = desk_config.path(desk_config.pbx.recordings_dir)
-    (folder / "callback-1.wav").write_bytes(b"RIFF....WAVEfmt ")
+    (folder / "callback-1.wav").write_bytes(wav_bytes())
     with db.session() as session:
         tasks.settle_attempt(session, dialler.orders[0].key, CallbackAttemptResult.ANSWERED, NOW, policy,
                              settled_by="events", answered_at=NOW, linkedid="92.1",

@@ -6,6 +6,7 @@ SQLite only (the HTTP tests cover PostgreSQL).  Screenshots go to /tmp/desk-*.pn
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from bridge.health import Health
 from bridge.live import LiveEvent
 from bridge.pbx.service import PbxService
 from tests.browser import chromium, new_tab
+from tests.waiting import wait_until
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, PASSWORD, valid_form
 
 pytestmark = pytest.mark.browser
@@ -380,6 +382,131 @@ def test_a_real_call_pops_at_the_operators_desk(asterisk, pbx, page, live, db):
     with db.session(readonly=True) as session:
         call = session.scalar(select(Call).where(Call.linkedid == linkedid))
         assert call is not None and call.caller_number == REAL_CALLER and call.extension == "8001"
+    # the call's menu and queue times as the call log stored them, on the pop that a reload brings back
+
+    def stored_end():
+        with db.session(readonly=True) as session:
+            return session.scalar(select(Call.ended_at).where(Call.linkedid == linkedid))
+
+    wait_until(stored_end, timeout=10)  # the call log writes in batches
+    page.reload()
+    pop = page.locator(f'#call-pops .call-pop.ended[data-linkedid="{linkedid}"]')
+    pop.wait_for(timeout=5000)
+    assert re.fullmatch(r"菜单 \d+ 秒 · 排队 \d+ 秒", pop.locator(".pop-waits").inner_text())
     pop.locator(".pop-file").click()
     page.wait_for_url(f"**/desk/cases/new?call={linkedid}*")
     assert page.input_value('input[name="call_linkedid"]') == linkedid
+    # "朱女士" in the SIP From header: the surname and the form of address, no full name
+    assert page.input_value('input[name="caller_surname"]') == "朱"
+    assert page.locator('input[name="caller_honorific"][value="女士"]').is_checked()
+    assert page.input_value('input[name="caller_full_name"]') == ""
+
+
+# ------------------------------------------------- the current call, and my calls today
+
+
+def answered_call(db, linkedid: str, name: str = "张三丰", number: str = "13905709876") -> dict:
+    """A call answered at 8001 (12 s in the menu, 14 s in the queue), as the call log stores it."""
+    now = datetime.now(timezone.utc)
+    arrived = now - timedelta(seconds=40)
+    with db.session() as session:
+        session.add(Call(linkedid=linkedid, caller_number=number, caller_name=name, arrived_at=arrived,
+                         answered_at=arrived + timedelta(seconds=26), queue_wait_s=14.0, extension="8001",
+                         disposition=CallDisposition.IN_PROGRESS))
+    return {"linkedid": linkedid, "extension": "8001", "caller_number": number, "caller_name": name,
+            "arrived_at": arrived.isoformat(), "queue_joined_at": (arrived + timedelta(seconds=12)).isoformat(),
+            "answered_at": (arrived + timedelta(seconds=26)).isoformat(), "queue_wait_s": 14.0}
+
+
+def end_call(db, linkedid: str) -> None:
+    with db.session() as session:
+        call = session.scalar(select(Call).where(Call.linkedid == linkedid))
+        call.ended_at, call.talk_s, call.disposition = datetime.now(timezone.utc), 14.0, CallDisposition.ANSWERED
+
+
+def test_the_current_call_survives_a_reload_and_the_case_form_and_ends_filed(page, live, db):
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.wait_for_selector('body[data-live="ready"]')
+    live.wait_subscribers()
+    data = answered_call(db, "1764150000.1")
+    live.publish(LiveEvent("call", "connected", data))
+    pop = page.locator('#call-pops .call-pop[data-linkedid="1764150000.1"]')
+    pop.wait_for(timeout=5000)
+    assert pop.locator(".pop-waits").inner_text() == "菜单 12 秒 · 排队 14 秒"
+    end_call(db, "1764150000.1")
+    live.publish(LiveEvent("call", "ended", {**data, "extension": None}))
+    page.wait_for_selector('.call-pop.ended[data-linkedid="1764150000.1"]')
+    page.reload()  # the pop comes back from the database, ended
+    pop.wait_for(timeout=5000)
+    assert pop.locator(".pop-state").inner_text() == "通话已结束"
+    assert pop.locator(".pop-waits").inner_text() == "菜单 12 秒 · 排队 14 秒"
+    pop.locator(".pop-file").click()
+    page.wait_for_url("**/desk/cases/new?call=1764150000.1*")
+    pop.wait_for(timeout=5000)  # on the case form too, above it
+    assert page.locator("#call-pops .call-pop").count() == 1
+    # what the call knows is filled in, and editable
+    assert page.input_value('input[name="caller_phone"]') == "139 0570 9876"
+    assert page.input_value('input[name="caller_full_name"]') == "张三丰"
+    assert page.input_value('input[name="caller_surname"]') == "张"
+    page.screenshot(path="/tmp/desk-case-form-from-call.png", full_page=True)
+    page.check('input[name="caller_honorific"][value="先生"]')
+    page.fill('input[name="location"]', "东港三路与百灵路交叉口")
+    page.fill('input[name="title"]', "路口垃圾堆积无人清理")
+    page.fill('textarea[name="description"]', "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。")
+    page.fill("#unit-search", "gaj")
+    with page.expect_response("**/desk/pops") as pops:  # the case page loads its pops: none now
+        page.click("#file-case")
+    page.wait_for_selector("#filed-message")
+    number = page.url.split("/desk/cases/")[1].split("?")[0]
+    assert pops.value.ok and "call-pop" not in pops.value.text()
+    assert page.locator("#call-pops .call-pop").count() == 0
+    page.goto(f"{live.url}/desk/")
+    assert page.locator("#call-pops .call-pop").count() == 0
+    page.locator('header nav a[href="/desk/calls/mine"]').click()
+    row = page.locator('tr.my-call[data-linkedid="1764150000.1"]')
+    row.wait_for()
+    assert row.locator(".outcome").inner_text() == f"已建案 {number}"
+    assert row.locator(".outcome a").get_attribute("href") == f"/desk/cases/{number}"
+    assert row.locator(".waits").inner_text() == "菜单 12 秒 · 排队 14 秒"
+
+
+def test_my_calls_today_is_live_and_done_without_a_case(page, live, db):
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.goto(f"{live.url}/desk/calls/mine")
+    page.wait_for_selector('body[data-live="ready"]')
+    live.wait_subscribers()
+    assert page.locator("#no-calls").is_visible()
+    marker = page.evaluate("window.__marker = Math.random()")
+    data = answered_call(db, "1764150000.2", name="欧阳娜娜")
+    live.publish(LiveEvent("call", "connected", data))
+    row = page.locator('tr.my-call[data-linkedid="1764150000.2"]')
+    row.wait_for(timeout=5000)  # answered: on the list at once, and popped on this page too
+    page.locator('#call-pops .call-pop[data-linkedid="1764150000.2"]').wait_for()
+    assert "通话中" in row.inner_text()
+    end_call(db, "1764150000.2")
+    live.publish(LiveEvent("call", "ended", {**data, "extension": None}))
+    row.locator("text=14 秒").wait_for(timeout=5000)  # the talk time, once ended
+    row.locator("button.mark-done").click()
+    row.locator(".handled").wait_for(timeout=5000)
+    assert row.locator(".outcome").inner_text() == "不建案，已处理"
+    page.locator('#call-pops .call-pop[data-linkedid="1764150000.2"]').wait_for(state="detached", timeout=5000)
+    assert page.evaluate("window.__marker") == marker  # no reload happened
+    page.goto(f"{live.url}/desk/")
+    assert page.locator("#call-pops .call-pop").count() == 0
+
+
+def test_a_closed_pop_stays_closed_after_a_reload(page, live, db):
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    answered_call(db, "1764150000.3")
+    end_call(db, "1764150000.3")
+    page.reload()
+    pop = page.locator('#call-pops .call-pop[data-linkedid="1764150000.3"]')
+    pop.wait_for()
+    pop.locator(".pop-close").click()
+    pop.wait_for(state="detached", timeout=5000)
+    page.reload()
+    page.wait_for_selector('body[data-live="ready"]')
+    assert page.locator("#call-pops .call-pop").count() == 0

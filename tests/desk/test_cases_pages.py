@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bridge.db.models import Call, CallDisposition, Case, CaseEvent, ForumOutbox
 from bridge.desk.recordings import recording_path
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, csrf_of, valid_form
+from tests.wav_files import wav_bytes
 
 
 def count(db, model) -> int:
@@ -178,7 +179,7 @@ def test_overdue_and_accepted_colours(operator, db):
 
 def test_recording_of_a_call(operator, db, desk_config):
     folder = desk_config.path(desk_config.pbx.recordings_dir)
-    (folder / "msg-77.wav").write_bytes(b"RIFF....WAVEfmt ")
+    (folder / "msg-77.wav").write_bytes(wav_bytes())
     now = datetime.now(timezone.utc)
     with db.session() as session:
         session.add(Call(linkedid="77.1", caller_number="13800001111", arrived_at=now - timedelta(minutes=30),
@@ -217,13 +218,13 @@ def test_a_connected_call_pops_again_after_a_reload(operator, db):
     now = datetime.now(timezone.utc)
     with db.session() as session:
         session.add(Call(linkedid="80.1", caller_number=CALLER_NUMBER, arrived_at=now - timedelta(seconds=100),
-                         answered_at=now - timedelta(seconds=25), extension="8001",
+                         answered_at=now - timedelta(seconds=25), queue_wait_s=14.0, extension="8001",
                          disposition=CallDisposition.IN_PROGRESS))
         session.add(Call(linkedid="80.2", caller_number="13800003333", arrived_at=now, extension="8002",
                          disposition=CallDisposition.IN_PROGRESS))
     desk = operator.get("/desk/").text
     assert 'class="call-pop" data-linkedid="80.1" data-kind="connected"' in desk
-    assert '<span class="pop-waited">1:15</span>' in desk
+    assert ">菜单 1:01 · 排队 14 秒</span>" in desk  # 75 s before the answer, 14 of them in the queue
     assert "80.2" not in desk
     assert "为此来电建案" in desk
 

@@ -76,11 +76,12 @@ SHOWN_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt")
 
 class VisibleText(HTMLParser):
     """The text a person sees, plus the attributes a browser shows; not checked: script and style,
-    ``<code>`` (a command to type, e.g. ``hotline-bridge departments import FILE``), and elements
+    ``<code>`` (a command to type, e.g. ``hotline-bridge departments import FILE``), ``<kbd>`` (a key
+    as its keycap reads, e.g. Ctrl), and elements
     in another script on purpose: ``lang="en"`` (the language switch's "English") and pinyin
     (``lang="zh-Latn-pinyin"``: the units' initials, which operators type to find a unit)."""
 
-    HIDDEN = {"script", "style", "code"}
+    HIDDEN = {"script", "style", "code", "kbd"}
     VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
     def __init__(self) -> None:

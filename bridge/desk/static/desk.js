@@ -12,18 +12,15 @@
       var holder = document.createElement("div");
       holder.innerHTML = msg.html;
       var pop = holder.firstElementChild;
-      if (old) {
-        var waited = old.querySelector(".pop-waited");
-        if (waited && pop.dataset.kind !== "ringing") pop.querySelector(".pop-waited").textContent = waited.textContent;
-        pop.dataset.waitedFrozen = old.dataset.kind === "ringing" ? "1" : (old.dataset.waitedFrozen || "");
-        old.replaceWith(pop);
-      } else {
-        box.prepend(pop);
-      }
+      if (old) old.replaceWith(pop);
+      else box.prepend(pop);
+      if (window.htmx) window.htmx.process(pop);  // its close / done buttons post with htmx
       var idle = box.querySelector(".idle");
       if (idle) idle.hidden = true;
       tick();
     } else if (old && msg.kind === "ring_stopped" && old.dataset.kind === "ringing") {
+      old.remove();
+    } else if (old && msg.kind === "done") {
       old.remove();
     } else if (old && msg.kind === "ended") {
       old.dataset.kind = "ended";
@@ -51,27 +48,28 @@
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
-  function mmss(seconds) {
-    seconds = Math.max(0, Math.floor(seconds));
+  // "14 秒" under a minute, "1:05" beyond: as the server writes it (bridge/pbx/waits.py)
+  function shortDuration(seconds, format) {
+    seconds = Math.max(0, Math.round(seconds));
+    if (seconds < 60) return format.replace("%(seconds)d", seconds);
     var m = Math.floor(seconds / 60), s = seconds % 60;
     return m + ":" + (s < 10 ? "0" : "") + s;
   }
 
+  // A call not answered yet: its time in the menu, then in the queue, count up live.
   function tick() {
     document.querySelectorAll(".call-pop").forEach(function (pop) {
-      var out = pop.querySelector(".pop-waited");
-      if (!out || !pop.dataset.arrived) return;
-      if (pop.dataset.kind === "ringing" || (!pop.dataset.waitedFrozen && out.textContent === "–")) {
-        out.textContent = mmss((Date.now() - Date.parse(pop.dataset.arrived)) / 1000);
-        if (pop.dataset.kind !== "ringing") pop.dataset.waitedFrozen = "1";
-      }
+      var out = pop.querySelector(".pop-waits");
+      if (!out || !pop.dataset.arrived || pop.dataset.answered || pop.dataset.kind !== "ringing") return;
+      var arrived = Date.parse(pop.dataset.arrived), queued = pop.dataset.queued ? Date.parse(pop.dataset.queued) : null;
+      var format = pop.dataset.seconds || "%(seconds)d s", labels = out.dataset;
+      var now = Date.now();
+      var menu = shortDuration(((queued || now) - arrived) / 1000, format);
+      var text = (labels.menu || "%(time)s").replace("%(time)s", menu);
+      if (queued) text += " · " + (labels.queue || "%(time)s").replace("%(time)s", shortDuration((now - queued) / 1000, format));
+      out.textContent = text;
     });
   }
-
-  document.addEventListener("click", function (e) {
-    var close = e.target.closest(".pop-close");
-    if (close) close.closest(".call-pop").remove();
-  });
 
   // ------------------------------------------------------------ the case form
   function formDraft(form) {
