@@ -104,10 +104,10 @@ def test_site_days_change_the_count():
 def test_a_forward_restarts_the_acceptance_clock_at_the_new_unit():
     first = owed_step("posted", "procuratorate", at("2026-11-26 09:00"), calendar=CAL,
                       office_periods=PERIODS, zone=ZONE)
-    assert first == Deadline("accept", "procuratorate", at("2026-11-26 11:00"))
+    assert first == Deadline("accept", "procuratorate", at("2026-11-26 11:00"), "office")
     forwarded = owed_step("forwarded", "land", at("2026-11-26 16:45"), calendar=CAL,
                           office_periods=PERIODS, zone=ZONE)
-    assert forwarded == Deadline("accept", "land", at("2026-11-27 09:45"))
+    assert forwarded == Deadline("accept", "land", at("2026-11-27 09:45"), "office")
 
 
 def test_answer_is_due_72_clock_hours_after_acceptance_and_a_follow_up_restarts_it():
@@ -118,7 +118,7 @@ def test_answer_is_due_72_clock_hours_after_acceptance_and_a_follow_up_restarts_
     assert accepted == Deadline("answer", "housing", at("2026-11-29 10:00"))
     follow_up = owed_step("reopened", "housing", at("2026-12-01 20:15"), calendar=CAL,
                           office_periods=PERIODS, zone=ZONE)
-    assert follow_up == Deadline("answer", "housing", at("2026-12-04 20:15"))
+    assert follow_up == Deadline("answer", "housing", at("2026-12-04 20:15"), "clock", follow_up=True)
 
 
 @pytest.mark.parametrize("state", ["queued", "answered", "closed"])
