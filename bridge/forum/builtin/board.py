@@ -157,9 +157,12 @@ def list_posts(session: Session, unit_code: str | None = None, *, state: BoardPo
 def unit_board_posts(session: Session, unit_code: str, *, answered_limit: int = 200) -> tuple[list[BoardPost], int]:
     """A unit's board: every thread still owing a step (none may drop off the page, however old),
     then the ``answered_limit`` newest answered ones; and how many threads the board holds."""
-    owing, total = list_posts(session, unit_code, limit=10_000)
-    answered = [p for p in owing if p.state is BoardPostState.ANSWERED][:answered_limit]
-    return [p for p in owing if p.state is not BoardPostState.ANSWERED] + answered, total
+    unit = select(Department.id).where(Department.code == unit_code.strip().upper()).scalar_subquery()
+    owing = session.scalars(select(BoardPost).options(*_loaded())
+                            .where(BoardPost.department_id == unit, BoardPost.state != BoardPostState.ANSWERED)
+                            .order_by(BoardPost.created_at.desc(), BoardPost.id.desc())).unique().all()
+    answered, total = list_posts(session, unit_code, state=BoardPostState.ANSWERED, limit=answered_limit)
+    return [*owing, *answered], total + len(owing)
 
 
 # Board state -> (the step owed, the case state owing it, the reply whose time started its clock).
