@@ -18,9 +18,9 @@ from bridge.forum.deadlines import Deadline
 from bridge.i18n import NC_
 
 STEP_LABELS = {
-    "accept": NC_("deadline", "Accept (受理) by"),
-    "answer": NC_("deadline", "Answer (答复) by"),
-    "follow_up": NC_("deadline", "Answer the follow-up (答复追问) by"),
+    "accept": NC_("deadline", "Accept by"),
+    "answer": NC_("deadline", "Answer by"),
+    "follow_up": NC_("deadline", "Answer the follow-up by"),
 }
 MEASURE_NOTES = {
     "office": NC_("deadline", "office time"),
