@@ -278,7 +278,7 @@ def test_the_case_pages_deadlines_and_banner_follow_the_case_live(browser, page,
     # the forum link posts it (the outbox, in the server's loop): the banner follows, the acceptance is owed
     link = ForumLink(live.app.state.config, db, Health(), live.app.state.live, forum=BuiltinForum(db, live.url))
     assert asyncio.run_coroutine_threadsafe(link.cycle(), live.loop).result(30)["sent"] == 1
-    page.wait_for_selector('#case-banner[data-state="posted"]', timeout=5000)
+    page.wait_for_selector('#case-banner[data-state="posted"]', timeout=15_000)
     assert banner.inner_text() == f"已发到论坛，等待 {UNIT_LJQ} 受理。"
     state, due, posted = stored_case(db, number)
     in_office = is_office_time(posted, calendar=ChinaWorkingCalendar(), office_periods=["08:30-12:00", "14:00-17:30"],
@@ -303,11 +303,11 @@ def test_the_case_pages_deadlines_and_banner_follow_the_case_live(browser, page,
         assert post.locator(".deadline .deadline-step").inner_text() == "受理期限"
         assert post.locator(".deadline time").inner_text() == site_time(due)
         post.locator('form[action$="/accept"] button').click()
-        board.wait_for_url("**/desk/board/?done=accept*")
+        board.wait_for_url("**/desk/board/?done=accept*", timeout=15_000)
     finally:
         board.context.close()
 
-    page.wait_for_selector('#case-banner[data-state="accepted"]', timeout=5000)
+    page.wait_for_selector('#case-banner[data-state="accepted"]', timeout=15_000)
     assert banner.inner_text() == f"{UNIT_LJQ} 已受理，等待答复。"
     state, answer_due_at, _ = stored_case(db, number)
     assert state == "accepted"
