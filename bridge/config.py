@@ -316,6 +316,9 @@ class ForumConfig(Section):
     # "builtin": the daemon serves the units' boards itself; "discourse": a Discourse site.
     backend: Literal["builtin", "discourse"] = "builtin"
     retry_backoff_s: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [30, 120, 600, 1800, 3600]
+    # How the platform's "answer within 3 days" counts: "calendar" (72 clock hours, the platform's
+    # 3天; the default) or "working" (72 hours of working days of the China calendar).
+    answer_days: Literal["calendar", "working"] = "calendar"
     discourse: DiscourseConfig = DiscourseConfig()
 
 

@@ -35,6 +35,8 @@ from bridge.desk.queries import DeskUser
 from bridge.desk.rendering import CHANNEL_LABELS, STATE_LABELS, render
 from bridge.desk.rendering import now as _now
 from bridge.desk.unit_choice import SEARCH_MAX, merged, unit_choice_errors
+from bridge.forum.deadline_labels import case_steps, deadline_view
+from bridge.forum.service import site_deadlines
 from bridge.i18n import request_locale, translations
 from bridge.live import LiveEvent
 from bridge.site.clock import SiteClock
@@ -248,14 +250,20 @@ async def case_page(request: Request, number: str, user: DeskUser = Depends(curr
     zone = request.app.state.config.site.zone
     tr = translations(request_locale(request))
 
+    policy = site_deadlines(request.app)
+    now = _now()
+
     def work() -> dict | None:
         with db.session(readonly=True) as session:
             case = cases.get_case(session, number)
             if case is None:
                 return None
-            view = cases.case_view(case, zone, _now())
-            names = unit_names(session, unit_codes(view["timeline"]))
+            view = cases.case_view(case, zone, now)
+            steps = case_steps(view["timeline"], state=view["state"], unit_code=view["department"],
+                               deadline_at=case.deadline_at, policy=policy)
+            names = unit_names(session, unit_codes(view["timeline"]) | {s.unit_code for s in steps})
             view["timeline"] = timeline_view(view["timeline"], names, tr)
+            view["deadlines"] = [deadline_view(s, now, policy=policy, zone=zone, tr=tr, names=names) for s in steps]
             return view
 
     view = await db.run(work)

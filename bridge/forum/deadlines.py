@@ -16,9 +16,18 @@ Rules and the decisions taken here:
   same day, one at 12:00 is due 12:00 the next day).
 * **A forward** restarts the acceptance clock at the new unit: call :func:`acceptance_due`
   with the forward's time.
-* **Answer.**  "3 days" is taken as the platform states it: **72 clock hours** after
-  acceptance, whatever the calendar.  **A follow-up** restarts the answer clock: call
-  :func:`answer_due` with the follow-up's time.
+* **Answer.**  "3 days" counts as the site says (``[forum] answer_days``):
+  ``"calendar"`` (the default, the platform's words: 3天, not 3个工作日) is **72 clock
+  hours** after acceptance, whatever the calendar, so it can fall on a Sunday;
+  ``"working"`` is **72 hours of working days**: only the time of working days of the
+  China calendar counts (rest days and holidays are skipped whole, make-up working days
+  count), so the answer is due at the acceptance's time of day three working days on; a
+  clock started on a rest day starts at the next working day's 00:00.  **A follow-up**
+  restarts the answer clock: call :func:`answer_due` with the follow-up's time.
+* **Countdown.**  Each deadline is counted down in its own measure (:data:`Measure`):
+  office time for an in-office acceptance (the clock stops outside office hours),
+  working-day time for a working-days answer, clock time otherwise
+  (:func:`measured_left`).  Once overdue, lateness is clock time.
 * **Uncovered year.**  When the acceptance count needs to know whether a day of a year
   ``holidays`` has no arrangement for is a working day, :class:`CalendarNotCovered`
   propagates: the caller shows "deadline unknown" (and the daemon already reports
@@ -33,28 +42,33 @@ counted as elapsed (UTC) time, office periods are wall-clock times of ``zone``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Literal, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bridge.site.calendar import CalendarNotCovered, ChinaWorkingCalendar
 from bridge.site.office_hours import is_office_time, office_intervals, parse_periods
 
 __all__ = [
-    "ACCEPT_IN_OFFICE", "ACCEPT_OUT_OF_OFFICE", "ANSWER_WITHIN", "CalendarNotCovered",
-    "Deadline", "acceptance_due", "answer_due", "is_office_time", "is_overdue", "owed_step",
-    "time_left",
+    "ACCEPT_IN_OFFICE", "ACCEPT_OUT_OF_OFFICE", "ANSWER_DAYS", "ANSWER_WITHIN", "AnswerDays",
+    "CalendarNotCovered", "Deadline", "Measure", "acceptance_due", "acceptance_measure", "answer_due",
+    "answer_measure", "is_counting", "is_office_time", "is_overdue", "measured_left", "owed_step", "time_left",
 ]
 
 ACCEPT_IN_OFFICE = timedelta(hours=2)      # office time
 ACCEPT_OUT_OF_OFFICE = timedelta(hours=24)  # clock time
-ANSWER_WITHIN = timedelta(hours=72)        # clock time: "3 days"
+ANSWER_WITHIN = timedelta(hours=72)        # "3 days": clock time, or working-day time
+ANSWER_DAYS = ("calendar", "working")      # [forum] answer_days
 
 # No run of rest days is this long; a longer one means the site declared nearly
 # everything a rest day, which is a configuration problem, not a deadline.
 _MAX_REST_RUN_DAYS = 60
 
 Step = Literal["accept", "answer"]
+AnswerDays = Literal["calendar", "working"]
+# What a deadline's countdown counts: office time, working-day time or clock time.
+Measure = Literal["office", "working_days", "clock"]
 
 
 def _aware(value: datetime, name: str) -> datetime:
@@ -70,24 +84,40 @@ def acceptance_due(posted_at: datetime, *, calendar: ChinaWorkingCalendar,
     2 office hours for a post made in office hours, else 24 clock hours (module doc).
     Raises :class:`CalendarNotCovered` when the count needs a day of an uncovered year.
     """
-    periods = parse_periods(tuple(office_periods))
     local = _aware(posted_at, "posted_at").astimezone(zone)
     if not is_office_time(local, calendar=calendar, office_periods=office_periods, zone=zone):
         return (local.astimezone(timezone.utc) + ACCEPT_OUT_OF_OFFICE).astimezone(zone)
-    now = local.astimezone(timezone.utc)
-    remaining = ACCEPT_IN_OFFICE
-    day, rest_run = local.date(), 0
+    return _after(_office_spans(local, office_periods, calendar, zone), ACCEPT_IN_OFFICE, zone)
+
+
+def answer_due(accepted_at: datetime, *, days: AnswerDays = "calendar",
+               calendar: ChinaWorkingCalendar | None = None, zone: ZoneInfo | None = None) -> datetime:
+    """When an accepted post (or a follow-up, asked at ``accepted_at``) must be answered by.
+
+    ``days="calendar"``: 72 clock hours later, in ``accepted_at``'s time zone (no calendar
+    needed).  ``days="working"``: 72 hours of working days of ``calendar`` (days of ``zone``),
+    in ``zone``; raises :class:`CalendarNotCovered` when the count needs an uncovered year.
+    """
+    _aware(accepted_at, "accepted_at")
+    if days == "calendar":
+        return (accepted_at.astimezone(timezone.utc) + ANSWER_WITHIN).astimezone(accepted_at.tzinfo)
+    if days != "working" or calendar is None or zone is None:
+        raise ValueError(f"answer days {days!r}: 'calendar', or 'working' with a calendar and a zone")
+    return _after(_working_day_spans(accepted_at, calendar, zone), ANSWER_WITHIN, zone)
+
+
+def _spans(start: datetime, calendar: ChinaWorkingCalendar, zone: ZoneInfo,
+           intervals_of: Callable[[date], Iterable[tuple[datetime, datetime]]]) -> Iterator[tuple[datetime, datetime]]:
+    """The (begin, end) UTC instants of counted time from ``start`` on: ``intervals_of(day)`` of each
+    working day, the first cut at ``start``.  Endless; a too long run of rest days is an error."""
+    now = start.astimezone(timezone.utc)
+    day, rest_run = start.astimezone(zone).date(), 0
     while True:
         if calendar.is_working_day(day):
             rest_run = 0
-            for start, end in office_intervals(day, periods, zone):
-                if end <= now:
-                    continue
-                begin = max(start, now)
-                available = end - begin
-                if remaining <= available:
-                    return (begin + remaining).astimezone(zone)
-                remaining -= available
+            for begin, end in intervals_of(day):
+                if end > now:
+                    yield max(begin, now), end
         else:
             rest_run += 1
             if rest_run > _MAX_REST_RUN_DAYS:
@@ -96,11 +126,68 @@ def acceptance_due(posted_at: datetime, *, calendar: ChinaWorkingCalendar,
         day += timedelta(days=1)
 
 
-def answer_due(accepted_at: datetime) -> datetime:
-    """When an accepted post (or a follow-up, asked at ``accepted_at``) must be answered by:
-    72 clock hours later, in ``accepted_at``'s time zone."""
-    _aware(accepted_at, "accepted_at")
-    return (accepted_at.astimezone(timezone.utc) + ANSWER_WITHIN).astimezone(accepted_at.tzinfo)
+def _office_spans(start: datetime, office_periods: Sequence[str], calendar: ChinaWorkingCalendar, zone: ZoneInfo):
+    periods = parse_periods(tuple(office_periods))
+    return _spans(start, calendar, zone, lambda day: office_intervals(day, periods, zone))
+
+
+def _working_day_spans(start: datetime, calendar: ChinaWorkingCalendar, zone: ZoneInfo):
+    def whole_day(day: date):
+        yield (datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc),
+               datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(timezone.utc))
+
+    return _spans(start, calendar, zone, whole_day)
+
+
+def _after(spans: Iterator[tuple[datetime, datetime]], amount: timedelta, zone: ZoneInfo) -> datetime:
+    """The instant ``amount`` of counted time (``spans``) is used up, in ``zone``."""
+    remaining = amount
+    for begin, end in spans:
+        if remaining <= end - begin:
+            return (begin + remaining).astimezone(zone)
+        remaining -= end - begin
+    raise AssertionError("unreachable: the spans never end")
+
+
+def acceptance_measure(posted_at: datetime, *, calendar: ChinaWorkingCalendar, office_periods: Sequence[str],
+                       zone: ZoneInfo) -> Measure:
+    """What the acceptance of a post made at ``posted_at`` is counted in: office time, or clock time."""
+    in_office = is_office_time(posted_at, calendar=calendar, office_periods=office_periods, zone=zone)
+    return "office" if in_office else "clock"
+
+
+def answer_measure(days: AnswerDays) -> Measure:
+    return "working_days" if days == "working" else "clock"
+
+
+def measured_left(due: datetime, now: datetime, measure: Measure, *, calendar: ChinaWorkingCalendar,
+                  office_periods: Sequence[str], zone: ZoneInfo) -> timedelta:
+    """The time left to ``due`` in ``measure`` (office, working-day or clock time); once overdue,
+    the (negative) clock time since ``due``.  May raise :class:`CalendarNotCovered`."""
+    left = time_left(due, now)
+    if left <= timedelta(0) or measure == "clock":
+        return left
+    if measure == "office":
+        spans = _office_spans(now, office_periods, calendar, zone)
+    else:
+        spans = _working_day_spans(now, calendar, zone)
+    end_at = due.astimezone(timezone.utc)
+    total = timedelta(0)
+    for begin, end in spans:
+        if begin >= end_at:
+            return total
+        total += min(end, end_at) - begin
+    raise AssertionError("unreachable")  # the spans never end
+
+
+def is_counting(measure: Measure, now: datetime, *, calendar: ChinaWorkingCalendar, office_periods: Sequence[str],
+                zone: ZoneInfo) -> bool:
+    """Whether time in ``measure`` passes at ``now`` (the countdown runs; else it is stopped)."""
+    if measure == "office":
+        return is_office_time(now, calendar=calendar, office_periods=office_periods, zone=zone)
+    if measure == "working_days":
+        return calendar.is_working_day(_aware(now, "now").astimezone(zone).date())
+    return True
 
 
 def is_overdue(due: datetime, now: datetime) -> bool:
@@ -115,11 +202,15 @@ def time_left(due: datetime, now: datetime) -> timedelta:
 
 @dataclass(frozen=True)
 class Deadline:
-    """A step a unit owes on a case: ``accept`` or ``answer``, by ``unit_code``, by ``due_at``."""
+    """A step a unit owes on a case: ``accept`` or ``answer``, by ``unit_code``, by ``due_at``.
+
+    ``measure`` is what its countdown counts; ``follow_up``: the answer owed is to a follow-up."""
 
     step: Step
     unit_code: str
     due_at: datetime
+    measure: Measure = "clock"
+    follow_up: bool = False
 
     def is_overdue(self, now: datetime) -> bool:
         return is_overdue(self.due_at, now)
@@ -136,7 +227,8 @@ _OWED: dict[str, Step] = {"posted": "accept", "forwarded": "accept",
 
 
 def owed_step(state: str, unit_code: str, since: datetime, *, calendar: ChinaWorkingCalendar,
-              office_periods: Sequence[str], zone: ZoneInfo) -> Deadline | None:
+              office_periods: Sequence[str], zone: ZoneInfo, answer_days: AnswerDays = "calendar"
+              ) -> Deadline | None:
     """The step owed on a case in ``state`` by the unit now holding it, or None.
 
     ``since`` is when the clock (re)started: the post (``posted``), the forward to
@@ -149,6 +241,7 @@ def owed_step(state: str, unit_code: str, since: datetime, *, calendar: ChinaWor
         return None
     if step == "accept":
         due = acceptance_due(since, calendar=calendar, office_periods=office_periods, zone=zone)
-    else:
-        due = answer_due(since).astimezone(zone)
-    return Deadline(step, unit_code, due)
+        measure = acceptance_measure(since, calendar=calendar, office_periods=office_periods, zone=zone)
+        return Deadline(step, unit_code, due, measure)
+    due = answer_due(since, days=answer_days, calendar=calendar, zone=zone).astimezone(zone)
+    return Deadline(step, unit_code, due, answer_measure(answer_days), follow_up=state == "reopened")

@@ -84,27 +84,37 @@ class DeadlinePolicy(Protocol):
 
 
 class Deadlines:
-    """The platform's deadlines for this site (office hours, China calendar, time zone).
+    """The platform's deadlines for this site (office hours, China calendar, time zone, and how
+    the 3 days to answer count: ``[forum] answer_days``).
 
     Wraps :mod:`bridge.forum.deadlines`; a calendar gap gives ``None`` (deadline
-    unknown) and sets :attr:`problem`, never a guessed deadline.
+    unknown) and sets :attr:`problem`, never a guessed deadline.  Every place that
+    computes a deadline (the outbox, thread events from the builtin board, Discourse's
+    webhook and polling, the pages' countdowns) goes through one of these.
     """
 
-    def __init__(self, *, office_periods: list[str] | tuple[str, ...], zone: ZoneInfo, calendar: Any = None) -> None:
+    def __init__(self, *, office_periods: list[str] | tuple[str, ...], zone: ZoneInfo, calendar: Any = None,
+                 answer_days: str = "calendar") -> None:
         if calendar is None:
             from bridge.site.calendar import ChinaWorkingCalendar
 
             calendar = ChinaWorkingCalendar()
+        from bridge.forum.deadlines import ANSWER_DAYS
+
+        if answer_days not in ANSWER_DAYS:
+            raise ValueError(f"answer_days must be one of {', '.join(ANSWER_DAYS)}, got {answer_days!r}")
         self.calendar = calendar
         self.office_periods = tuple(office_periods)  # "08:30-12:00" strings, as in [office_hours]
         self.zone = zone
+        self.answer_days = answer_days
         self.problem: str | None = None
 
     @classmethod
     def from_config(cls, config) -> Deadlines:
-        return cls(office_periods=tuple(config.office_hours.periods), zone=config.site.zone)
+        return cls(office_periods=tuple(config.office_hours.periods), zone=config.site.zone,
+                   answer_days=config.forum.answer_days)
 
-    def _guard(self, fn, *args, **kwargs) -> datetime | None:
+    def _guard(self, fn, *args, **kwargs) -> Any:
         from bridge.site.calendar import CalendarNotCovered
 
         try:
@@ -124,7 +134,39 @@ class Deadlines:
     def answer_due(self, at: datetime) -> datetime | None:
         from bridge.forum import deadlines
 
-        return self._guard(deadlines.answer_due, at)
+        return self._guard(deadlines.answer_due, at, days=self.answer_days, calendar=self.calendar, zone=self.zone)
+
+    def owed(self, state: str, unit_code: str, since: datetime):
+        """The :class:`~bridge.forum.deadlines.Deadline` owed in ``state`` since ``since``, or None
+        (nothing owed, or the deadline is unknown)."""
+        from bridge.forum import deadlines
+
+        return self._guard(deadlines.owed_step, state, unit_code, since, calendar=self.calendar,
+                           office_periods=self.office_periods, zone=self.zone, answer_days=self.answer_days)
+
+    def left(self, deadline, now: datetime):
+        """The countdown of ``deadline`` at ``now`` in its own measure (a timedelta), or None if unknown."""
+        from bridge.forum import deadlines
+
+        return self._guard(deadlines.measured_left, deadline.due_at, now, deadline.measure, calendar=self.calendar,
+                           office_periods=self.office_periods, zone=self.zone)
+
+    def counting(self, deadline, now: datetime) -> bool:
+        """Whether ``deadline``'s countdown runs at ``now`` (office time, a working day; clock: always)."""
+        from bridge.forum import deadlines
+
+        counts = self._guard(deadlines.is_counting, deadline.measure, now, calendar=self.calendar,
+                             office_periods=self.office_periods, zone=self.zone)
+        return True if counts is None else counts
+
+
+def site_deadlines(app) -> Deadlines:
+    """The app's deadline policy (made from the config once, kept on ``app.state.forum_deadlines``)."""
+    policy = getattr(app.state, "forum_deadlines", None)
+    if policy is None:
+        policy = Deadlines.from_config(app.state.config)
+        app.state.forum_deadlines = policy
+    return policy
 
 
 # ---------------------------------------------------------------------- results
@@ -390,6 +432,6 @@ def flag_overdue(session: Session, now: datetime) -> list[dict[str, Any]]:
     return flags
 
 
-__all__ = ["AppliedEvent", "CaseChange", "DeadlinePolicy", "Deadlines", "ThreadPlace", "acceptance_awaited",
+__all__ = ["AppliedEvent", "CaseChange", "DeadlinePolicy", "Deadlines", "site_deadlines", "ThreadPlace", "acceptance_awaited",
            "apply_event", "apply_events", "flag_overdue", "mark_posted", "newest_place", "record_post_failure",
            "why_late"]

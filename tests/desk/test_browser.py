@@ -16,10 +16,14 @@ from sqlalchemy import select
 from bridge.cases.service import file_case
 from bridge.db import migrate
 from bridge.db.engine import Database
-from bridge.db.models import Call, CallDisposition, User
+from bridge.db.models import Call, CallDisposition, Case, CaseEvent, User
+from bridge.forum.builtin.forum import BuiltinForum
+from bridge.forum.deadlines import is_office_time
+from bridge.forum.link import ForumLink
 from bridge.health import Health
 from bridge.live import LiveEvent
 from bridge.pbx.service import PbxService
+from bridge.site.calendar import ChinaWorkingCalendar
 from tests.browser import chromium, new_tab
 from tests.waiting import wait_until
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, PASSWORD, valid_form
@@ -343,6 +347,84 @@ def test_pop_closes_when_the_ringing_stops_and_marks_the_end(page, live):
     live.publish(LiveEvent("call", "ended", {**data, "linkedid": "9.2", "extension": None}))
     page.wait_for_selector('.call-pop.ended[data-linkedid="9.2"]')
     assert page.locator('.call-pop[data-linkedid="9.2"] .pop-state').inner_text() == "通话已结束"
+
+
+# ------------------------------------------- the case page's deadlines and banner, live
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+UNIT_LJQ = "衢州绿色产业集聚区管委会"
+
+
+def site_time(moment: datetime) -> str:
+    """``2026-12-03 周四 22:40``: how the page writes a time (the site's zone, with the weekday)."""
+    local = moment.astimezone(SHANGHAI)
+    return f"{local:%Y-%m-%d} 周{'一二三四五六日'[local.weekday()]} {local:%H:%M}"
+
+
+def stored_case(db, number: str):
+    with db.session(readonly=True) as session:
+        case = session.scalar(select(Case).where(Case.number == number))
+        posted = session.scalar(select(CaseEvent.at).where(CaseEvent.case_id == case.id, CaseEvent.kind == "posted"))
+        return case.state.value, case.deadline_at, posted
+
+
+def test_the_case_pages_deadlines_and_banner_follow_the_case_live(browser, page, live, db):
+    """Posted by the forum link, accepted on the board by the unit's spokesperson in another browser:
+    the operator's case page changes its banner and deadlines at once, without a reload."""
+    number = file_in_background(db)
+    sign_in(page, live)
+    page.wait_for_url(f"{live.url}/desk/")
+    page.goto(f"{live.url}/desk/cases/{number}")
+    page.wait_for_selector('body[data-live="ready"]')
+    live.wait_subscribers()
+    marker = page.evaluate("window.__marker = Math.random()")
+    banner = page.locator("#case-banner")
+    assert banner.inner_text() == "排队等待发到论坛。" and page.locator("#case-deadlines").count() == 0
+
+    # the forum link posts it (the outbox, in the server's loop): the banner follows, the acceptance is owed
+    link = ForumLink(live.app.state.config, db, Health(), live.app.state.live, forum=BuiltinForum(db, live.url))
+    assert asyncio.run_coroutine_threadsafe(link.cycle(), live.loop).result(30)["sent"] == 1
+    page.wait_for_selector('#case-banner[data-state="posted"]', timeout=15_000)
+    assert banner.inner_text() == f"已发到论坛，等待 {UNIT_LJQ} 受理。"
+    state, due, posted = stored_case(db, number)
+    in_office = is_office_time(posted, calendar=ChinaWorkingCalendar(), office_periods=["08:30-12:00", "14:00-17:30"],
+                               zone=SHANGHAI)
+    row = page.locator('#case-deadlines tr[data-step="accept"]')
+    assert row.locator(".deadline-step").inner_text() == "受理期限"
+    assert row.locator("time").inner_text() == site_time(due)
+    assert row.locator("time").get_attribute("datetime") == due.astimezone(SHANGHAI).isoformat()
+    status = row.locator(".deadline-status").inner_text()
+    assert status.startswith("剩余 ") and ("（办公时间）" if in_office else "（自然时间）") in status
+    page.screenshot(path="/tmp/desk-case-deadlines-posted.png", full_page=True)
+
+    # the unit's spokesperson accepts on the board, in a browser of their own
+    board = new_tab(browser)
+    try:
+        board.goto(f"{live.url}/desk/board/login")
+        board.fill('input[name="username"]', "spokesperson")
+        board.fill('input[name="password"]', PASSWORD)
+        board.click('form[action="/desk/board/login"] button[type="submit"]')
+        board.wait_for_url(f"{live.url}/desk/board/")
+        post = board.locator("article.thread", has_text=number)
+        assert post.locator(".deadline .deadline-step").inner_text() == "受理期限"
+        assert post.locator(".deadline time").inner_text() == site_time(due)
+        post.locator('form[action$="/accept"] button').click()
+        board.wait_for_url("**/desk/board/?done=accept*", timeout=15_000)
+    finally:
+        board.context.close()
+
+    page.wait_for_selector('#case-banner[data-state="accepted"]', timeout=15_000)
+    assert banner.inner_text() == f"{UNIT_LJQ} 已受理，等待答复。"
+    state, answer_due_at, _ = stored_case(db, number)
+    assert state == "accepted"
+    accept_row = page.locator('#case-deadlines tr[data-step="accept"]')
+    assert accept_row.locator(".deadline-status").inner_text().endswith("按时完成")
+    answer_row = page.locator('#case-deadlines tr[data-step="answer"]')
+    assert answer_row.locator(".deadline-step").inner_text() == "答复期限"
+    assert answer_row.locator("time").inner_text() == site_time(answer_due_at)
+    assert answer_row.locator(".deadline-status").inner_text().startswith("剩余 2 天 23 小时")  # 72 clock hours
+    assert page.evaluate("window.__marker") == marker  # no reload happened
+    page.screenshot(path="/tmp/desk-case-deadlines-accepted.png", full_page=True)
 
 
 # ------------------------------------------- a real call through the Asterisk test bed

@@ -1,4 +1,5 @@
-"""The platform's deadlines: acceptance in office time, the answer in 72 clock hours."""
+"""The platform's deadlines: acceptance in office time, the answer in 72 clock hours or 72 hours of
+working days ([forum] answer_days), and the countdowns in each deadline's own measure."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -14,8 +15,10 @@ from bridge.forum.deadlines import (
     Deadline,
     acceptance_due,
     answer_due,
+    is_counting,
     is_office_time,
     is_overdue,
+    measured_left,
     owed_step,
     time_left,
 )
@@ -104,10 +107,10 @@ def test_site_days_change_the_count():
 def test_a_forward_restarts_the_acceptance_clock_at_the_new_unit():
     first = owed_step("posted", "procuratorate", at("2026-11-26 09:00"), calendar=CAL,
                       office_periods=PERIODS, zone=ZONE)
-    assert first == Deadline("accept", "procuratorate", at("2026-11-26 11:00"))
+    assert first == Deadline("accept", "procuratorate", at("2026-11-26 11:00"), "office")
     forwarded = owed_step("forwarded", "land", at("2026-11-26 16:45"), calendar=CAL,
                           office_periods=PERIODS, zone=ZONE)
-    assert forwarded == Deadline("accept", "land", at("2026-11-27 09:45"))
+    assert forwarded == Deadline("accept", "land", at("2026-11-27 09:45"), "office")
 
 
 def test_answer_is_due_72_clock_hours_after_acceptance_and_a_follow_up_restarts_it():
@@ -118,7 +121,7 @@ def test_answer_is_due_72_clock_hours_after_acceptance_and_a_follow_up_restarts_
     assert accepted == Deadline("answer", "housing", at("2026-11-29 10:00"))
     follow_up = owed_step("reopened", "housing", at("2026-12-01 20:15"), calendar=CAL,
                           office_periods=PERIODS, zone=ZONE)
-    assert follow_up == Deadline("answer", "housing", at("2026-12-04 20:15"))
+    assert follow_up == Deadline("answer", "housing", at("2026-12-04 20:15"), "clock", follow_up=True)
 
 
 @pytest.mark.parametrize("state", ["queued", "answered", "closed"])
@@ -319,3 +322,143 @@ def test_property_uncovered_year_never_guesses(day, minute):
             due(posted, calendar=cal)
     else:
         assert due(posted, calendar=cal) == posted + timedelta(hours=24)
+
+
+# ------------------------------------------------- the answer's 3 days: calendar or working days
+
+def working_due(text_or_dt, *, calendar=CAL) -> datetime:
+    accepted = at(text_or_dt) if isinstance(text_or_dt, str) else text_or_dt
+    return answer_due(accepted, days="working", calendar=calendar, zone=ZONE)
+
+
+@pytest.mark.parametrize("accepted, calendar_days, working_days", [
+    # an ordinary week: both agree (Monday 10:00 -> Thursday 10:00)
+    ("2026-11-23 10:00", "2026-11-26 10:00", "2026-11-26 10:00"),
+    # Friday: calendar days end on Monday; working days skip the weekend (Wednesday)
+    ("2026-11-27 10:00", "2026-11-30 10:00", "2026-12-02 10:00"),
+    # Thursday: the calendar count falls on a Sunday; working days: Tuesday
+    ("2026-11-26 15:00", "2026-11-29 15:00", "2026-12-01 15:00"),
+    # accepted on a Saturday: working days start Monday 00:00, three whole days
+    ("2026-11-28 11:00", "2026-12-01 11:00", "2026-12-03 00:00"),
+    # Spring Festival 2026: rest 15-23 Feb, make-up working Saturdays 14 and 28 Feb
+    ("2026-02-12 09:00", "2026-02-15 09:00", "2026-02-24 09:00"),   # Thu, Fri, make-up Sat 14, then Tue 24
+    ("2026-02-14 16:00", "2026-02-17 16:00", "2026-02-26 16:00"),   # the make-up Saturday counts
+    ("2026-02-18 10:00", "2026-02-21 10:00", "2026-02-27 00:00"),   # inside the break: 24-26 Feb
+    ("2026-02-26 10:00", "2026-03-01 10:00", "2026-03-02 10:00"),   # Thu, Fri, make-up Sat 28, (Sun), Mon
+    # National Day 2026: rest 1-7 Oct, make-up Sunday 20 Sep and Saturday 10 Oct
+    ("2026-09-30 16:00", "2026-10-03 16:00", "2026-10-10 16:00"),   # 30 Sep, 8, 9 Oct, make-up Sat 10
+    ("2026-09-18 12:00", "2026-09-21 12:00", "2026-09-22 12:00"),   # Fri, make-up Sun 20, Mon 21 -> Tue
+])
+def test_answer_due_in_calendar_days_and_in_working_days(accepted, calendar_days, working_days):
+    assert answer_due(at(accepted)) == at(calendar_days)
+    assert answer_due(at(accepted), days="calendar", calendar=CAL, zone=ZONE) == at(calendar_days)
+    assert working_due(accepted) == at(working_days)
+
+
+def test_working_days_need_the_calendar_and_refuse_an_unknown_mode():
+    with pytest.raises(ValueError, match="calendar"):
+        answer_due(at("2026-11-27 10:00"), days="working")
+    with pytest.raises(ValueError, match="calendar"):
+        answer_due(at("2026-11-27 10:00"), days="weekdays", calendar=CAL, zone=ZONE)  # type: ignore[arg-type]
+
+
+def test_working_days_follow_site_declared_days_and_never_guess_an_uncovered_year():
+    cal = ChinaWorkingCalendar(extra_working_days=[date(2026, 11, 28)], extra_rest_days=[date(2026, 11, 30)])
+    assert working_due("2026-11-27 10:00", calendar=cal) == at("2026-12-02 10:00")  # Sat in, Mon out
+    with pytest.raises(CalendarNotCovered):
+        working_due("2026-12-30 10:00", calendar=BeforeThe2027Arrangement())
+    assert answer_due(at("2026-12-30 10:00")) == at("2027-01-02 10:00")  # calendar days need no calendar
+
+
+def test_owed_step_says_the_step_its_measure_and_a_follow_up():
+    kw = dict(calendar=CAL, office_periods=PERIODS, zone=ZONE)
+    assert owed_step("posted", "land", at("2026-11-27 16:30"), **kw) == \
+        Deadline("accept", "land", at("2026-11-30 09:30"), "office")
+    assert owed_step("posted", "land", at("2026-11-27 20:00"), **kw).measure == "clock"   # out of office: 24 h
+    assert owed_step("accepted", "land", at("2026-11-27 10:00"), answer_days="working", **kw) == \
+        Deadline("answer", "land", at("2026-12-02 10:00"), "working_days")
+    assert owed_step("reopened", "land", at("2026-11-27 10:00"), answer_days="working", **kw) == \
+        Deadline("answer", "land", at("2026-12-02 10:00"), "working_days", follow_up=True)
+
+
+def test_countdowns_count_in_the_deadlines_own_measure():
+    kw = dict(calendar=CAL, office_periods=PERIODS, zone=ZONE)
+    accept = at("2026-11-30 09:30")  # posted Friday 16:30 in office: 1 h on Friday, 1 h on Monday
+    assert measured_left(accept, at("2026-11-27 16:30"), "office", **kw) == timedelta(hours=2)
+    assert measured_left(accept, at("2026-11-28 12:00"), "office", **kw) == timedelta(hours=1)  # stopped Saturday
+    assert measured_left(accept, at("2026-11-30 09:00"), "office", **kw) == timedelta(minutes=30)
+    assert measured_left(accept, at("2026-11-28 12:00"), "clock", **kw) == timedelta(hours=45, minutes=30)
+    answer = at("2026-12-02 10:00")  # accepted Friday 10:00, working days
+    assert measured_left(answer, at("2026-11-27 10:00"), "working_days", **kw) == timedelta(hours=72)
+    assert measured_left(answer, at("2026-11-29 18:00"), "working_days", **kw) == timedelta(hours=58)
+    # overdue: the clock time since the due instant, whatever the measure
+    assert measured_left(accept, at("2026-11-30 12:00"), "office", **kw) == -timedelta(hours=2, minutes=30)
+    assert is_counting("office", at("2026-11-28 12:00"), **kw) is False
+    assert is_counting("office", at("2026-11-30 09:00"), **kw) is True
+    assert is_counting("working_days", at("2026-11-29 18:00"), **kw) is False
+    assert is_counting("working_days", at("2026-02-14 18:00"), **kw) is True      # make-up Saturday
+    assert is_counting("clock", at("2026-11-29 18:00"), **kw) is True
+
+
+def working_minutes(a: datetime, b: datetime) -> int:
+    """Reference count of working-day minutes in [a, b), day by day (independent of the module)."""
+    a, b = a.astimezone(ZONE), b.astimezone(ZONE)
+    total = timedelta()
+    day = a.date()
+    while day <= b.date():
+        if CAL.is_working_day(day):
+            s = datetime.combine(day, time(0), tzinfo=ZONE)
+            lo, hi = max(s, a), min(s + timedelta(days=1), b)
+            if hi > lo:
+                total += hi - lo
+        day += timedelta(days=1)
+    return int(total.total_seconds() // 60)
+
+
+LAST_WORKING_START = datetime(2026, 12, 20, tzinfo=ZONE)  # 3 working days on stay inside covered 2026
+accepts = st.one_of(
+    st.integers(0, int((LAST_WORKING_START - START).total_seconds() // 60)).map(lambda m: START + timedelta(minutes=m)),
+    st.builds(lambda d, t: datetime.combine(d, t, tzinfo=ZONE),
+              st.sampled_from(SPECIAL_DAYS[:-1]), st.sampled_from(_boundary_times() + [time(0), time(23, 59)])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(accepted=accepts)
+def test_property_working_days_answer_due(accepted):
+    result = working_due(accepted)
+    assert result.tzinfo == ZONE and result > accepted
+    # exactly 72 hours of working days lie between, and not a minute less would do
+    assert working_minutes(accepted, result) == 72 * 60
+    assert working_minutes(accepted, result - timedelta(minutes=1)) == 72 * 60 - 1
+    # the due instant is on a working day, or the midnight ending one
+    assert CAL.is_working_day(result.date()) or (
+        result.time() == time(0) and CAL.is_working_day(result.date() - timedelta(days=1)))
+    # never sooner than the calendar-days count; the same when no rest day comes in between
+    assert result >= answer_due(accepted)
+    # the countdown starts at the full 3 working days and reaches zero at the due instant
+    kw = dict(calendar=CAL, office_periods=PERIODS, zone=ZONE)
+    assert measured_left(result, accepted, "working_days", **kw) == timedelta(hours=72)
+    assert measured_left(result, result, "working_days", **kw) == timedelta(0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=accepts, b=accepts)
+def test_property_working_days_answer_due_is_monotonic(a, b):
+    first, second = sorted((a, b))
+    assert working_due(first) <= working_due(second)
+
+
+@settings(max_examples=200, deadline=None)
+@given(posted=posts, minutes=st.integers(0, 3 * 24 * 60))
+def test_property_office_countdown_is_the_office_time_left(posted, minutes):
+    """From an in-office post, the countdown is 2 h less the office time gone by (clock time once late)."""
+    assume(in_office(posted, PERIODS))
+    due_at = due_or_uncovered(posted, PERIODS)
+    now = posted + timedelta(minutes=minutes)
+    kw = dict(calendar=CAL, office_periods=PERIODS, zone=ZONE)
+    left = measured_left(due_at, now, "office", **kw)
+    if now <= due_at:
+        assert left == timedelta(minutes=120 - office_minutes(posted, now, PERIODS))
+    else:
+        assert left == due_at - now

@@ -107,12 +107,8 @@ def _now() -> datetime:
 
 
 def deadlines_of(app) -> service.DeadlinePolicy:
-    """The app's deadline policy (made from the config once, kept on ``app.state.forum_deadlines``)."""
-    policy = getattr(app.state, "forum_deadlines", None)
-    if policy is None:
-        policy = service.Deadlines.from_config(app.state.config)
-        app.state.forum_deadlines = policy
-    return policy
+    """The app's deadline policy (:func:`bridge.forum.service.site_deadlines`)."""
+    return service.site_deadlines(app)
 
 
 def error_response(error: board.BoardError, locale: str) -> JSONResponse:

@@ -160,6 +160,42 @@ def list_posts(session: Session, unit_code: str | None = None, *, state: BoardPo
     return list(posts), int(total)
 
 
+def unit_board_posts(session: Session, unit_code: str, *, answered_limit: int = 200) -> tuple[list[BoardPost], int]:
+    """A unit's board: every thread still owing a step (none may drop off the page, however old),
+    then the ``answered_limit`` newest answered ones; and how many threads the board holds."""
+    unit = select(Department.id).where(Department.code == unit_code.strip().upper()).scalar_subquery()
+    owing = session.scalars(select(BoardPost).options(*_loaded())
+                            .where(BoardPost.department_id == unit, BoardPost.state != BoardPostState.ANSWERED)
+                            .order_by(BoardPost.created_at.desc(), BoardPost.id.desc())).unique().all()
+    answered, total = list_posts(session, unit_code, state=BoardPostState.ANSWERED, limit=answered_limit)
+    return [*owing, *answered], total + len(owing)
+
+
+# Board state -> (the step owed, the case state owing it, the reply whose time started its clock).
+_OWED = {BoardPostState.ACCEPTED: ("answer", "accepted", "accepted"),
+         BoardPostState.FOLLOW_UP: ("follow_up", "reopened", "follow_up")}
+
+
+def owed_since(post: BoardPost) -> tuple[str, str, datetime] | None:
+    """(step, case state owing it, when its clock started) for a thread, None when answered.
+
+    An open thread owes its acceptance from when it came to this board (posted, or the latest
+    forward); an accepted one its answer from the acceptance; a follow-up its answer from the
+    follow-up (the same starts as the case's, :mod:`bridge.forum.service`)."""
+    def latest(kind: str) -> datetime | None:
+        return max((r.created_at for r in post.replies if r.kind == kind), default=None)
+
+    if post.state is BoardPostState.OPEN:
+        forwarded = latest("forwarded")
+        return ("accept", "forwarded", forwarded) if forwarded else ("accept", "posted", post.created_at)
+    owed = _OWED.get(post.state)
+    if owed is None:
+        return None
+    step, state, kind = owed
+    since = latest(kind)
+    return (step, state, since) if since else None
+
+
 def post_path(post_id: int) -> str:
     """The public thread's path (prefix it with ``web.public_url``)."""
     return f"/board/threads/{post_id}"

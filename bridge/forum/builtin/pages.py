@@ -24,6 +24,7 @@ the same events, the case updated at once.  There is no delete anywhere.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -34,8 +35,10 @@ from sqlalchemy import select
 
 from bridge.accounts.service import sign_in
 from bridge.db.models import BoardPostState, Department, Role, User
+from bridge.forum import service
 from bridge.forum.builtin import board
 from bridge.forum.builtin.api import act
+from bridge.forum.deadline_labels import OwedStep, deadline_view
 from bridge.i18n import LOCALES, N_, request_locale, translations
 from bridge.web.csrf import CSRF_FIELD, check_csrf
 from bridge.web.paging import RowId, clamp_id, clamp_page
@@ -45,6 +48,31 @@ from bridge.web.templates import Templates
 from bridge.web.throttle import client_ip, sign_in_throttle
 
 PER_PAGE = 50
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _with_deadline(view: dict, post, now: datetime, request: Request) -> dict:
+    """``view`` with ``deadline``: the step the thread owes (受理 / 答复 / 答复追问), its due time in the
+    site's zone and its countdown (:func:`bridge.forum.deadline_labels.deadline_view`), or None."""
+    owed = board.owed_since(post)
+    view["deadline"] = None
+    if owed is not None:
+        step, state, since = owed
+        policy = service.site_deadlines(request.app)
+        owed_step = OwedStep(step, post.department.code, since, policy.owed(state, post.department.code, since))
+        view["deadline"] = deadline_view(owed_step, now, policy=policy, zone=request.app.state.config.site.zone,
+                                         tr=translations(request_locale(request)))
+    return view
+
+
+def _overdue_first(threads: list[dict]) -> list[dict]:
+    """Overdue threads first (the longest overdue first), then the others in their order."""
+    overdue = sorted((t for t in threads if t["deadline"] and t["deadline"]["overdue"]),
+                     key=lambda t: t["deadline"]["due_iso_utc"])
+    return overdue + [t for t in threads if not (t["deadline"] and t["deadline"]["overdue"])]
 
 # What each kind of reply is called in a thread (the catalogues translate the msgids).
 REPLY_KINDS = {"accepted": N_("Accepted"), "forwarded": N_("Forwarded"), "answer": N_("Answer"),
@@ -91,14 +119,16 @@ async def board_page(request: Request, unit: str | None = None, page: int = 1) -
     locale = request_locale(request)
     code = (unit or "").strip().upper()[:32] or None
     page = clamp_page(page)
+    now = _now()
 
     def work() -> dict:
         with db.session(readonly=True) as session:
             posts, total = board.list_posts(session, code, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
             units = [(d.code, d.name) for d in session.scalars(
                 select(Department).where(Department.retired_at.is_(None)).order_by(Department.code))]
-            return {"threads": [board.post_view(p, public_url=config.web.public_url, zone=config.site.zone,
-                                                locale=locale, replies=False) for p in posts],
+            return {"threads": [_with_deadline(board.post_view(p, public_url=config.web.public_url,
+                                                               zone=config.site.zone, locale=locale, replies=False),
+                                               p, now, request) for p in posts],
                     "total": total, "units": units}
 
     data = await db.run(work)
@@ -117,7 +147,8 @@ async def thread_page(request: Request, post_id: int) -> Response:
             if post is None:
                 return None
             names = dict(session.execute(select(Department.code, Department.name)).all())
-            view = board.post_view(post, public_url=config.web.public_url, zone=config.site.zone, locale=locale)
+            view = _with_deadline(board.post_view(post, public_url=config.web.public_url, zone=config.site.zone,
+                                                  locale=locale), post, _now(), request)
             view["unit_names"] = names
             return view
 
@@ -187,14 +218,17 @@ async def _unit_page(request: Request, user: User, *, status_code: int = 200, er
     config = request.app.state.config
     locale = request_locale(request)
 
+    now = _now()
+
     def work() -> dict:
         with db.session(readonly=True) as session:
-            posts, total = board.list_posts(session, user.department.code, limit=200)
+            posts, total = board.unit_board_posts(session, user.department.code)
             units = [(d.code, d.name) for d in session.scalars(
                 select(Department).where(Department.retired_at.is_(None), Department.id != user.department_id)
                 .order_by(Department.code))]
-            return {"threads": [board.post_view(p, public_url=config.web.public_url, zone=config.site.zone,
-                                                locale=locale) for p in posts], "total": total, "units": units}
+            threads = [_with_deadline(board.post_view(p, public_url=config.web.public_url, zone=config.site.zone,
+                                                      locale=locale), p, now, request) for p in posts]
+            return {"threads": _overdue_first(threads), "total": total, "units": units}
 
     data = await db.run(work)
     return render(request, "board_unit.html", status_code, user=user, unit_name=user.department.name,
