@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -32,3 +34,25 @@ def new_tab(browser, locale: str = "zh-CN", timeout_ms: int = 10_000):
     context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(timeout_ms)
     return context.new_page()
+
+
+# Fixtures the browser test modules import (``from tests.browser import browser, sqlite_db``).
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as opened:  # module scope: see above
+        yield opened
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    """The database of a browser test: SQLite only (the pages' logic runs on both elsewhere; the
+    browser adds what a person sees, the same on either)."""
+    from bridge.db import migrate
+    from bridge.db.engine import Database
+
+    url = f"sqlite:///{tmp_path / 'browser.sqlite3'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()

@@ -1,5 +1,5 @@
-"""Shared fixtures: databases on SQLite and PostgreSQL (tests/conftest_db.py), cheap password
-hashing, and a site configuration whose database is migrated."""
+"""Shared fixtures: databases on SQLite and PostgreSQL (tests/conftest_db.py), the browser
+(tests/browser.py), cheap password hashing, and a site configuration whose database is migrated."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +12,7 @@ from argon2.profiles import CHEAPEST
 from bridge.accounts import passwords
 from bridge.db.engine import Database
 
-pytest_plugins = ["tests.conftest_db", "tests.asterisk_testbed"]
+pytest_plugins = ["tests.conftest_db", "tests.asterisk_testbed", "tests.browser"]
 
 
 @pytest.fixture(autouse=True)

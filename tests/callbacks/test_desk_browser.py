@@ -10,8 +10,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bridge.db import migrate
-from bridge.db.engine import Database
 from bridge.db.models import (
     CallbackAttemptResult,
     CallbackOutcome,
@@ -26,7 +24,7 @@ from bridge.forum import service
 from bridge.forum.adapter import ThreadEventKind
 from bridge.live import LiveEvent
 from callbacks import tasks
-from tests.browser import chromium, new_tab
+from tests.browser import new_tab
 from tests.callbacks.desk_support import (
     ANSWER,
     NOW,
@@ -42,19 +40,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def db(tmp_path):
+def db(sqlite_db):
     """SQLite only for the browser tests (overrides the two-backend fixture)."""
-    url = f"sqlite:///{tmp_path / 'callbacks.sqlite3'}"
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as opened:  # module scope: see tests/browser.py
-        yield opened
+    return sqlite_db
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from bridge.cases.service import file_case
-from bridge.db import migrate
-from bridge.db.engine import Database
 from bridge.db.models import Call, CallDisposition, Case, CaseEvent, User
 from bridge.forum.builtin.forum import BuiltinForum
 from bridge.forum.deadlines import is_office_time
@@ -24,7 +22,7 @@ from bridge.health import Health
 from bridge.live import LiveEvent
 from bridge.pbx.service import PbxService
 from bridge.site.calendar import ChinaWorkingCalendar
-from tests.browser import chromium, new_tab
+from tests.browser import new_tab
 from tests.waiting import wait_until
 from tests.desk.conftest import CALLER_NUMBER, LINKEDID, PASSWORD, valid_form
 
@@ -32,19 +30,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def db(tmp_path):
+def db(sqlite_db):
     """SQLite only for the browser tests (overrides the two-backend fixture)."""
-    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as opened:  # module scope: see tests/browser.py
-        yield opened
+    return sqlite_db
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 
 from bridge.forum.link import ForumLink
 from bridge.health import Health
-from tests.browser import chromium, new_tab
+from tests.browser import new_tab
 from tests.desk.server import LiveServer, served
 from tests.forum.test_builtin_support import PASSWORD, auth, file_case, read_case
 
@@ -37,12 +37,6 @@ DELETE_CONTROLS = """() => [...document.querySelectorAll('a, button, input, sele
         [e.textContent, e.value, e.title, e.getAttribute('href'), e.getAttribute('action'), e.getAttribute('formaction'),
          e.getAttribute('method'), e.getAttribute('aria-label')].join(' ')))
     .map(e => e.outerHTML.slice(0, 200))"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as opened:
-        yield opened
 
 
 @pytest.fixture
