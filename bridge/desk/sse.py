@@ -16,6 +16,15 @@ One stream per open desk page, fed by :class:`bridge.live.LiveEvents`:
   cases and callback tables every ``app.state.desk_case_check_s`` seconds (default 10) and
   sends ``case`` or ``callbacks`` on a change.
 
+- ``event: presence``: the operator queue or a sign-in changed (``{"kind", "user_id"}``): sent to
+  supervisors and admins, and to the user it is about; pages showing presence reload it;
+- ``event: signed_out``: the session ended on the server (a supervisor, a newer sign-in, 12 hours);
+  the page goes to the sign-in page and the stream ends.
+
+Watchers (:func:`add_stream_watcher`, e.g. queue presence: the page is alive) are called when the
+stream opens and every ``watcher.every_s`` seconds; one answering False ends the stream with
+``signed_out``.
+
 A comment line every ``HEARTBEAT_S`` keeps proxies from closing an idle stream and
 finds a client that went away; the subscription ends with the response (``finally``),
 whether the client closed it or the server is stopping.
@@ -43,6 +52,20 @@ DEFAULT_CASE_CHECK_S = 10.0
 POP_KINDS = ("ringing", "connected", "adopted")
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
+
+
+def add_stream_watcher(app, watcher) -> None:
+    """``await watcher(request, user) -> bool`` when a desk stream opens and every ``watcher.every_s``
+    seconds while it is open (False: the session ended)."""
+    watchers = getattr(app.state, "desk_stream_watchers", None)
+    if watchers is None:
+        watchers = app.state.desk_stream_watchers = []
+    watchers.append(watcher)
+
+
+async def _watch(request: Request, user: DeskUser, watchers) -> bool:
+    results = [await watcher(request, user) for watcher in watchers]
+    return all(results)
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -93,6 +116,8 @@ async def translate(request: Request, user: DeskUser, event: LiveEvent, pops: di
                                  "kind": data.get("kind") or event.kind})
     if event.topic == "case":
         return sse("case", {"number": data.get("number"), "kind": event.kind, "state": data.get("state")})
+    if event.topic == "presence" and (user.role.value in ("supervisor", "admin") or data.get("user_id") == user.id):
+        return sse("presence", {"kind": event.kind, "user_id": data.get("user_id")})
     return None
 
 
@@ -101,15 +126,26 @@ async def events(request: Request, user: DeskUser = Depends(current_user)) -> St
     live = request.app.state.live
     db = request.app.state.db
     check_s = float(getattr(request.app.state, "desk_case_check_s", DEFAULT_CASE_CHECK_S))
+    watchers = list(getattr(request.app.state, "desk_stream_watchers", ()))
+    watch_s = min([float(getattr(w, "every_s", HEARTBEAT_S)) for w in watchers] or [HEARTBEAT_S])
 
     async def stream():
         pops: dict[str, str] = {}
         async with live.subscribe() as queue:
             cases_seen, callbacks_seen = await db.run(db.in_session, _markers, readonly=True)
+            if not await _watch(request, user, watchers):
+                yield sse("signed_out", {})
+                return
             yield "retry: 3000\n" + sse("ready", {"extension": user.extension})
             next_check = time.monotonic() + check_s
+            next_watch = time.monotonic() + watch_s
             while True:
-                timeout = max(0.05, min(HEARTBEAT_S, next_check - time.monotonic()))
+                if watchers and time.monotonic() >= next_watch:   # checked first: a busy feed still touches
+                    next_watch = time.monotonic() + watch_s
+                    if not await _watch(request, user, watchers):
+                        yield sse("signed_out", {})
+                        break
+                timeout = max(0.05, min(HEARTBEAT_S, next_check - time.monotonic(), next_watch - time.monotonic()))
                 try:
                     event = await asyncio.wait_for(queue.get(), timeout)
                 except asyncio.TimeoutError:
