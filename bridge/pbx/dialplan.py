@@ -16,7 +16,7 @@ the China working calendar.  Rendering is pure (no file is written) apart from
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import lru_cache
 from pathlib import Path

@@ -42,7 +42,7 @@ def test_manager_conf_grants_only_what_the_daemon_needs(tmp_path):
     account = _section(manager, "hotline-bridge")
     assert f"secret = {SECRET}" in account
     assert re.search(r"^read = call,agent,dialplan,cdr$", account, re.M)
-    assert re.search(r"^write = originate,call,reporting$", account, re.M)
+    assert re.search(r"^write = originate,call,reporting,agent$", account, re.M)
     assert "permit = 127.0.0.1/255.255.255.255" in account
     assert "[observer]" not in manager   # the test bed's all-events account only when asked
 
