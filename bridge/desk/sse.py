@@ -151,6 +151,9 @@ async def events(request: Request, user: DeskUser = Depends(current_user)) -> St
                 except asyncio.TimeoutError:
                     event = None
                 if event is not None:
+                    if event.topic == "presence" and event.kind in ("signed_out", "ended") \
+                            and event.data.get("user_id") == user.id:
+                        next_watch = 0.0   # maybe this page's session: look now
                     text = await translate(request, user, event, pops)
                     if text:
                         yield text

@@ -1,0 +1,65 @@
+"""Pause and resume on the desk, and the supervisors' live queue page, in Chromium (SQLite only)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import chromium, new_tab
+from tests.desk.conftest import desk_app, desk_config, live, people  # noqa: F401 - the desk's fixtures
+from tests.desk.test_browser import db, sign_in  # noqa: F401 - SQLite only
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as opened:
+        yield opened
+
+
+@pytest.fixture
+def clock():
+    from tests.desk.conftest import FakeClock
+
+    return FakeClock()
+
+
+def test_pause_resume_and_the_supervisors_queue_page(browser, live):  # noqa: F811
+    operator, supervisor = new_tab(browser), new_tab(browser)
+    try:
+        sign_in(operator, live, "operator", extension="8001")
+        operator.wait_for_url(f"{live.url}/desk/")
+        operator.wait_for_selector('body[data-live="ready"]')
+        panel = operator.locator("#presence-panel")
+        panel.wait_for()
+        assert "8001" in panel.inner_text()
+
+        sign_in(supervisor, live, "supervisor", extension="8002")
+        supervisor.wait_for_url(f"{live.url}/desk/")
+        supervisor.click('nav a[href="/desk/queue"]')
+        supervisor.wait_for_url(f"{live.url}/desk/queue")
+        supervisor.wait_for_selector('body[data-live="ready"]')
+        row = supervisor.locator('tr[data-user="operator"]')
+        row.wait_for()
+        assert row.locator(".badge.paused").count() == 0
+
+        operator.click("#presence-panel button.pause-break")
+        operator.wait_for_selector('#presence-panel[data-paused="break"]')
+        assert operator.locator("#presence-panel button.resume").is_visible()
+        row.locator(".badge.paused").wait_for(timeout=5000)   # live, without a reload
+        assert "休息" in row.inner_text()
+        supervisor.screenshot(path="/tmp/desk-queue-paused.png", full_page=True)
+
+        operator.click("#presence-panel button.resume")
+        operator.wait_for_selector("#presence-panel:not([data-paused])")
+        row.locator(".badge.paused").wait_for(state="detached", timeout=5000)
+
+        # A supervisor signs the operator out: the operator's page goes to the sign-in page.
+        supervisor.once("dialog", lambda dialog: dialog.accept())
+        row.locator("button.end-session").click()
+        row.wait_for(state="detached", timeout=5000)
+        operator.wait_for_url(f"{live.url}/desk/login?ended=1", timeout=30000)
+        operator.goto(f"{live.url}/desk/")
+        operator.wait_for_url(f"{live.url}/desk/login*")
+    finally:
+        operator.context.close()
+        supervisor.context.close()
