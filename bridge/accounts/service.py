@@ -55,6 +55,11 @@ def check_new_user(session: Session, username: str, role: Role | str, extension:
     role = _role(role)
     if extension is not None and not EXTENSION_PATTERN.match(extension):
         raise AccountError("extension", f"{extension!r} is not a phone extension; expected 2 to 8 digits")
+    if extension is not None:
+        holder = session.scalar(select(User.username).where(User.extension == extension, User.disabled_at.is_(None)))
+        if holder is not None:   # one desk phone, one operator: the queue names its member after them
+            raise AccountError("extension", f"extension {extension} is already active user {holder!r}'s; "
+                                            "give another extension, or disable that user first")
     if len(display_name) > DISPLAY_NAME_MAX:
         raise AccountError("display_name", f"is {len(display_name)} characters long; at most {DISPLAY_NAME_MAX}")
     department = None
