@@ -21,7 +21,7 @@ One stream per open desk page, fed by :class:`bridge.live.LiveEvents`:
 - ``event: signed_out``: the session ended on the server (a supervisor, a newer sign-in, 12 hours);
   the page goes to the sign-in page and the stream ends.
 
-Watchers (:func:`add_stream_watcher`, e.g. queue presence: the page is alive) are called when the
+Watchers (:func:`bridge.web.site.add_stream_watcher`, e.g. queue presence: the page is alive) are called when the
 stream opens and every ``watcher.every_s`` seconds; one answering False ends the stream with
 ``signed_out``.
 
@@ -46,21 +46,13 @@ from bridge.desk.access import current_user
 from bridge.desk.queries import DeskUser
 from bridge.desk.rendering import TEMPLATES
 from bridge.live import LiveEvent
+from bridge.web.site import stream_watchers
 
 HEARTBEAT_S = 15.0
 DEFAULT_CASE_CHECK_S = 10.0
 POP_KINDS = ("ringing", "connected", "adopted")
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
-
-
-def add_stream_watcher(app, watcher) -> None:
-    """``await watcher(request, user) -> bool`` when a desk stream opens and every ``watcher.every_s``
-    seconds while it is open (False: the session ended)."""
-    watchers = getattr(app.state, "desk_stream_watchers", None)
-    if watchers is None:
-        watchers = app.state.desk_stream_watchers = []
-    watchers.append(watcher)
 
 
 async def _watch(request: Request, user: DeskUser, watchers) -> bool:
@@ -126,7 +118,7 @@ async def events(request: Request, user: DeskUser = Depends(current_user)) -> St
     live = request.app.state.live
     db = request.app.state.db
     check_s = float(getattr(request.app.state, "desk_case_check_s", DEFAULT_CASE_CHECK_S))
-    watchers = list(getattr(request.app.state, "desk_stream_watchers", ()))
+    watchers = list(stream_watchers(request.app))
     watch_s = min([float(getattr(w, "every_s", HEARTBEAT_S)) for w in watchers] or [HEARTBEAT_S])
 
     async def stream():

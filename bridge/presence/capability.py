@@ -45,9 +45,8 @@ class PresenceCapability(Capability):
         return (queue_events,)
 
     def mount(self, app, runtime: Runtime) -> None:
-        from bridge.desk.sse import add_stream_watcher
         from bridge.presence import api, pages
-        from bridge.web.site import PageLink, add_page_link
+        from bridge.web.site import PageLink, add_page_link, add_stream_watcher
         from bridge.web.templates import look_of
 
         app.include_router(api.router)

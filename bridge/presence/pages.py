@@ -1,7 +1,7 @@
 """Queue presence on the desk: the operator's own panel on ``/desk/`` (in the queue, paused with a
 reason, away; pause and resume), the supervisors' live page ``/desk/queue`` (who is in the queue,
 paused for how long, on a call / ringing / free, away; the callers waiting), and the desk page's
-heartbeat (its live stream ``/desk/events`` touches the session, :func:`bridge.desk.sse.add_stream_watcher`).
+heartbeat (its live stream ``/desk/events`` touches the session, :func:`bridge.web.site.add_stream_watcher`).
 
 Routes:
 
@@ -22,15 +22,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bridge.db.models import PauseReason, Role, utcnow
-from bridge.desk.access import current_user
-from bridge.desk.queries import DeskUser
+from bridge.desk.queries import DESK_ROLES, DeskUser, desk_user
 from bridge.i18n import N_, request_locale, translations
 from bridge.live import LiveEvent
 from bridge.presence import service
 from bridge.presence.link import LIVE_TOPIC
 from bridge.web.csrf import check_csrf
 from bridge.web.paging import RowId
-from bridge.web.sessions import RoleRefused
+from bridge.web.sessions import RoleRefused, page_user
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/desk", include_in_schema=False)
@@ -44,6 +43,11 @@ STATE_LABELS = {"free": N_("Free"), "in_call": N_("On a call"), "busy": N_("Busy
                 "unavailable": N_("Phone unreachable"), "invalid": N_("Phone unknown to Asterisk"),
                 "unknown": N_("Unknown")}
 SUPERVISORS = (Role.SUPERVISOR, Role.ADMIN)
+
+
+async def current_user(request: Request) -> DeskUser:
+    """The signed-in desk user (as the desk's own pages have it)."""
+    return desk_user(await page_user(request, DESK_ROLES), request.session)
 
 
 def _link(request: Request):

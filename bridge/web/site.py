@@ -112,6 +112,20 @@ def page_links(app: FastAPI, area: str) -> tuple[PageLink, ...]:
     return tuple(link for link in getattr(app.state, "page_links", ()) if link.area == area)
 
 
+def add_stream_watcher(app: FastAPI, watcher: Callable) -> None:
+    """``await watcher(request, user) -> bool`` when a page's live stream (the desk's ``/desk/events``)
+    opens and every ``watcher.every_s`` seconds while it is open; False: the session ended (queue
+    presence touches the sign-in: the page is alive)."""
+    watchers = getattr(app.state, "stream_watchers", None)
+    if watchers is None:
+        watchers = app.state.stream_watchers = []
+    watchers.append(watcher)
+
+
+def stream_watchers(app: FastAPI) -> tuple[Callable, ...]:
+    return tuple(getattr(app.state, "stream_watchers", ()))
+
+
 def install_site(app: FastAPI, config: Config) -> None:
     """Sessions, the sign-in throttle, the CSRF refusal, ``/`` and the start page (before the app starts).
 
@@ -143,5 +157,5 @@ def install_site(app: FastAPI, config: Config) -> None:
         return RedirectResponse(target, status_code=303)
 
 
-__all__ = ["START_PATH", "PageLink", "StartPages", "add_page_link", "error_page", "install_site", "page_links",
+__all__ = ["START_PATH", "PageLink", "StartPages", "add_page_link", "add_stream_watcher", "stream_watchers", "error_page", "install_site", "page_links",
            "register_error_page", "register_start_page", "serves", "start_pages"]
