@@ -95,7 +95,7 @@ async def login(request: Request) -> Response:
     try:
         await start_session(request, user, extension=extension or user.extension or None)
     except ExtensionTaken as taken:
-        log.info("desk.extension_taken", user_id=user.id, extension=taken.extension, holder=taken.holder.username)
+        log.info("desk.extension_taken", user_id=user.id, extension=taken.extension, holder=taken.holder_username)
         return again(_("Extension %(ext)s is in use: %(name)s is signed in at it. Choose your own extension, "
                        "or ask %(name)s (or a supervisor) to sign out there first.")
                      % {"ext": taken.extension, "name": taken.holder_name}, 409)

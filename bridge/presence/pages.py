@@ -200,7 +200,7 @@ async def end_session(request: Request, session_id: RowId, user: DeskUser = Depe
     else:
         log.info("presence.signed_out_by_supervisor", user_id=row.user_id, extension=row.extension, by=user.id)
         _publish(request, "signed_out", row.user_id, by=user.id)
-        message = _("%(name)s is signed out.") % {"name": row.user.display_name or row.user.username}
+        message = _("%(name)s is signed out.") % {"name": row.name}
     if request.headers.get("hx-request") == "true":
         return await _queue(request, user, message=message)
     return RedirectResponse("/desk/queue", status_code=303)

@@ -43,12 +43,10 @@ class ExtensionTaken(Exception):
     """Another user holds the extension in an active session."""
 
     def __init__(self, extension: str, holder: User):
-        self.extension, self.holder = extension, holder
+        # plain values: the exception outlives the session the holder was read in
+        self.extension, self.holder_username = extension, holder.username
+        self.holder_name = holder.display_name or holder.username
         super().__init__(f"extension {extension} is in use by {holder.username}")
-
-    @property
-    def holder_name(self) -> str:
-        return self.holder.display_name or self.holder.username
 
 
 class NotSignedIn(Exception):
@@ -112,14 +110,15 @@ def end_session(session: Session, token: str, now: datetime,
     return row
 
 
-def end_by_supervisor(session: Session, session_id: int, supervisor_id: int, now: datetime) -> DeskSession | None:
-    """A supervisor signs an operator out; None when that session is not active."""
+def end_by_supervisor(session: Session, session_id: int, supervisor_id: int, now: datetime) -> SessionView | None:
+    """A supervisor signs an operator out: the session as it was; None when it is not active."""
     rows = _active_rows(session, now, DeskSession.id == session_id)
     if not rows:
         return None
+    view = _view(rows[0], now, DEFAULT_TIMEOUT_S)
     _end(rows[0], now, DeskSessionEnd.ENDED_BY_SUPERVISOR, by=supervisor_id)
     session.flush()
-    return rows[0]
+    return view
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.browser import chromium, new_tab
-from tests.desk.conftest import desk_app, desk_config, live, people  # noqa: F401 - the desk's fixtures
+from tests.desk.conftest import live  # noqa: F401 - the desk's app served
 from tests.desk.test_browser import db, sign_in  # noqa: F401 - SQLite only
 
 pytestmark = pytest.mark.browser
@@ -16,13 +16,6 @@ pytestmark = pytest.mark.browser
 def browser():
     with chromium() as opened:
         yield opened
-
-
-@pytest.fixture
-def clock():
-    from tests.desk.conftest import FakeClock
-
-    return FakeClock()
 
 
 def test_pause_resume_and_the_supervisors_queue_page(browser, live):  # noqa: F811

@@ -93,7 +93,8 @@ def test_pause_resume_and_the_automatic_callback_pause(session, people):
 def test_a_supervisor_signs_an_operator_out(session, people):
     alice, bob = people
     a = service.open_session(session, alice, "8001", NOW)
-    assert service.end_by_supervisor(session, a.id, bob.id, NOW).end_reason is DeskSessionEnd.ENDED_BY_SUPERVISOR
+    assert service.end_by_supervisor(session, a.id, bob.id, NOW).name == "王芳"
+    assert a.end_reason is DeskSessionEnd.ENDED_BY_SUPERVISOR and a.ended_by_id == bob.id
     assert service.end_by_supervisor(session, a.id, bob.id, NOW) is None
     assert service.signed_in_user_ids(session, NOW) == set()
 
