@@ -108,8 +108,12 @@ async def translate(request: Request, user: DeskUser, event: LiveEvent, pops: di
                                  "kind": data.get("kind") or event.kind})
     if event.topic == "case":
         return sse("case", {"number": data.get("number"), "kind": event.kind, "state": data.get("state")})
-    if event.topic == "presence" and (user.role.value in ("supervisor", "admin") or data.get("user_id") == user.id):
-        return sse("presence", {"kind": event.kind, "user_id": data.get("user_id")})
+    if event.topic == "presence":
+        mine = data.get("user_id") == user.id
+        if mine and event.kind in ("signed_out", "ended"):
+            return None   # the stream's watcher ends this page's stream when it is this session
+        if mine or user.role.value in ("supervisor", "admin"):
+            return sse("presence", {"kind": event.kind, "user_id": data.get("user_id")})
     return None
 
 
