@@ -514,6 +514,12 @@ class TwilioConfig(Section):
         return self
 
 
+class DeskConfig(Section):
+    # A signed-in operator whose desk page has not been seen this long (no live stream: browser
+    # closed, computer asleep) is "away": out of the operator queue, still signed in.
+    presence_timeout_s: int = Field(default=120, ge=30, le=3600)
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     # "auto": readable on a terminal, JSON lines otherwise (journald).
@@ -530,6 +536,7 @@ class Config(Section):
     forum: ForumConfig = ForumConfig()
     callbacks: CallbacksConfig = CallbacksConfig()
     twilio: TwilioConfig = TwilioConfig()
+    desk: DeskConfig = DeskConfig()
     logging: LoggingConfig = LoggingConfig()
 
     # Set by load_config: the folder relative paths are resolved against.

@@ -203,7 +203,9 @@ class CallbacksCapability(Capability):
         dialler = self.asterisk_dialler(runtime) if "pbx" in runtime.links else None
         if dialler is None:
             return None
-        return Placer(runtime.db, dialler.policy, dialler, live=runtime.live)
+        presence = runtime.links.get("presence")   # queue presence: the operator is paused during the call
+        return Placer(runtime.db, dialler.policy, dialler, live=runtime.live,
+                      before_call=getattr(presence, "callback_started", None))
 
     def mount(self, app, runtime: Runtime) -> None:
         from callbacks.api import router as api_router

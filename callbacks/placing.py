@@ -10,7 +10,7 @@ Asterisk's events, its CDR at the next start, or marked ``unknown`` for a person
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -72,8 +72,12 @@ class Placed:
 
 class Placer:
     def __init__(self, db: Database, policy: CallbackPolicy, dialler: Dialler, *,
-                 live: LiveEvents | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 live: LiveEvents | None = None, clock: Callable[[], datetime] = utcnow,
+                 before_call: Callable[[int], Awaitable[None]] | None = None) -> None:
+        """``before_call(user_id)``: awaited once the attempt row is written, before the call is sent
+        (queue presence pauses the operator: no queue call rings the phone meanwhile)."""
         self.db, self.policy, self.dialler, self.live, self.clock = db, policy, dialler, live, clock
+        self.before_call = before_call
 
     async def place(self, task_id: int, user_id: int, *, supervisor: bool = False,
                     extension: str | None = None) -> Placed:
@@ -86,6 +90,11 @@ class Placer:
             raise CallbackRefused(refusal)
         order, brief = await self.db.run_in_session(self._begin, task_id, user_id, extension, supervisor)
         self._publish(task_id, "attempt_started")
+        if self.before_call is not None:
+            try:
+                await self.before_call(user_id)
+            except Exception:  # noqa: BLE001 - the callback is placed whatever the queue does
+                log.exception("callbacks.before_call_failed", task_id=task_id, user_id=user_id)
         try:
             await self.dialler.originate(order)
         except DiallerError as exc:

@@ -15,8 +15,11 @@ and yields an :class:`AsteriskTestbed`::
             ...
             event = await ami.wait_for("AgentConnect", timeout=15)
 
-Queue members whose desk phone is not running (``desk_phone``) are paused, so a call is
-only offered to phones that exist.  Office hours start "open now" (00:00-23:59, today a
+The shipped queue has no static member (the daemon adds the operators signed in at the desk,
+bridge/presence).  Without a daemon doing that, the test bed stands in for signed-in operators:
+every desk phone is a dynamic member, paused while its SIPp phone is not running
+(``desk_phone``), so a call is only offered to phones that exist.  A test whose daemon manages
+the membership itself uses ``with asterisk.membership_by_daemon():``.  Office hours start "open now" (00:00-23:59, today a
 working day); a test that changes them with ``set_office_hours`` restores them with
 ``open_now()`` (the ``office_closed`` fixture does both).
 """
@@ -150,6 +153,7 @@ class AsteriskTestbed:
     _runs: list[sipp.SippRun] = field(default_factory=list)
     _live: dict[str, int] = field(default_factory=dict)
     _count: int = 0
+    _daemon_members: bool = False
 
     # ---------------------------------------------------------------- plumbing
     def cli(self, command: str) -> str:
@@ -218,12 +222,33 @@ class AsteriskTestbed:
         """Queue members whose desk phone is not running are paused (like an operator away
         from the desk), so a call never waits on a phone nobody answers.  Done by
         ``desk_phone()``, its ``stop()`` and ``place_calls()`` (also after an Asterisk restart)."""
+        if self._daemon_members:
+            return
         queue = self.config.pbx.queue
+        members = self.cli(f"queue show {queue}")
         for ext in self.phones:
+            if f"PJSIP/{ext}" not in members:   # as an operator signed in at it (also after a restart)
+                self.cli(f"queue add member PJSIP/{ext} to {queue} penalty 0 as {ext} state_interface PJSIP/{ext}")
             if self._live.get(ext, 0) > 0:
                 self.cli(f"queue unpause member PJSIP/{ext} queue {queue}")
             else:
                 self.cli(f"queue pause member PJSIP/{ext} queue {queue} reason no-phone-running")
+
+    @contextlib.contextmanager
+    def membership_by_daemon(self):
+        """The daemon under test manages the queue's members: the test bed removes its own and
+        leaves them alone until the block ends (then it stands in for operators again)."""
+        queue = self.config.pbx.queue
+        self._daemon_members = True
+        for ext in self.phones:
+            self.cli(f"queue remove member PJSIP/{ext} from {queue}")
+        try:
+            yield self
+        finally:
+            for ext in self.phones:
+                self.cli(f"queue remove member PJSIP/{ext} from {queue}")
+            self._daemon_members = False
+            self.sync_queue()
 
     def carrier(self, behaviour: str = "answer") -> sipp.SippRun:
         """The carrier's far end for outbound calls (callbacks), on the carrier port."""

@@ -636,6 +636,44 @@ class ParkedDomainEvent(Base):
     resolved_at: Mapped[datetime | None]
 
 
+class DeskSessionEnd(str, enum.Enum):
+    SIGNED_OUT = "signed_out"
+    EXPIRED = "expired"
+    DISABLED = "disabled"
+    REPLACED = "replaced"
+    ENDED_BY_SUPERVISOR = "ended_by_supervisor"
+
+
+class PauseReason(str, enum.Enum):
+    BREAK = "break"        # 休息
+    CALLBACK = "callback"  # 回电中
+    TRAINING = "training"  # 培训
+
+
+class DeskSession(Base):
+    """A sign-in to the pages (desk or board), server side: the signed cookie carries ``token``;
+    the row ended, the cookie signs nobody in (``bridge.presence.service``)."""
+
+    __tablename__ = "desk_sessions"
+    __table_args__ = (Index("ix_desk_sessions_active", "ended_at", "extension"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    extension: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[DeskSessionEnd | None] = mapped_column(_enum(DeskSessionEnd))
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    paused_reason: Mapped[PauseReason | None] = mapped_column(_enum(PauseReason))
+    paused_at: Mapped[datetime | None]
+    # The pause was the daemon's (an operator placing a callback): only such a pause is lifted by itself.
+    paused_auto: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
 # Tables whose rows the application never deletes (enforced by triggers).
 NEVER_DELETED = (
     "departments", "users", "calls", "cases", "case_events",

@@ -67,6 +67,7 @@ def duration(seconds: float | None, _) -> str:
 def _desk_values(request: Request, _) -> dict[str, Any]:
     return {
         "desk_pages": page_links(request.app, DESK_AREA),
+        "desk_panels": page_links(request.app, "desk-panel"),  # panels on the main page (queue presence)
         "state_label": lambda s: _(STATE_LABELS.get(s, s)), "state_colour": lambda s: STATE_COLOUR.get(s, ""),
         "disposition_label": lambda d: _(DISPOSITION_LABELS.get(d, d)),
         "channel_label": lambda c: _(CHANNEL_LABELS.get(c, c)),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -14,11 +15,13 @@ from bridge.accounts.service import EXTENSION_PATTERN, sign_in
 from bridge.desk.queries import DESK_ROLES
 from bridge.desk.rendering import ROLE_LABELS, render
 from bridge.i18n import N_, request_locale, translations
+from bridge.presence.service import ExtensionTaken
 from bridge.web.csrf import check_csrf
 from bridge.web.sessions import end_session, start_session
 from bridge.web.site import serves
 from bridge.web.throttle import client_ip, sign_in_throttle
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/desk", include_in_schema=False)
 
 # What a visitor may read without signing in, linked from the sign-in page when the app serves it.
@@ -89,12 +92,18 @@ async def login(request: Request) -> Response:
     if user.role not in DESK_ROLES:
         return again(_("This account (%(role)s) may not use the operator desk.")
                      % {"role": _(ROLE_LABELS[user.role.value])}, 403)
-    start_session(request, user, ext=extension or user.extension or "")
+    try:
+        await start_session(request, user, extension=extension or user.extension or None)
+    except ExtensionTaken as taken:
+        log.info("desk.extension_taken", user_id=user.id, extension=taken.extension, holder=taken.holder_username)
+        return again(_("Extension %(ext)s is in use: %(name)s is signed in at it. Choose your own extension, "
+                       "or ask %(name)s (or a supervisor) to sign out there first.")
+                     % {"ext": taken.extension, "name": taken.holder_name}, 409)
     return RedirectResponse(next_url, status_code=303)
 
 
 @router.post("/logout", dependencies=[Depends(check_csrf)])
 async def logout(request: Request) -> Response:
-    end_session(request)
+    await end_session(request)
     return RedirectResponse("/desk/login?bye=1", status_code=303)
 

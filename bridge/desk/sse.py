@@ -17,6 +17,15 @@ One stream per open desk page, fed by :class:`bridge.live.LiveEvents`:
   cases and callback tables every ``app.state.desk_case_check_s`` seconds (default 10) and
   sends ``case`` or ``callbacks`` on a change.
 
+- ``event: presence``: the operator queue or a sign-in changed (``{"kind", "user_id"}``): sent to
+  supervisors and admins, and to the user it is about; pages showing presence reload it;
+- ``event: signed_out``: the session ended on the server (a supervisor, a newer sign-in, 12 hours);
+  the page goes to the sign-in page and the stream ends.
+
+Watchers (:func:`bridge.web.site.add_stream_watcher`, e.g. queue presence: the page is alive) are called when the
+stream opens and every ``watcher.every_s`` seconds; one answering False ends the stream with
+``signed_out``.
+
 A comment line every ``HEARTBEAT_S`` keeps proxies from closing an idle stream and
 finds a client that went away; the subscription ends with the response (``finally``),
 whether the client closed it or the server is stopping.
@@ -40,12 +49,18 @@ from bridge.desk.queries import DeskUser
 from bridge.desk.rendering import TEMPLATES
 from bridge.live import LiveEvent
 from bridge.pbx.waits import menu_and_queue
+from bridge.web.site import stream_watchers
 
 HEARTBEAT_S = 15.0
 DEFAULT_CASE_CHECK_S = 10.0
 POP_KINDS = ("ringing", "connected", "adopted")
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
+
+
+async def _watch(request: Request, user: DeskUser, watchers) -> bool:
+    results = [await watcher(request, user) for watcher in watchers]
+    return all(results)
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -117,6 +132,12 @@ async def translate(request: Request, user: DeskUser, event: LiveEvent, pops: di
                                  "kind": data.get("kind") or event.kind})
     if event.topic == "case":
         return sse("case", {"number": data.get("number"), "kind": event.kind, "state": data.get("state")})
+    if event.topic == "presence":
+        mine = data.get("user_id") == user.id
+        if mine and event.kind in ("signed_out", "ended"):
+            return None   # the stream's watcher ends this page's stream when it is this session
+        if mine or user.role.value in ("supervisor", "admin"):
+            return sse("presence", {"kind": event.kind, "user_id": data.get("user_id")})
     return None
 
 
@@ -125,20 +146,34 @@ async def events(request: Request, user: DeskUser = Depends(current_user)) -> St
     live = request.app.state.live
     db = request.app.state.db
     check_s = float(getattr(request.app.state, "desk_case_check_s", DEFAULT_CASE_CHECK_S))
+    watchers = list(stream_watchers(request.app))
+    watch_s = min([float(getattr(w, "every_s", HEARTBEAT_S)) for w in watchers] or [HEARTBEAT_S])
 
     async def stream():
         pops: dict[str, str] = {}
         async with live.subscribe() as queue:
             cases_seen, callbacks_seen = await db.run(db.in_session, _markers, readonly=True)
+            if not await _watch(request, user, watchers):
+                yield sse("signed_out", {})
+                return
             yield "retry: 3000\n" + sse("ready", {"extension": user.extension})
             next_check = time.monotonic() + check_s
+            next_watch = time.monotonic() + watch_s
             while True:
-                timeout = max(0.05, min(HEARTBEAT_S, next_check - time.monotonic()))
+                if watchers and time.monotonic() >= next_watch:   # checked first: a busy feed still touches
+                    next_watch = time.monotonic() + watch_s
+                    if not await _watch(request, user, watchers):
+                        yield sse("signed_out", {})
+                        break
+                timeout = max(0.05, min(HEARTBEAT_S, next_check - time.monotonic(), next_watch - time.monotonic()))
                 try:
                     event = await asyncio.wait_for(queue.get(), timeout)
                 except asyncio.TimeoutError:
                     event = None
                 if event is not None:
+                    if event.topic == "presence" and event.kind in ("signed_out", "ended") \
+                            and event.data.get("user_id") == user.id:
+                        next_watch = 0.0   # maybe this page's session: look now
                     text = await translate(request, user, event, pops)
                     if text:
                         yield text

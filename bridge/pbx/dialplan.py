@@ -16,7 +16,7 @@ the China working calendar.  Rendering is pure (no file is written) apart from
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -159,21 +159,20 @@ def dialplan_context(config: Config, timings: Timings, *, sounds: str, recording
     }
 
 
-def site_files(config: Config, timings: Timings, *, ami_secret: str, phones: Sequence[str] = (),
+def site_files(config: Config, timings: Timings, *, ami_secret: str,
                sounds: str = SITE_SOUNDS, recordings: str | None = None, trunk: str = SITE_TRUNK,
                today: date | None = None) -> dict[str, str]:
     """A real site's files (:data:`SITE_TEMPLATES` and the office-hours include): name -> text.
 
     The AMI account is the daemon's (``[pbx.ami]`` host, port, username; ``ami_secret``),
-    with the event filters of its subscription; the queue's members are the desk phones
-    ``phones`` (PJSIP endpoint names); recordings go to ``recordings`` (default:
+    with the event filters of its subscription; the queue has no static member (the daemon adds
+    the desk phones operators sign in at, :mod:`bridge.presence`); recordings go to ``recordings`` (default:
     ``[pbx] recordings_dir``, else Asterisk's monitor folder)."""
     ami = config.pbx.ami
     context = {
         **dialplan_context(config, timings, sounds=sounds,
                            recordings=recordings or config.pbx.recordings_dir or SITE_RECORDINGS,
                            trunk=trunk),
-        "phones": list(phones),
         "ami_host": ami.host, "ami_port": ami.port,
         "ami_username": ami.username, "ami_secret": ami_secret,
         "ami_eventfilters": manager_eventfilters(),

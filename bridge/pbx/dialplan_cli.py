@@ -25,8 +25,6 @@ def dialplan() -> None:
 @config_option
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="folder to write into (e.g. /etc/asterisk)")
-@click.option("--phone", "phones", multiple=True, metavar="ENDPOINT",
-              help="a desk phone of the operator queue (its PJSIP endpoint, e.g. 8001); repeat for each")
 @click.option("--sounds", default=SITE_SOUNDS, show_default=True,
               help="the folder of the Mandarin prompts, as Asterisk sees it")
 @click.option("--recordings", default=None,
@@ -34,12 +32,13 @@ def dialplan() -> None:
                    "else /var/spool/asterisk/monitor)")
 @click.option("--trunk", default=SITE_TRUNK, show_default=True,
               help="the PJSIP endpoint callbacks dial the caller through")
-def render(config, out_dir: str, phones: tuple[str, ...], sounds: str, recordings: str | None,
+def render(config, out_dir: str, sounds: str, recordings: str | None,
            trunk: str) -> None:
     """Write the site's dialplan, queue, AMI account and office hours into OUT.
 
     The files: extensions.conf, extensions_globals.conf, extensions_hours.conf,
-    queues.conf and manager.conf. manager.conf holds the AMI secret (from the variable [pbx.ami] secret_env) and is
+    queues.conf (its members are the operators signed in at the desk, added by the daemon) and
+    manager.conf. manager.conf holds the AMI secret (from the variable [pbx.ami] secret_env) and is
     written with mode 0600. Then reload Asterisk (asterisk -rx "core reload")."""
     from bridge.pbx.sandbox import Tuning  # the shipped timings (the test bed shortens them)
 
@@ -49,12 +48,10 @@ def render(config, out_dir: str, phones: tuple[str, ...], sounds: str, recording
     except KeyError:
         fail(f"pbx.ami.secret_env: set the environment variable {env_name} to the AMI account's secret "
              "(manager.conf needs it)", status=2)
-    files = site_files(config, Tuning(), ami_secret=secret, phones=phones, sounds=sounds,
+    files = site_files(config, Tuning(), ami_secret=secret, sounds=sounds,
                        recordings=recordings, trunk=trunk)
     for path in write_files(Path(out_dir), files):
         click.echo(str(path))
-    if not phones:
-        click.echo("note: queues.conf lists no desk phone; pass --phone ENDPOINT for each", err=True)
 
 
 @dialplan.command("hours")

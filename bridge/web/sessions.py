@@ -3,10 +3,13 @@
 Sessions are Starlette's signed cookies (``itsdangerous``): the cookie holds the session dict,
 signed with the key from ``config.secret(config.web.session_secret_env)``; it is HttpOnly,
 SameSite=Lax, Secure when ``web.secure_cookies`` is true, and scoped to ``SESSION_PATH`` (the
-pages that sign in live under it).  The session holds the user's id, what a capability adds
-(the desk: the extension chosen at sign-in), the page language and the CSRF token; the user row
-is read again on every request (:func:`session_user`), so a disabled user or a changed role
-takes effect at once.  :func:`page_user` is the check a page's dependency makes: it raises
+pages that sign in live under it).  The session holds the user's id, the token of its
+server-side row (``desk_sessions``, :mod:`bridge.presence.service`), what a capability adds
+(the desk: the extension chosen at sign-in), the page language and the CSRF token.  The row and
+the user are read again on every request (:func:`session_user`), so a sign-out elsewhere (a
+supervisor, a newer sign-in of the same user, the 12-hour limit), a disabled user or a changed
+role takes effect at once.  :func:`start_session` refuses an extension another user holds
+(:class:`bridge.presence.service.ExtensionTaken`).  :func:`page_user` is the check a page's dependency makes: it raises
 :class:`SignInRequired` or :class:`RoleRefused`, answered by the handlers of the capability
 whose pages they are (the desk's sends the browser to its sign-in page).
 """
@@ -36,22 +39,31 @@ def add_sessions(app: FastAPI, config: Config) -> None:
                        same_site="lax", https_only=config.web.secure_cookies)
 
 
-def _load_user(db, user_id: int) -> User | None:
+def _load_user(db, user_id: int, token: str) -> User | None:
+    from bridge.presence.service import active_session
+
     with db.session(readonly=True) as session:
-        user = session.scalar(select(User).options(joinedload(User.department)).where(User.id == user_id))
-        if user is None or user.disabled_at is not None:
+        row = active_session(session, token, _now())
+        if row is None or row.user_id != user_id:
             return None
+        user = session.scalar(select(User).options(joinedload(User.department)).where(User.id == user_id))
         session.expunge_all()
         return user
 
 
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 async def session_user(request: Request) -> User | None:
-    """The signed-in user (with the unit), read again now; None when signed out, unknown or disabled."""
+    """The signed-in user (with the unit), read again now; None when signed out (here or on the
+    server side), expired, unknown or disabled."""
     user_id = request.session.get("uid") if "session" in request.scope else None
-    if not isinstance(user_id, int):
+    token = request.session.get("sid") if "session" in request.scope else None
+    if not isinstance(user_id, int) or not isinstance(token, str):
         return None
     db = request.app.state.db
-    return await db.run(_load_user, db, user_id)
+    return await db.run(_load_user, db, user_id, token)
 
 
 def signed_in(request: Request) -> bool:
@@ -84,17 +96,51 @@ async def page_user(request: Request, roles: Iterable[Role]) -> User:
     return user
 
 
-def start_session(request: Request, user: User, **values: Any) -> None:
-    """Sign in: a fresh session (and so a fresh CSRF token) for ``user``, keeping the page language."""
+def _open(db, user: User, extension: str | None) -> str:
+    from bridge.presence.service import open_session
+
+    with db.session() as session:
+        return open_session(session, session.get(User, user.id), extension, _now()).token
+
+
+def _close(db, token: str) -> None:
+    from bridge.presence.service import end_session as end_row
+
+    with db.session() as session:
+        end_row(session, token, _now())
+
+
+def _changed(request: Request, kind: str, user_id: int) -> None:
+    """Tell the daemon's parts (queue presence) and the pages that a sign-in began or ended."""
+    from bridge.live import LiveEvent
+
+    live = getattr(request.app.state, "live", None)
+    if live is not None:
+        live.publish(LiveEvent("presence", kind, {"user_id": user_id}))
+
+
+async def start_session(request: Request, user: User, *, extension: str | None = None, **values: Any) -> None:
+    """Sign in: a server-side row and a fresh cookie session (and so a fresh CSRF token) for
+    ``user`` at ``extension``, keeping the page language; the user's older sign-in ends.  Raise
+    :class:`bridge.presence.service.ExtensionTaken` (nothing changed) when another user holds it."""
+    db = request.app.state.db
+    token = await db.run(_open, db, user, extension)
     lang = request.session.get("lang")
     request.session.clear()
-    request.session.update({"uid": user.id, "at": int(datetime.now(timezone.utc).timestamp()), **values})
+    request.session.update({"uid": user.id, "sid": token, "at": int(_now().timestamp()),
+                            **({"ext": extension} if extension else {}), **values})
     if lang:
         request.session["lang"] = lang
+    _changed(request, "signed_in", user.id)
 
 
-def end_session(request: Request) -> None:
-    """Sign out: forget everything in the session but the page language."""
+async def end_session(request: Request) -> None:
+    """Sign out: the server-side row ends; forget everything in the session but the page language."""
+    token, user_id = request.session.get("sid"), request.session.get("uid")
+    if isinstance(token, str):
+        db = request.app.state.db
+        await db.run(_close, db, token)
+        _changed(request, "signed_out", user_id)
     lang = request.session.get("lang")
     request.session.clear()
     if lang:

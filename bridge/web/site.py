@@ -100,6 +100,7 @@ class PageLink:
     path: str
     label: str  # a message id (N_), translated where it is shown
     summary: str = ""  # a message id said with the link on the area's main page ("": menu only)
+    roles: tuple[str, ...] = ()  # the roles (Role values) shown the link; empty: everyone
 
 
 def add_page_link(app: FastAPI, link: PageLink) -> None:
@@ -117,6 +118,20 @@ def page_links(app: FastAPI, area: str) -> tuple[PageLink, ...]:
 def _icon(name: str, media_type: str) -> Response:
     """The site's icon (every page links it; browsers also ask for /favicon.ico on their own)."""
     return FileResponse(STATIC / name, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+
+
+def add_stream_watcher(app: FastAPI, watcher: Callable) -> None:
+    """``await watcher(request, user) -> bool`` when a page's live stream (the desk's ``/desk/events``)
+    opens and every ``watcher.every_s`` seconds while it is open; False: the session ended (queue
+    presence touches the sign-in: the page is alive)."""
+    watchers = getattr(app.state, "stream_watchers", None)
+    if watchers is None:
+        watchers = app.state.stream_watchers = []
+    watchers.append(watcher)
+
+
+def stream_watchers(app: FastAPI) -> tuple[Callable, ...]:
+    return tuple(getattr(app.state, "stream_watchers", ()))
 
 
 def install_site(app: FastAPI, config: Config) -> None:
@@ -158,5 +173,5 @@ def install_site(app: FastAPI, config: Config) -> None:
         return RedirectResponse(target, status_code=303)
 
 
-__all__ = ["START_PATH", "PageLink", "StartPages", "add_page_link", "error_page", "install_site", "page_links",
+__all__ = ["START_PATH", "PageLink", "StartPages", "add_page_link", "add_stream_watcher", "stream_watchers", "error_page", "install_site", "page_links",
            "register_error_page", "register_start_page", "serves", "start_pages"]

@@ -296,3 +296,12 @@ def test_disabled_users_token_refused(session):
     assert user_for_token(session, token, T0) is None
     with pytest.raises(AccountError):
         create_token(session, user, T0)
+
+
+def test_a_second_active_user_on_the_same_extension_is_refused(session):
+    add_user(session, "alice", Role.OPERATOR, "a long enough password", extension="8001")
+    with pytest.raises(AccountError) as refused:
+        add_user(session, "bob", Role.OPERATOR, "a long enough password", extension="8001")
+    assert refused.value.field == "extension" and "alice" in refused.value.message
+    disable_user(session, "alice")
+    assert add_user(session, "bob", Role.OPERATOR, "a long enough password", extension="8001").extension == "8001"

@@ -25,7 +25,7 @@ def daemon(tmp_path, **pbx) -> Daemon:
 
 def test_the_shipped_capabilities_load_in_their_order():
     assert [c.name for c in load_capabilities()] == [
-        "db", "departments", "accounts", "pbx", "cases", "desk", "forum", "callbacks"]
+        "db", "departments", "accounts", "pbx", "cases", "desk", "presence", "forum", "callbacks"]
 
 
 def test_health_lists_the_components_it_always_did(tmp_path):
@@ -38,11 +38,11 @@ def test_links_are_built_in_capability_order_and_pbx_none_has_no_link(tmp_path):
     full = daemon(tmp_path)
     full._build_links()
     # callbacks' attempt recovery rides on the PBX link (none without it)
-    assert list(full.links) == ["pbx", "forum", "callbacks", "missed-calls", "callback-attempt-recovery"]
+    assert list(full.links) == ["pbx", "presence", "forum", "callbacks", "missed-calls", "callback-attempt-recovery"]
     assert full.links["pbx"].ami._listeners[0] == full.links["pbx"]._on_event  # the tracker first
     bare = daemon(tmp_path, backend="none")
     bare._build_links()
-    assert list(bare.links) == ["forum", "callbacks", "missed-calls"]
+    assert list(bare.links) == ["presence", "forum", "callbacks", "missed-calls"]   # presence: the sessions sweep
     assert bare.health.get("pbx") == "not configured"
 
 
@@ -62,9 +62,9 @@ def test_every_ami_listener_is_handed_to_the_pbx_link_after_the_tracker(tmp_path
     built._build_links()
     callbacks = next(c for c in built.capabilities if c.name == "callbacks")  # order 80: before this one
     listeners = built.links["pbx"].ami._listeners[1:]
-    assert listeners == built.runtime.ami_listeners   # the dialler's, the attempt recovery's, then this one
-    assert listeners[0] == callbacks.asterisk_dialler(built.runtime).on_event and listeners[-1] == extra.hear
-    assert len(listeners) == 3
+    assert listeners == built.runtime.ami_listeners   # presence's, the dialler's, the attempt recovery's, then this one
+    assert listeners[1] == callbacks.asterisk_dialler(built.runtime).on_event and listeners[-1] == extra.hear
+    assert len(listeners) == 4
 
 
 def test_originate_response_is_the_callbacks_part_of_the_subscription():

@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0012_department_synonyms"
+    assert head == "0013_desk_sessions"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
@@ -384,5 +384,31 @@ def test_synonyms_migration_gives_the_shipped_units_their_everyday_names(empty_d
         with engine.connect() as connection:
             assert "synonyms" not in {c["name"] for c in inspect(connection).get_columns("departments")}
             assert connection.execute(text("SELECT count(*) FROM departments")).scalar() == 2
+    finally:
+        engine.dispose()
+
+
+def test_desk_sessions_migration_adds_the_table_and_removes_it_again(empty_db_url):
+    """0013 adds `desk_sessions` (server-side sign-ins); downgrading drops it and keeps the users."""
+    migrate.upgrade(empty_db_url, "0012_department_synonyms")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO users (id, username, display_name, role, password_hash, created_at) "
+                                    "VALUES (5, 'op1', '', 'operator', 'x', CURRENT_TIMESTAMP)"))
+        assert migrate.upgrade(engine, "0013_desk_sessions") == "0013_desk_sessions"
+        with engine.begin() as connection:
+            user_id = 5
+            connection.execute(text("INSERT INTO desk_sessions (token, user_id, extension, started_at, last_seen_at) "
+                                    "VALUES ('t1', :u, '8001', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"u": user_id})
+            assert connection.execute(text("SELECT paused_auto FROM desk_sessions")).scalar_one() in (False, 0)
+            with pytest.raises(IntegrityError), connection.begin_nested():
+                connection.execute(text("UPDATE desk_sessions SET paused_reason = 'nap'"))
+        assert migrate.downgrade(engine, "0012_department_synonyms") == "0012_department_synonyms"
+        with engine.connect() as connection:
+            assert "desk_sessions" not in inspect(connection).get_table_names()
+            assert connection.execute(text("SELECT username FROM users")).scalar_one() == "op1"
+            assert guards.missing(connection) == []
+        assert migrate.upgrade(engine) == migrate.head_revision()
     finally:
         engine.dispose()

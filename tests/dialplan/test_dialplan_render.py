@@ -42,7 +42,7 @@ def test_manager_conf_grants_only_what_the_daemon_needs(tmp_path):
     account = _section(manager, "hotline-bridge")
     assert f"secret = {SECRET}" in account
     assert re.search(r"^read = call,agent,dialplan,cdr$", account, re.M)
-    assert re.search(r"^write = originate,call,reporting$", account, re.M)
+    assert re.search(r"^write = originate,call,reporting,agent$", account, re.M)
     assert "permit = 127.0.0.1/255.255.255.255" in account
     assert "[observer]" not in manager   # the test bed's all-events account only when asked
 
@@ -109,7 +109,7 @@ def test_pjsip_has_the_trunk_the_carrier_and_one_endpoint_per_desk_phone(tmp_pat
     for ext, port in {"8001": 5281, "8002": 5282, "8003": 5283}.items():
         assert f"contact = sip:{ext}@127.0.0.1:{port}" in pjsip
     queues = box.render()["queues.conf"]
-    assert [m for m in re.findall(r"^member => (\S+?),", queues, re.M)] == ["PJSIP/8001", "PJSIP/8002", "PJSIP/8003"]
+    assert not re.findall(r"^member\s*=>", queues, re.M)   # dynamic: the daemon adds signed-in operators
 
 
 def test_globals_point_agi_at_the_configured_fastagi_server(tmp_path):

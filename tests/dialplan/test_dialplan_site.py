@@ -45,8 +45,8 @@ def _section(text: str, name: str) -> str:
 
 def test_dialplan_render_writes_the_sites_files(tmp_path):
     out = tmp_path / "etc-asterisk"
-    result = CliRunner().invoke(main, ["dialplan", "render", "-c", str(_site(tmp_path)), "--out", str(out),
-                                       "--phone", "8001", "--phone", "8002"], env=ENV)
+    result = CliRunner().invoke(main, ["dialplan", "render", "-c", str(_site(tmp_path)), "--out", str(out)],
+                                env=ENV)
     assert result.exit_code == 0, result.output
     names = {"extensions.conf", "extensions_globals.conf", "extensions_hours.conf", "queues.conf", "manager.conf"}
     assert {p.name for p in out.iterdir()} == names
@@ -66,17 +66,16 @@ def test_dialplan_render_writes_the_sites_files(tmp_path):
     assert "HOTLINE_RECORDINGS = /srv/recordings" in globals_
     assert "HOTLINE_SOUNDS = /var/lib/asterisk/sounds/zh" in globals_
     assert "exten => 057096811,1,Goto(hotline-inbound,s,1)" in globals_
-    members = re.findall(r"^member => (\S+?),", (out / "queues.conf").read_text(), re.M)
-    assert members == ["PJSIP/8001", "PJSIP/8002"]
+    # No static member: the daemon adds the desk phones operators sign in at (bridge/presence).
+    assert not re.findall(r"^member\s*=>", (out / "queues.conf").read_text(), re.M)
     assert "[hotline-hours]" in (out / "extensions_hours.conf").read_text()
 
 
-def test_without_a_desk_phone_the_queue_is_empty_and_it_says_so(tmp_path):
+def test_the_queue_has_no_static_member(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["dialplan", "render", "-c", str(_site(tmp_path)), "-o", str(out),
                                        "--sounds", "/opt/hotline/sounds"], env=ENV)
     assert result.exit_code == 0, result.output
-    assert "queues.conf lists no desk phone" in result.output
     assert "member =>" not in (out / "queues.conf").read_text()
     assert "HOTLINE_SOUNDS = /opt/hotline/sounds" in (out / "extensions_globals.conf").read_text()
 
@@ -96,7 +95,7 @@ def test_the_sandbox_and_a_site_run_the_same_dialplan(tmp_path):
     box = Sandbox(config, ami_secret=SECRET, tuning=Tuning())
     sandbox = box.render()
     inst = f"/var/lib/hotline-bridge-sandbox/{box._p.instance}"
-    site = site_files(config, Tuning(), ami_secret=SECRET, phones=list(config.sandbox.phones),
+    site = site_files(config, Tuning(), ami_secret=SECRET,
                       sounds=f"{inst}/sounds", recordings=f"{inst}/recordings", today=SiteClock.of(config).today())
     assert set(site) < set(sandbox)
     for name in ("extensions.conf", "extensions_globals.conf", "queues.conf"):

@@ -44,6 +44,15 @@
     source.addEventListener("case", function (e) {
       body.dispatchEvent(new CustomEvent("hb:case", { detail: JSON.parse(e.data) }));
     });
+    source.addEventListener("presence", function (e) {
+      body.dispatchEvent(new CustomEvent("hb:presence", { detail: JSON.parse(e.data) }));
+    });
+    var leaving = false;  // the page is going away by itself (e.g. its own sign-out): no second navigation
+    window.addEventListener("beforeunload", function () { leaving = true; });
+    source.addEventListener("signed_out", function () {  // ended on the server: sign in again
+      source.close();
+      if (!leaving) window.location.assign("/desk/login?ended=1");
+    });
     source.onerror = function () { body.dataset.live = "reconnecting"; };  // EventSource retries by itself
     window.addEventListener("pagehide", function () { source.close(); });
   }

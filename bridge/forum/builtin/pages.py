@@ -202,13 +202,13 @@ async def login(request: Request) -> Response:
     if user.role is not Role.SPOKESPERSON or user.department_id is None:
         return render(request, "board_login.html", 403, error=_("This account is not a unit's spokesperson."),
                       username=username)
-    start_session(request, user)
+    await start_session(request, user)
     return RedirectResponse("/desk/board/", status_code=303)
 
 
 @spokes.post("/logout", dependencies=[Depends(check_csrf)])
 async def logout(request: Request) -> Response:
-    end_session(request)
+    await end_session(request)
     return RedirectResponse("/desk/board/login", status_code=303)
 
 
