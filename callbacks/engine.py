@@ -56,8 +56,12 @@ RETRY_AFTER = timedelta(seconds=30)
 # More changes than this in one wake are published as one "many_changed" (views reload from the rows).
 LIVE_BURST = 100
 # The kinds the engine itself publishes (its own events do not make it plan again).
-OWN_KINDS = frozenset({"due", "moved_to_pool", "many_changed", "sms_sent", "sms_unknown", "sms_failed",
-                       "sms_recorded"})
+OWN_KINDS = frozenset({"due", "moved_to_pool", "many_changed", "owners_changed", "sms_sent", "sms_unknown",
+                       "sms_failed", "sms_recorded"})
+
+# The sign-ins' live events (bridge.presence): an owner signing in or out moves their tasks.
+PRESENCE_TOPIC = "presence"
+SIGN_IN_KINDS = frozenset({"signed_in", "signed_out", "ended"})
 
 WakeHook = Callable[[Session, CallbackPolicy, datetime], Any]
 WakeCall = Callable[[datetime], Awaitable[Any]]
@@ -122,8 +126,9 @@ def turns_ended(session: Session, since: datetime, now: datetime, policy: Callba
         and_(assigned_begins, CallbackTask.assigned_at > low, CallbackTask.assigned_at <= high)))
         .order_by(CallbackTask.id).limit(LIVE_BURST + 1))
     ended = []
+    signed_in = tasks.signed_in_owners(session, now)
     for task in found:
-        whose = tasks.turn(task, now, policy, owner_signed_in=True)
+        whose = tasks.turn(task, now, policy, owner_signed_in=task.owner_id in signed_in)
         if isinstance(whose, Pool):
             ended.append(TurnEnded(task.id, task.owner_id, whose.reason.value))
     return ended
@@ -327,6 +332,10 @@ class CallbacksEngine:
                 live_event = await queue.get()
                 if live_event.topic == LIVE_TOPIC and live_event.kind not in OWN_KINDS:
                     self._replan_soon()
+                elif live_event.topic == PRESENCE_TOPIC and live_event.kind in SIGN_IN_KINDS:
+                    # An owner signed in or out: whose tasks are the pool's changed now, not at a planned time.
+                    self.live.publish(LiveEvent(LIVE_TOPIC, "owners_changed",
+                                                {"user_id": live_event.data.get("user_id")}))
 
     # -------------------------------------------------------------- the scheduler
 

@@ -67,6 +67,7 @@ from callbacks.tasks import (
     held_by_other,
     live_attempt,
     may_work,
+    owner_signed_in,
 )
 
 log = structlog.get_logger(__name__)
@@ -262,7 +263,8 @@ def close_without_case(session: Session, task_id: int, user: User, note: str, no
     if other is not None:
         raise CallbackRefused(Refusal.HELD_BY_OTHER, holder=other.display_name or other.username)
     if policy is not None:
-        may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=True)
+        may_work(task, user, now, policy, supervisor=supervisor,
+                 owner_signed_in=owner_signed_in(session, task, now))
     # One conditional UPDATE: of two operators closing at once, one does.
     won = session.execute(update(CallbackTask).where(
         CallbackTask.id == task_id, CallbackTask.state.in_(OPEN_STATES),

@@ -51,6 +51,7 @@ from bridge.db.models import (
 )
 from bridge.domain_events import DomainEvent
 from bridge.forum.outbox import PrivateDataInPost, check_public
+from bridge.presence.service import signed_in_user_ids
 from bridge.site.calendar import ChinaWorkingCalendar
 from callbacks import retry
 from callbacks.best_time import BestTime, parse_best_time
@@ -317,6 +318,16 @@ def newest_answer(session: Session, case_id: int) -> CaseEvent | None:
 # ------------------------------------------------------------------ holding
 
 
+def signed_in_owners(session: Session, now: datetime) -> set[int]:
+    """The users signed in to the desk now (``bridge.presence``: an active sign-in, its page open
+    or not): an owner not among them, signed out or disabled, has no turn, the pool has the task."""
+    return signed_in_user_ids(session, now)
+
+
+def owner_signed_in(session: Session, task: CallbackTask, now: datetime) -> bool:
+    return task.owner_id is not None and task.owner_id in signed_in_owners(session, now)
+
+
 def owner_state(user: User | None, signed_in: bool) -> Owner | None:
     if user is None:
         return None
@@ -382,11 +393,14 @@ def may_work(task: CallbackTask, user: User, now: datetime, policy: CallbackPoli
 
 
 def take(session: Session, task_id: int, user: User, now: datetime, policy: CallbackPolicy, *,
-         supervisor: bool = False, owner_signed_in: bool = True) -> CallbackTask:
+         supervisor: bool = False, owner_is_signed_in: bool | None = None) -> CallbackTask:
     """``user`` holds the task (from the pool, or as its owner): one conditional UPDATE, so of two
-    operators taking it at once one wins and the other is refused ``held_by_other``."""
+    operators taking it at once one wins and the other is refused ``held_by_other``.
+    ``owner_is_signed_in`` None: read from the sign-ins now."""
     task = _open_task(session, task_id)
-    may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=owner_signed_in)
+    if owner_is_signed_in is None:
+        owner_is_signed_in = owner_signed_in(session, task, now)
+    may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=owner_is_signed_in)
     free = or_(CallbackTask.held_by_id.is_(None), CallbackTask.held_by_id == user.id,
                CallbackTask.held_at < now - HOLD_EXPIRES_AFTER)
     won = session.execute(update(CallbackTask).where(CallbackTask.id == task_id, free)
@@ -467,7 +481,7 @@ def attempt_key(task_id: int) -> str:
 
 def begin_attempt(session: Session, task_id: int, user: User | None, now: datetime, policy: CallbackPolicy, *,
                   dialler: str, extension: str | None = None, supervisor: bool = False,
-                  owner_signed_in: bool = True) -> tuple[CallbackAttempt, Briefing]:
+                  owner_is_signed_in: bool | None = None) -> tuple[CallbackAttempt, Briefing]:
     """The attempt row (``dialling``), written before anything is dialled; raise
     :class:`CallbackRefused` when no call may be placed now.  ``user`` None: an automated
     attempt (voice callback).  Commit, then place the call with ``attempt.idempotency_key``."""
@@ -490,7 +504,9 @@ def begin_attempt(session: Session, task_id: int, user: User | None, now: dateti
         opens = _first_opening(policy, now, case)
         raise CallbackRefused(Refusal.OUTSIDE_WINDOWS, opens.isoformat())
     if user is not None:
-        may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=owner_signed_in)
+        if owner_is_signed_in is None:
+            owner_is_signed_in = owner_signed_in(session, task, now)
+        may_work(task, user, now, policy, supervisor=supervisor, owner_signed_in=owner_is_signed_in)
     brief = briefing(session, task)
     attempt = CallbackAttempt(task_id=task.id, idempotency_key=attempt_key(task.id), dialler=dialler,
                               operator_id=user.id if user else None, extension=extension,

@@ -114,12 +114,12 @@ def _call_view(session: Session, task: CallbackTask) -> dict[str, Any] | None:
 
 
 def task_view(session: Session, task: CallbackTask, viewer: Viewer, now: datetime, policy: CallbackPolicy, tr,
-              names: dict[str, str]) -> dict[str, Any]:
+              names: dict[str, str], signed_in: set[int]) -> dict[str, Any]:
     holder = _holder(task, now)
     live = tasks.live_attempt(task)
     pending = outcome_pending(task)
     state = tasks.state_at(task, now)
-    in_pool = isinstance(tasks.turn(task, now, policy, owner_signed_in=True), Pool)
+    in_pool = isinstance(tasks.turn(task, now, policy, owner_signed_in=task.owner_id in signed_in), Pool)
     held_by_me = holder is not None and holder.id == viewer.id
     free = holder is None or held_by_me
     callable_now = (state in (CallbackState.DUE, CallbackState.IN_PROGRESS) and live is None and not pending
@@ -152,7 +152,7 @@ def _names(session: Session, found: list[CallbackTask]) -> dict[str, str]:
     return unit_names(session, codes)
 
 
-def _sections(found: list[CallbackTask], viewer: Viewer, now: datetime, policy: CallbackPolicy
+def _sections(found: list[CallbackTask], viewer: Viewer, now: datetime, policy: CallbackPolicy, signed_in: set[int]
               ) -> tuple[list[CallbackTask], list[CallbackTask], list[CallbackTask]]:
     """Open tasks as ``mine``, ``pool`` (longest waiting first) and, for a supervisor, ``others``."""
     mine, pool, others = [], [], []
@@ -160,7 +160,8 @@ def _sections(found: list[CallbackTask], viewer: Viewer, now: datetime, policy: 
         holder = _holder(task, now)
         if task.owner_id == viewer.id or (holder is not None and holder.id == viewer.id):
             mine.append(task)
-        elif task.needs_check is None and isinstance(tasks.turn(task, now, policy, owner_signed_in=True), Pool):
+        elif task.needs_check is None and isinstance(
+                tasks.turn(task, now, policy, owner_signed_in=task.owner_id in signed_in), Pool):
             pool.append(task)
         elif viewer.supervisor:
             others.append(task)
@@ -188,10 +189,11 @@ def queue(session: Session, viewer: Viewer, now: datetime, policy: CallbackPolic
                 CallbackTask.satisfaction <= tasks.POOR_GRADE)).order_by(CallbackTask.completed_at.desc())
             .limit(LIMIT)))
     names = _names(session, found + closed)
-    mine, pool, others = _sections(found, viewer, now, policy)
+    signed_in = tasks.signed_in_owners(session, now)  # a signed-out owner's task is the pool's at once
+    mine, pool, others = _sections(found, viewer, now, policy, signed_in)
 
     def views(group: list[CallbackTask]) -> list[dict[str, Any]]:
-        return [task_view(session, t, viewer, now, policy, tr, names) for t in group]
+        return [task_view(session, t, viewer, now, policy, tr, names, signed_in) for t in group]
 
     result: dict[str, Any] = {"mine": views(mine), "pool": views(pool), "others": views(others),
                               "closed": views(closed), "do_not_call": [], "operators": []}

@@ -39,6 +39,7 @@ from callbacks import api, tasks
 from callbacks.placing import CallOrder, DiallerError, Placer
 from callbacks.tasks import CallbackPolicy, Refusal
 from tests.forum.test_builtin_support import SECRETS, case_form
+from tests.sign_ins import sign_in_at_desk
 from tests.wav_files import wav_bytes
 
 pytestmark = pytest.mark.postgres
@@ -307,6 +308,7 @@ def test_no_call_outside_the_windows_nor_to_a_phone_less_operator(client, people
 
 
 def test_another_operators_turn_hold_or_live_attempt_is_refused_with_the_holder(client, people, db, policy):
+    sign_in_at_desk(db, "alice", MORNING - timedelta(hours=1))
     alices = answered_case(db, policy, by="alice")
     turn = place(client, people, alices, "bob")
     assert turn.status_code == 409 and (turn.json()["reason"], turn.json()["holder"]) == ("owners_turn", "alice")
@@ -427,6 +429,7 @@ def test_do_not_call_holds_on_a_second_case_until_a_supervisor_lifts_it(client, 
 
 
 def test_a_supervisor_reassigns_and_releases(client, people, db, policy):
+    sign_in_at_desk(db, "bob", MORNING - timedelta(hours=1))  # at his desk: the task he is given is his turn
     task_id = answered_case(db, policy, by="alice")
     assert client.post(f"/api/v1/callbacks/{task_id}/release", headers=people["alice"]).status_code == 403
     moved = client.post(f"/api/v1/callbacks/{task_id}/reassign", headers=people["sue"], json={"user": "bob"})

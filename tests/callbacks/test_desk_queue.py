@@ -26,6 +26,7 @@ from tests.callbacks.desk_support import (
 )
 from tests.callbacks.desk_support import dialler  # noqa: F401 (fixture)
 from tests.desk.conftest import client, clock, desk_app, desk_config, operator, people, sign_in  # noqa: F401
+from tests.sign_ins import sign_in_at_desk
 
 pytestmark = pytest.mark.postgres
 
@@ -55,6 +56,7 @@ def test_mine_first_then_the_pool_longest_waiting_first(operator, db, policy, di
     late, _ = answered_task(db, policy, filed_by=None, answered_at=NOW - timedelta(hours=1))
     early, _ = answered_task(db, policy, filed_by=None, answered_at=NOW - timedelta(hours=3))
     missed = missed_call_task(db, policy, "80.1", "13800003333", NOW - timedelta(hours=2))
+    sign_in_at_desk(db, "supervisor", NOW - timedelta(hours=1))
     theirs, _ = answered_task(db, policy, filed_by="supervisor")  # the supervisor's turn: not the operator's
     page = operator.get("/desk/callbacks")
     assert page.status_code == 200

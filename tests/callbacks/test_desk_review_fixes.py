@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bridge.db.models import CallbackAttemptResult, CallbackState, CallbackTask, User
+from bridge.presence.service import end_session
 from callbacks import tasks
 from tests.callbacks.desk_support import (
     NOW,
@@ -18,6 +19,7 @@ from tests.callbacks.desk_support import (
 from tests.callbacks.desk_support import dialler  # noqa: F401 (fixture)
 from tests.desk.conftest import client, clock, desk_app, desk_config, operator, people, sign_in  # noqa: F401
 from tests.wav_files import wav_bytes
+from tests.sign_ins import sign_in_at_desk
 
 pytestmark = pytest.mark.postgres
 
@@ -42,12 +44,18 @@ def test_a_task_is_not_reassigned_while_its_call_is_live(operator, db, desk_app,
 
 def test_another_operators_missed_call_is_not_closed_during_their_turn(operator, db, desk_app, dialler):  # noqa: F811
     task = missed_call_task(db, desk_app.state.callback_policy, "91.1", "13800009999", NOW - timedelta(minutes=5))
+    desk = sign_in_at_desk(db, "supervisor", NOW - timedelta(hours=1))
     with db.session() as session:
         tasks.reassign(session, task, session.query(User).filter_by(username="supervisor").one(), NOW)
     refused = act(operator, task, "close", note="已回电")
     assert refused.status_code == 409
     with db.session(readonly=True) as session:
         assert session.get(CallbackTask, task).state is CallbackState.DUE
+    with db.session() as session:  # the supervisor signs out: the pool's at once, and it may be closed
+        end_session(session, desk, NOW)
+    assert act(operator, task, "close", note="已回电").status_code == 303
+    with db.session(readonly=True) as session:
+        assert session.get(CallbackTask, task).state is CallbackState.DONE
 
 
 def test_the_attempts_recording_plays_on_the_desk(operator, db, desk_app, desk_config, dialler):  # noqa: F811

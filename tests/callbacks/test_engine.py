@@ -21,6 +21,7 @@ from bridge.config import validate
 from callbacks.tasks import CallbackPolicy
 from tests.callbacks.test_tasks import a_case, an_answer, operator
 from tests.forum.test_builtin_support import SECRETS
+from tests.sign_ins import sign_in_at_desk
 
 pytestmark = pytest.mark.postgres
 
@@ -100,6 +101,7 @@ def state_of(db, task_id: int) -> CallbackState:
 
 async def test_an_answer_on_friday_night_is_due_when_saturdays_window_opens(db, policy, live, engine_on):
     task_id = answered_task(db, policy, local("2026-12-04 21:00"))  # Friday, after the working day's last window
+    sign_in_at_desk(db, "alice", local("2026-12-05 09:00"))  # at her desk on Saturday morning
     clock = Clock(local("2026-12-04 21:00"))
     feed = Feed(live)
     engine = await engine_on(clock)

@@ -18,12 +18,14 @@ from bridge.db.models import (
     CallbackState,
     CallbackTask,
     CaseEvent,
+    DeskSession,
     ForumOutbox,
     Role,
     User,
 )
 from bridge.departments.service import ensure_shipped_units
 from bridge.domain_events import DomainEvent
+from bridge.presence.service import end_session, open_session
 from callbacks import tasks
 from callbacks.tasks import CallbackPolicy, CallbackRefused, OutcomeError, Refusal
 from tests.forum.test_builtin_support import SECRETS, case_form
@@ -200,6 +202,7 @@ def test_no_call_outside_the_windows_or_to_a_number_not_to_call(db, policy):
 def test_the_owners_turn_then_the_pool(db, policy):
     with db.session() as session:
         alice, bob = operator(session, "alice"), operator(session, "bob")
+        open_session(session, alice, None, ANSWERED_AT - timedelta(hours=1))  # alice is at her desk
         task = due_task(session, policy, alice)
         with pytest.raises(CallbackRefused) as refused:
             tasks.take(session, task.id, bob, ANSWERED_AT, policy)
@@ -209,6 +212,26 @@ def test_the_owners_turn_then_the_pool(db, policy):
         with pytest.raises(CallbackRefused) as refused:
             tasks.take(session, task.id, alice, later, policy)
         assert refused.value.refusal is Refusal.HELD_BY_OTHER and refused.value.holder == "bob"
+
+
+def test_a_signed_out_owners_task_is_the_pools_at_once_and_theirs_again_when_back(db, policy):
+    """The owner's turn needs the owner signed in (bridge.presence): signed out, the pool has the
+    task at once, not after owner_timeout; signed in again within the turn, it is theirs again."""
+    with db.session() as session:
+        alice, bob = operator(session, "alice"), operator(session, "bob")
+        desk = open_session(session, alice, None, ANSWERED_AT - timedelta(hours=1))
+        task = due_task(session, policy, alice)
+        assert tasks.owner_signed_in(session, task, ANSWERED_AT)
+        end_session(session, desk.token, ANSWERED_AT + timedelta(minutes=1))
+        soon = ANSWERED_AT + timedelta(minutes=2)
+        assert not tasks.owner_signed_in(session, task, soon)
+        open_session(session, alice, None, soon)
+        with pytest.raises(CallbackRefused) as refused:
+            tasks.take(session, task.id, bob, soon + timedelta(minutes=1), policy)
+        assert refused.value.refusal is Refusal.OWNERS_TURN
+        end_session(session, session.scalars(select(DeskSession).where(DeskSession.ended_at.is_(None))).one().token,
+                    soon + timedelta(minutes=2))
+        assert tasks.take(session, task.id, bob, soon + timedelta(minutes=3), policy).held_by_id == bob.id
 
 
 def test_busy_retries_on_its_ladder_and_the_last_attempt_gives_up_with_an_sms(db, policy):
