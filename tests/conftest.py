@@ -15,6 +15,32 @@ from bridge.db.engine import Database
 pytest_plugins = ["tests.conftest_db", "tests.asterisk_testbed", "tests.browser"]
 
 
+def _capabilities_of_this_tree() -> None:
+    """The tests load the capabilities this tree's pyproject.toml declares, whatever checkout the
+    shared venv's metadata was last installed from (it may lack this tree's, or name another's);
+    other distributions' entry points (a test's plugin) are kept.  After ``pip install -e .`` of
+    this tree, this changes nothing."""
+    import tomllib
+    from importlib.metadata import EntryPoint, entry_points
+
+    from bridge import capability
+
+    declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    ours = declared["project"]["entry-points"][capability.ENTRY_POINT_GROUP]
+
+    def this_trees_entry_points(group: str):
+        found = entry_points(group=group)
+        if group != capability.ENTRY_POINT_GROUP:
+            return found
+        others = [e for e in found if e.dist is None or e.dist.name != declared["project"]["name"]]
+        return [EntryPoint(name, value, group) for name, value in ours.items()] + others
+
+    capability.entry_points = this_trees_entry_points
+
+
+_capabilities_of_this_tree()
+
+
 @pytest.fixture(autouse=True)
 def cheap_hashing(monkeypatch):
     # argon2's production parameters cost ~50 ms and 64 MiB per hash; tests need not pay that.

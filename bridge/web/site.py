@@ -100,6 +100,7 @@ class PageLink:
     path: str
     label: str  # a message id (N_), translated where it is shown
     summary: str = ""  # a message id said with the link on the area's main page ("": menu only)
+    roles: tuple[str, ...] = ()  # the roles (values) it is shown to; (): everyone of the area
 
 
 def add_page_link(app: FastAPI, link: PageLink) -> None:
