@@ -35,6 +35,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from bridge.db.models import (CallbackAttempt, CallbackReason, CallbackState, CallbackTask, Call, Case, CaseEvent,
                               Department, Role, User)
+from bridge.i18n import N_
 
 OUTCOMES = ("informed", "follow_up", "unreachable", "do_not_call", "wrong_number", "pending", "none")
 RECORDED = ("informed", "follow_up", "do_not_call", "wrong_number")
@@ -42,15 +43,20 @@ OPEN_STATES = (CallbackState.SCHEDULED.value, CallbackState.DUE.value, CallbackS
 GRADES = (1, 2, 3, 4, 5)
 CHUNK = 500  # rows fetched (and their attempts and forwards looked up) at a time
 MAX_WAIT_HOURS = 24 * 366
+BAD_GRADE = N_("must be a grade 1 to 5, or 'none'")
 
 
 class FilterError(ValueError):
-    """A filter cannot be used: ``param`` names it, ``message`` says what to send instead."""
+    """A filter cannot be used: ``param`` names it, ``message_id`` (a message id, its ``params``)
+    says what to send instead; :meth:`text` in a language, ``message`` in English (the API's)."""
 
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
+    def __init__(self, param: str, message_id: str, **params: Any) -> None:
+        self.param, self.message_id, self.params = param, message_id, params
+        self.message = message_id % params if params else message_id
+        super().__init__(f"{param}: {self.message}")
+
+    def text(self, gettext) -> str:
+        return gettext(self.message_id) % self.params if self.params else gettext(self.message_id)
 
 
 @dataclass(frozen=True)
@@ -86,29 +92,29 @@ def parse_filter(params: Mapping[str, str]) -> LogFilter:
 
     start, end = _day(text("from"), "from"), _day(text("to"), "to")
     if start and end and end <= start:
-        raise FilterError("to", "must be a day after 'from' (the period is [from, to): 'to' is not included)")
-    operator = _integer(text("operator"), "operator", "a user id (a whole number)") if text("operator") else None
+        raise FilterError("to", N_("must be a day after 'from' (the period is [from, to): 'to' is not included)"))
+    operator = _integer(text("operator"), "operator", N_("must be a user id (a whole number)")) if text("operator") else None
     outcome = text("outcome") or None
     if outcome is not None and outcome not in OUTCOMES:
-        raise FilterError("outcome", f"must be one of {', '.join(OUTCOMES)}")
+        raise FilterError("outcome", N_("must be one of %(choices)s"), choices=", ".join(OUTCOMES))
     satisfaction: int | str | None = text("satisfaction") or None
     if satisfaction is not None and satisfaction != "none":
-        grade = _integer(str(satisfaction), "satisfaction", "a grade 1 to 5, or 'none'")
+        grade = _integer(str(satisfaction), "satisfaction", BAD_GRADE)
         if grade not in GRADES:
-            raise FilterError("satisfaction", "must be a grade 1 to 5, or 'none'")
+            raise FilterError("satisfaction", BAD_GRADE)
         satisfaction = grade
     overdue = text("overdue")
     if overdue not in ("", "0", "1", "true", "false"):
-        raise FilterError("overdue", "must be 1 (only cases overdue now) or 0")
+        raise FilterError("overdue", N_("must be 1 (only cases overdue now) or 0"))
     waiting = text("waiting_hours")
     hours = None
     if waiting:
         try:
             hours = float(waiting)
         except ValueError:
-            raise FilterError("waiting_hours", "must be a number of hours, e.g. 24") from None
+            raise FilterError("waiting_hours", N_("must be a number of hours, e.g. 24")) from None
         if not 0 <= hours <= MAX_WAIT_HOURS:
-            raise FilterError("waiting_hours", f"must be between 0 and {MAX_WAIT_HOURS} hours")
+            raise FilterError("waiting_hours", N_("must be between 0 and %(max)d hours"), max=MAX_WAIT_HOURS)
     return LogFilter(start=start, end=end, operator=operator, unit=text("unit") or None, outcome=outcome,
                      satisfaction=satisfaction, overdue=overdue in ("1", "true"), waiting_hours=hours)
 
@@ -119,16 +125,17 @@ def _day(value: str, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise FilterError(name, "must be a day written YYYY-MM-DD, e.g. 2026-12-01") from None
+        raise FilterError(name, N_("must be a day written YYYY-MM-DD, e.g. 2026-12-01")) from None
 
 
 def _integer(value: str, name: str, what: str) -> int:
+    """``value`` as a row id; else ``what`` (a message id) is what to send."""
     try:
         number = int(value)
     except ValueError:
-        raise FilterError(name, f"must be {what}") from None
+        raise FilterError(name, what) from None
     if not 0 < number < 2**31:
-        raise FilterError(name, f"must be {what}")
+        raise FilterError(name, what)
     return number
 
 
