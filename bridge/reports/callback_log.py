@@ -380,7 +380,8 @@ def case_timeline(session: Session, number: str, own_cases_of: int | None = None
         .join(CallbackTask, CallbackTask.id == CallbackAttempt.task_id)
         .where(CallbackTask.case_id == found.id, CallbackAttempt.recording.is_not(None))
         .order_by(CallbackAttempt.started_at)).all()
-    return {"events": events, "linkedid": found.linkedid if (found.recording or found.message_file) else None,
+    return {"events": events, "linkedid": found.linkedid, "recording": found.recording,
+            "message_file": found.message_file,
             "attempts": [{"task_id": t, "id": a, "at": at} for t, a, at in attempts]}
 
 

@@ -135,7 +135,10 @@ def test_the_filter_round_trips_through_the_url():
 def app(db, users, monkeypatch, tmp_path):
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    config = validate({"web": {"secure_cookies": False}}, environ=SECRETS, base_dir=tmp_path)
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    config = validate({"web": {"secure_cookies": False}, "pbx": {"recordings_dir": str(recordings)}},
+                      environ=SECRETS, base_dir=tmp_path)
     return create_app(config, db, Health())
 
 
@@ -310,3 +313,21 @@ def test_the_csv_streams_in_chunks_of_rows(db, users):
     lines = b"".join(chunks).decode("utf-8-sig").splitlines()
     numbers = [line.split(",")[0] for line in lines[1:]]
     assert len(numbers) == len(set(numbers)) == 450 + len(expected(start=date(2026, 12, 2), end=date(2026, 12, 3))["numbers"])
+
+
+def test_the_timeline_links_the_calls_recording_when_it_has_sound(client, app, db):
+    from bridge.db.models import Call
+
+    from tests.wav_files import EMPTY_WAV, wav_bytes
+
+    folder = app.state.config.path(app.state.config.pbx.recordings_dir)
+    with db.session() as session:
+        call = session.query(Call).filter(Call.linkedid == "1764600000.0").one()
+        call.recording = "case-one.wav"
+    sign_in(client, "supervisor")
+    (folder / "case-one.wav").write_bytes(EMPTY_WAV)  # the header alone: no recording
+    assert 'href="/desk/recordings/' not in client.get(f"{PAGE}/cases/2026000001/timeline").text
+    (folder / "case-one.wav").write_bytes(wav_bytes(0.5))
+    timeline = client.get(f"{PAGE}/cases/2026000001/timeline").text
+    assert 'href="/desk/recordings/1764600000.0?kind=recording"' in timeline
+    assert client.get("/desk/recordings/1764600000.0?kind=recording").status_code == 200
