@@ -251,6 +251,8 @@ class CaseNumberCounter(Base):
 
 class Case(Base):
     __tablename__ = "cases"
+    # an operator's own cases by filing time (the callback log, 0013)
+    __table_args__ = (Index("ix_cases_created_by_created", "created_by_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -301,7 +303,9 @@ class CaseEvent(Base):
     """The append-only timeline of a case: inserted, never updated or deleted."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("source_event_id", name="uq_case_events_source_event_id"),)
+    # (kind, case_id): the callback log's forwards and first steps of its cases (0013)
+    __table_args__ = (UniqueConstraint("source_event_id", name="uq_case_events_source_event_id"),
+                      Index("ix_case_events_kind_case", "kind", "case_id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -412,7 +416,9 @@ class CallbackTask(Base):
     __tablename__ = "callback_tasks"
     # (state, waiting_since, id): the due tasks in the pool's order without a sort (0009).
     __table_args__ = (Index("ix_callback_tasks_state_due", "state", "due_at"),
-                      Index("ix_callback_tasks_state_waiting", "state", "waiting_since", "id"))
+                      Index("ix_callback_tasks_state_waiting", "state", "waiting_since", "id"),
+                      # a case's latest answer task (the callback log, 0013)
+                      Index("ix_callback_tasks_case_reason", "case_id", "reason", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reason: Mapped[CallbackReason] = mapped_column(_enum(CallbackReason))

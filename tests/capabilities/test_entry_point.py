@@ -140,7 +140,7 @@ def test_sandbox_eventfilters_include_the_plugins_events_and_varset_variables(pl
 def test_the_web_app_mounts_the_plugin_and_healthz_lists_its_component(plugin_path, monkeypatch, db, tmp_path):
     monkeypatch.syspath_prepend(str(plugin_path))
     capabilities = load_capabilities()
-    assert [c.name for c in capabilities][-2:] == ["callbacks", "survey"]
+    assert [c.name for c in capabilities][-3:] == ["callbacks", "reports", "survey"]
     subscription = subscription_of(capabilities)
     assert "UserEvent" in subscription.events and "SURVEY_SCORE" in subscription.variables
     assert any("SURVEY_SCORE" in line for line in manager_eventfilters(subscription))

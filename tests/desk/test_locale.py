@@ -158,6 +158,7 @@ def page_urls(app, sample: dict) -> list[str]:
         "/desk/cases/{number}": [f"/desk/cases/{sample['number']}", f"/desk/cases/{sample['number']}?filed=1",
                                  "/desk/cases/2020999999"],
         "/board/threads/{post_id}": [f"/board/threads/{sample['post_id']}", "/board/threads/9999"],
+        "/desk/reports/callbacks/cases/{number}/timeline": [f"/desk/reports/callbacks/cases/{sample['number']}/timeline"],
     }
     urls, unknown = [], []
     for path in dict.fromkeys(get_routes(app.router.routes)):
@@ -170,7 +171,10 @@ def page_urls(app, sample: dict) -> list[str]:
         else:
             urls.append(path)
     assert not unknown, f"give these pages a sample URL (or a reason in NOT_PAGES): {unknown}"
-    extra = [f"/desk/cases/new?call={LINKEDID}", "/desk/cases?overdue=1", "/board/?unit=CITY-LJQ"]
+    extra = [f"/desk/cases/new?call={LINKEDID}", "/desk/cases?overdue=1", "/board/?unit=CITY-LJQ",
+             "/desk/reports/callbacks?from=2026-11-01&to=2027-01-01&outcome=pending&satisfaction=none&waiting_hours=1",
+             "/desk/reports/callbacks?overdue=1&unit=CITY-LJQ", "/desk/reports/callbacks?from=yesterday",
+             "/desk/reports/callbacks/print?outcome=none", "/desk/reports/callbacks/export?format=pdf"]
     return urls + extra
 
 

@@ -1,0 +1,390 @@
+"""The callback completion log: one line per case with its path (call, filed, posted, accepted,
+forwarded, answered, each callback attempt, the caller informed or not, the grade), its filters and
+its summary figures, all computed in SQL.
+
+A case's callback outcome is that of its latest answer callback task (the newest answer's: a
+follow-up answered makes a new task, a superseded task is replaced by it):
+
+* ``informed`` / ``follow_up`` / ``do_not_call`` / ``wrong_number``: what the operator recorded;
+* ``unreachable``: every attempt made, or the number needs checking;
+* ``pending``: the task is still open (scheduled, due, being called);
+* ``none``: no answer callback (not answered yet, or the caller wanted none).
+
+Figures (over the filtered cases):
+
+* ``completion_rate``: cases informed / cases with an answer callback (null when none);
+* ``median_answer_to_informed_s``, ``p90_answer_to_informed_s``: seconds from the answer the
+  informing callback served to that callback's completion (``percentile_cont`` on PostgreSQL; the
+  same linear interpolation between ranked rows on SQLite);
+* ``satisfaction``: grade (1..5) -> cases.
+
+Periods are half-open ``[from, to)`` days in the site's zone, on the case's filing time.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Float, and_, case, func, literal, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import FunctionElement
+
+from bridge.db.models import (CallbackAttempt, CallbackReason, CallbackState, CallbackTask, Call, Case, CaseEvent,
+                              Department, Role, User)
+from bridge.i18n import N_
+
+OUTCOMES = ("informed", "follow_up", "unreachable", "do_not_call", "wrong_number", "pending", "none")
+RECORDED = ("informed", "follow_up", "do_not_call", "wrong_number")
+OPEN_STATES = (CallbackState.SCHEDULED.value, CallbackState.DUE.value, CallbackState.IN_PROGRESS.value)
+GRADES = (1, 2, 3, 4, 5)
+CHUNK = 500  # rows fetched (and their attempts and forwards looked up) at a time
+MAX_WAIT_HOURS = 24 * 366
+BAD_GRADE = N_("must be a grade 1 to 5, or 'none'")
+
+
+class FilterError(ValueError):
+    """A filter cannot be used: ``param`` names it, ``message_id`` (a message id, its ``params``)
+    says what to send instead; :meth:`text` in a language, ``message`` in English (the API's)."""
+
+    def __init__(self, param: str, message_id: str, **params: Any) -> None:
+        self.param, self.message_id, self.params = param, message_id, params
+        self.message = message_id % params if params else message_id
+        super().__init__(f"{param}: {self.message}")
+
+    def text(self, gettext) -> str:
+        return gettext(self.message_id) % self.params if self.params else gettext(self.message_id)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    start: date | None = None  # the first day (site zone), inclusive
+    end: date | None = None  # the day after the last (exclusive)
+    operator: int | None = None  # the user who filed the case
+    unit: str | None = None  # the unit the case is at now (department code)
+    outcome: str | None = None  # one of OUTCOMES
+    satisfaction: int | str | None = None  # a grade, or "none" (not graded)
+    overdue: bool = False  # a unit's deadline has passed now
+    waiting_hours: float | None = None  # answered, caller not informed for more than this long
+    own_cases_of: int | None = None  # an operator sees their own cases only (not a filter, a limit)
+
+    def query(self) -> dict[str, str]:
+        """The filter as URL query parameters (what a link or an export repeats)."""
+        values = {"from": self.start, "to": self.end, "operator": self.operator, "unit": self.unit,
+                  "outcome": self.outcome, "satisfaction": self.satisfaction,
+                  "overdue": "1" if self.overdue else None,
+                  "waiting_hours": _number(self.waiting_hours) if self.waiting_hours is not None else None}
+        return {key: str(value) for key, value in values.items() if value not in (None, "")}
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def parse_filter(params: Mapping[str, str]) -> LogFilter:
+    """The filter of a query string (empty values are no filter); :class:`FilterError` names the
+    first parameter that cannot be used."""
+    def text(name: str) -> str:
+        return (params.get(name) or "").strip()
+
+    start, end = _day(text("from"), "from"), _day(text("to"), "to")
+    if start and end and end <= start:
+        raise FilterError("to", N_("must be a day after 'from' (the period is [from, to): 'to' is not included)"))
+    operator = _integer(text("operator"), "operator", N_("must be a user id (a whole number)")) if text("operator") else None
+    outcome = text("outcome") or None
+    if outcome is not None and outcome not in OUTCOMES:
+        raise FilterError("outcome", N_("must be one of %(choices)s"), choices=", ".join(OUTCOMES))
+    satisfaction: int | str | None = text("satisfaction") or None
+    if satisfaction is not None and satisfaction != "none":
+        grade = _integer(str(satisfaction), "satisfaction", BAD_GRADE)
+        if grade not in GRADES:
+            raise FilterError("satisfaction", BAD_GRADE)
+        satisfaction = grade
+    overdue = text("overdue")
+    if overdue not in ("", "0", "1", "true", "false"):
+        raise FilterError("overdue", N_("must be 1 (only cases overdue now) or 0"))
+    waiting = text("waiting_hours")
+    hours = None
+    if waiting:
+        try:
+            hours = float(waiting)
+        except ValueError:
+            raise FilterError("waiting_hours", N_("must be a number of hours, e.g. 24")) from None
+        if not 0 <= hours <= MAX_WAIT_HOURS:
+            raise FilterError("waiting_hours", N_("must be between 0 and %(max)d hours"), max=MAX_WAIT_HOURS)
+    return LogFilter(start=start, end=end, operator=operator, unit=text("unit") or None, outcome=outcome,
+                     satisfaction=satisfaction, overdue=overdue in ("1", "true"), waiting_hours=hours)
+
+
+def _day(value: str, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise FilterError(name, N_("must be a day written YYYY-MM-DD, e.g. 2026-12-01")) from None
+
+
+def _integer(value: str, name: str, what: str) -> int:
+    """``value`` as a row id; else ``what`` (a message id) is what to send."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise FilterError(name, what) from None
+    if not 0 < number < 2**31:
+        raise FilterError(name, what)
+    return number
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """Midnight of ``day`` in the site's zone (the start of that day's half-open period)."""
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+# ------------------------------------------------------------------ seconds in SQL
+
+
+class SecondsBetween(FunctionElement):
+    """``later - earlier`` in seconds, on either backend."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(SecondsBetween)
+def _seconds_sqlite(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return f"((julianday({compiler.process(later, **kw)}) - julianday({compiler.process(earlier, **kw)})) * 86400.0)"
+
+
+@compiles(SecondsBetween, "postgresql")
+def _seconds_postgresql(element, compiler, **kw):
+    later, earlier = list(element.clauses)
+    return f"EXTRACT(EPOCH FROM ({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)}))"
+
+
+# ------------------------------------------------------------------ the query
+
+
+def _event_times(cases_in_period):
+    """Per case: the first time it was posted, accepted, answered, and how often forwarded."""
+    def first(kind: str):
+        return func.min(case((CaseEvent.kind == kind, CaseEvent.at)))
+
+    return (select(CaseEvent.case_id.label("case_id"), first("posted").label("posted_at"),
+                   first("accepted").label("accepted_at"), first("answered").label("first_answered_at"),
+                   func.sum(case((CaseEvent.kind == "forwarded", 1), else_=0)).label("forwards"))
+            .where(CaseEvent.case_id.in_(cases_in_period))
+            .group_by(CaseEvent.case_id).subquery("event_times"))
+
+
+def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
+    """The log's SELECT (one row per case, oldest filing first) with ``flt`` applied."""
+    period = []
+    if flt.start:
+        period.append(Case.created_at >= day_start(flt.start, zone))
+    if flt.end:
+        period.append(Case.created_at < day_start(flt.end, zone))
+    cases_in_period = select(Case.id).where(*period)
+    latest = (select(CallbackTask.case_id.label("case_id"), func.max(CallbackTask.id).label("task_id"))
+              .where(CallbackTask.reason == CallbackReason.ANSWER, CallbackTask.case_id.in_(cases_in_period))
+              .group_by(CallbackTask.case_id).subquery("latest_task"))
+    task = aliased(CallbackTask, name="task")
+    answer = aliased(CaseEvent, name="answer")
+    filer = aliased(User, name="filer")
+    times = _event_times(cases_in_period)
+    outcome = case((task.id.is_(None), literal("none")),
+                   (task.state == CallbackState.UNREACHABLE, literal("unreachable")),
+                   (task.outcome.in_(RECORDED), task.outcome),
+                   (task.state.in_(OPEN_STATES), literal("pending")),
+                   else_=func.coalesce(task.outcome, literal("none"))).label("outcome")
+    to_informed = case((task.outcome == "informed", SecondsBetween(task.completed_at, answer.at)))
+    query = (select(Case.id.label("case_id"), Case.number, Case.title, Case.state.label("case_state"),
+                    Case.created_at.label("filed_at"), Case.deadline_at, Case.created_by_id.label("operator_id"),
+                    func.coalesce(func.nullif(filer.display_name, ""), filer.username).label("operator"),
+                    Department.code.label("unit_code"), Department.name.label("unit"),
+                    Call.arrived_at.label("call_at"), Call.linkedid, Call.recording.label("call_recording"),
+                    times.c.posted_at, times.c.accepted_at, times.c.first_answered_at,
+                    func.coalesce(times.c.forwards, 0).label("forwards"),
+                    answer.at.label("answered_at"), task.id.label("task_id"), task.state.label("task_state"),
+                    outcome, task.satisfaction, task.completed_at.label("informed_at"),
+                    to_informed.label("answer_to_informed_s"))
+             .select_from(Case)
+             .join(Department, Department.id == Case.department_id)
+             .outerjoin(filer, filer.id == Case.created_by_id)
+             .outerjoin(Call, Call.id == Case.call_id)
+             .outerjoin(times, times.c.case_id == Case.id)
+             .outerjoin(latest, latest.c.case_id == Case.id)
+             .outerjoin(task, task.id == latest.c.task_id)
+             .outerjoin(answer, answer.id == task.answer_event_id)
+             .where(*period))
+    query = query.where(*_conditions(flt, now, outcome, task, answer))
+    return query.order_by(Case.created_at, Case.id)
+
+
+def _conditions(flt: LogFilter, now: datetime, outcome, task, answer) -> list:
+    found: list = []
+    for operator in (flt.operator, flt.own_cases_of):
+        if operator is not None:
+            found.append(Case.created_by_id == operator)
+    if flt.unit:
+        found.append(Department.code == flt.unit)
+    if flt.outcome:
+        found.append(outcome == flt.outcome)
+    if flt.satisfaction == "none":
+        found.append(task.satisfaction.is_(None))
+    elif flt.satisfaction is not None:
+        found.append(task.satisfaction == flt.satisfaction)
+    if flt.overdue:
+        found.append(Case.deadline_at < now)
+    if flt.waiting_hours is not None:
+        found.append(and_(task.state.in_(OPEN_STATES), answer.at < now - timedelta(hours=flt.waiting_hours)))
+    return found
+
+
+# ------------------------------------------------------------------ rows
+
+
+@dataclass
+class LogRow:
+    values: dict[str, Any]
+    forwarded_to: list[str] = field(default_factory=list)  # unit names, in order
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # at, operator, result, outcome
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def rows(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime, limit: int | None = None) -> Iterator[LogRow]:
+    """The log's rows, fetched ``CHUNK`` at a time (never the whole set in memory), each with its
+    forwards and attempts (two queries per chunk)."""
+    query = log_select(flt, zone, now)
+    if limit is not None:
+        query = query.limit(limit)
+    result = session.execute(query.execution_options(yield_per=CHUNK))
+    for chunk in result.mappings().partitions():
+        found = [LogRow(dict(row)) for row in chunk]
+        _add_paths(session, found)
+        yield from found
+
+
+def _add_paths(session: Session, found: list[LogRow]) -> None:
+    by_case = {row.case_id: row for row in found}
+    ids = list(by_case)
+    target = CaseEvent.detail["to_unit"].as_string()
+    forwards = session.execute(
+        select(CaseEvent.case_id, func.coalesce(Department.name, target))
+        .outerjoin(Department, Department.code == target)
+        .where(CaseEvent.case_id.in_(ids), CaseEvent.kind == "forwarded").order_by(CaseEvent.case_id, CaseEvent.id))
+    for case_id, unit in forwards:
+        by_case[case_id].forwarded_to.append(unit or "")
+    attempts = session.execute(
+        select(CallbackTask.case_id, CallbackTask.id, CallbackAttempt.id, CallbackAttempt.started_at,
+               func.coalesce(func.nullif(User.display_name, ""), User.username), CallbackAttempt.dialler,
+               CallbackAttempt.result, CallbackAttempt.outcome, CallbackAttempt.recording)
+        .join(CallbackTask, CallbackTask.id == CallbackAttempt.task_id)
+        .outerjoin(User, User.id == CallbackAttempt.operator_id)
+        .where(CallbackTask.case_id.in_(ids), CallbackTask.reason == CallbackReason.ANSWER)
+        .order_by(CallbackTask.case_id, CallbackAttempt.started_at, CallbackAttempt.id))
+    for case_id, task_id, attempt_id, at, operator, dialler, result, outcome, recording in attempts:
+        by_case[case_id].attempts.append({
+            "task_id": task_id, "id": attempt_id, "at": at, "operator": operator or dialler,
+            "result": _value(result), "outcome": _value(outcome), "recording": bool(recording)})
+
+
+def _value(member: Any) -> str | None:
+    return getattr(member, "value", member)
+
+
+# ------------------------------------------------------------------ figures
+
+
+def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """The figures of the filtered log (see the module docstring), aggregated in SQL."""
+    log = log_select(flt, zone, now).order_by(None).subquery("log")
+
+    def count(condition) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    totals = session.execute(select(
+        func.count().label("cases"), count(log.c.outcome != "none").label("with_callback"),
+        *(count(log.c.outcome == name).label(name) for name in OUTCOMES if name != "none"))).mappings().one()
+    grades = dict(session.execute(select(log.c.satisfaction, func.count()).where(log.c.satisfaction.is_not(None))
+                                  .group_by(log.c.satisfaction)).all())
+    median, p90 = percentiles(session, log.c.answer_to_informed_s, (0.5, 0.9))
+    with_callback = int(totals["with_callback"])
+    return {
+        "cases": int(totals["cases"]), "with_callback": with_callback,
+        "outcomes": {name: int(totals[name]) for name in OUTCOMES if name != "none"},
+        "completion_rate": int(totals["informed"]) / with_callback if with_callback else None,
+        "median_answer_to_informed_s": median, "p90_answer_to_informed_s": p90,
+        "satisfaction": {str(grade): int(grades.get(grade, 0)) for grade in GRADES},
+    }
+
+
+def percentiles(session: Session, column, fractions: Iterable[float]) -> list[float | None]:
+    """The continuous percentiles (linear interpolation, as PostgreSQL's ``percentile_cont``) of
+    ``column`` over its non-null values."""
+    fractions = list(fractions)
+    if session.get_bind().dialect.name == "postgresql":
+        values = session.execute(select(*(func.percentile_cont(f).within_group(column) for f in fractions))
+                                 .where(column.is_not(None))).one()
+        return [float(v) if v is not None else None for v in values]
+    # SQLite has no percentile_cont: rank the values, then interpolate between the two ranks around
+    # 1 + f * (n - 1) (the same definition), reading only those rows.
+    n = session.scalar(select(func.count(column)))
+    if not n:
+        return [None for _ in fractions]
+    ranked = select(column.label("v"), func.row_number().over(order_by=column).label("rank")) \
+        .where(column.is_not(None)).subquery("ranked")
+    positions = [1 + f * (n - 1) for f in fractions]
+    wanted = sorted({int(p) for p in positions} | {min(int(p) + 1, n) for p in positions})
+    at_rank = dict(session.execute(select(ranked.c.rank, ranked.c.v).where(ranked.c.rank.in_(wanted))).all())
+    found: list[float | None] = []
+    for position in positions:
+        low = int(position)
+        below, above = float(at_rank[low]), float(at_rank[min(low + 1, n)])
+        found.append(below + (position - low) * (above - below))
+    return found
+
+
+def operators(session: Session) -> list[tuple[int, str]]:
+    """The people who file cases (id, name), for the operator filter."""
+    return [(uid, name) for uid, name in session.execute(
+        select(User.id, func.coalesce(func.nullif(User.display_name, ""), User.username))
+        .where(User.role.in_((Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN))).order_by(User.username))]
+
+
+def units(session: Session) -> list[tuple[str, str]]:
+    return list(session.execute(select(Department.code, Department.name).where(Department.retired_at.is_(None))
+                                .order_by(Department.code)).all())
+
+
+def case_timeline(session: Session, number: str, own_cases_of: int | None = None) -> dict[str, Any] | None:
+    """A case's whole timeline and the recordings of its calls (the call, each callback attempt)."""
+    found = session.execute(select(Case.id, Case.created_by_id, Call.linkedid, Call.recording, Call.message_file)
+                            .outerjoin(Call, Call.id == Case.call_id).where(Case.number == number)).one_or_none()
+    if found is None or (own_cases_of is not None and found.created_by_id != own_cases_of):
+        return None
+    events = [{"at": at, "kind": kind, "actor": actor, "detail": detail} for at, kind, actor, detail in session.execute(
+        select(CaseEvent.at, CaseEvent.kind, CaseEvent.actor, CaseEvent.detail)
+        .where(CaseEvent.case_id == found.id).order_by(CaseEvent.at, CaseEvent.id))]
+    attempts = session.execute(
+        select(CallbackAttempt.task_id, CallbackAttempt.id, CallbackAttempt.started_at)
+        .join(CallbackTask, CallbackTask.id == CallbackAttempt.task_id)
+        .where(CallbackTask.case_id == found.id, CallbackAttempt.recording.is_not(None))
+        .order_by(CallbackAttempt.started_at)).all()
+    return {"events": events, "linkedid": found.linkedid, "recording": found.recording,
+            "message_file": found.message_file,
+            "attempts": [{"task_id": t, "id": a, "at": at} for t, a, at in attempts]}
+
+
+__all__ = ["OUTCOMES", "FilterError", "LogFilter", "LogRow", "case_timeline", "log_select", "operators",
+           "parse_filter", "percentiles", "rows", "summary", "units"]
+

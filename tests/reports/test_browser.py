@@ -1,0 +1,115 @@
+"""The callback log in Debian's Chromium: its filters go into the URL (and a sent link opens them
+again), a line opens to its timeline, a new case appears live, and the printable view prints on
+A4 landscape (a PDF from Chromium).  SQLite only (tests/reports/test_callback_log.py covers both)."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from bridge.config import validate
+from bridge.health import Health
+from bridge.live import LiveEvent
+from bridge.web.app import create_app
+from tests.browser import new_tab
+from tests.desk.server import served
+from tests.reports.data import PASSWORD, PATHS, build, utc
+
+pytestmark = pytest.mark.browser
+SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "reports-browser-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
+LOG = "/desk/reports/callbacks"
+
+
+@pytest.fixture
+def live(sqlite_db, monkeypatch, tmp_path):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    with sqlite_db.session() as session:
+        build(session)
+    config = validate({"web": {"secure_cookies": False}}, environ=SECRETS, base_dir=tmp_path)
+    with served(create_app(config, sqlite_db, Health())) as server:
+        server.db = sqlite_db
+        yield server
+
+
+@pytest.fixture
+def page(browser, live):
+    tab = new_tab(browser, timeout_ms=15_000)  # a loaded machine: live waits get 15 s
+    tab.goto(f"{live.url}/desk/login")
+    tab.fill('input[name="username"]', "supervisor")
+    tab.fill('input[name="password"]', PASSWORD)
+    tab.click('#login-form button[type="submit"]')
+    tab.wait_for_url(f"{live.url}/desk/")
+    yield tab
+    tab.context.close()
+
+
+def shown_cases(page) -> list[str]:
+    return page.locator("#log-rows tr[data-case]").evaluate_all("rows => rows.map(r => r.dataset.case)")
+
+
+def test_filters_live_in_the_url_and_a_line_opens_to_its_timeline(page, live):
+    page.click('header nav a[href="/desk/reports/callbacks"]')  # the menu's link for supervisors
+    page.wait_for_url(f"{live.url}{LOG}")
+    assert page.locator("h1").inner_text() == "回访记录"
+    page.fill('input[name="from"]', "2026-12-01")
+    page.fill('input[name="to"]', "2026-12-03")
+    page.select_option('select[name="outcome"]', "unreachable")
+    page.click('#log-filters button[type="submit"]')
+    page.wait_for_url(re.compile(r".*outcome=unreachable.*"))
+    query = parse_qs(urlparse(page.url).query)
+    assert query["from"] == ["2026-12-01"] and query["to"] == ["2026-12-03"] and query["outcome"] == ["unreachable"]
+    assert shown_cases(page) == ["2026000003"]
+    sent = page.url  # a link a supervisor sends: opened afresh, the same filters and lines
+    other = new_tab(page.context.browser)
+    other.context.add_cookies(page.context.cookies())
+    other.goto(sent)
+    assert other.locator('select[name="outcome"]').input_value() == "unreachable"
+    assert shown_cases(other) == ["2026000003"]
+    other.context.close()
+    assert "outcome=unreachable" in page.locator("#export-xlsx").get_attribute("href")
+
+    page.goto(f"{live.url}{LOG}")
+    page.locator('tr[data-case="2026000001"] summary').click()
+    timeline = page.locator('tr[data-case="2026000001"] .case-timeline')
+    timeline.locator('li[data-kind="forwarded"]').nth(2).wait_for()
+    assert timeline.locator('li[data-kind="forwarded"]').count() == 3
+    page.screenshot(path="/tmp/reports-callback-log.png", full_page=True)
+
+
+def test_a_new_case_appears_live(page, live):
+    page.goto(f"{live.url}{LOG}?from=2026-12-01")
+    page.locator("#log-rows tr[data-case]").first.wait_for()
+    assert page.evaluate("document.body.dataset.live") in ("ready", "off", "reconnecting")
+    page.wait_for_function("document.body.dataset.live === 'ready'")
+    before = shown_cases(page)
+    extra = replace(PATHS[5], number="2026000099", title="新的案件", filed=utc(2, 9))
+    with live.db.session() as session:
+        from tests.reports.data import _case, Department, User
+
+        users = {u.username: u.id for u in session.query(User)}
+        units = list(session.query(Department).order_by(Department.code).limit(4))
+        _case(session, extra, 99, users, units)
+    live.publish(LiveEvent("case", "filed", {"number": extra.number}))
+    page.locator('tr[data-case="2026000099"]').wait_for()
+    assert len(shown_cases(page)) == len(before) + 1
+
+
+def test_the_printable_view_is_a4_landscape(page, live):
+    page.goto(f"{live.url}{LOG}?outcome=informed")
+    with page.context.expect_page() as opened:
+        page.click("#print-view")
+    printable = opened.value
+    printable.wait_for_load_state()
+    assert "outcome=informed" in printable.url
+    assert printable.locator('tr[data-case]').count() == sum(p.outcome() == "informed" for p in PATHS)
+    printable.emulate_media(media="print")
+    assert not printable.locator(".no-print").is_visible()
+    pdf = printable.pdf(prefer_css_page_size=True, print_background=True)
+    (box,) = set(re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf))
+    width, height = float(box[0]), float(box[1])
+    assert (round(width), round(height)) == (842, 595)  # A4 landscape in points
+    with open("/tmp/reports-callback-log.pdf", "wb") as out:
+        out.write(pdf)
