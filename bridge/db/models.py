@@ -301,7 +301,10 @@ class CaseEvent(Base):
     """The append-only timeline of a case: inserted, never updated or deleted."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("source_event_id", name="uq_case_events_source_event_id"),)
+    # (kind, at), (case_id, at, id): the units' figures, steps of a period and the step after each (0014).
+    __table_args__ = (UniqueConstraint("source_event_id", name="uq_case_events_source_event_id"),
+                      Index("ix_case_events_kind_at", "kind", "at"),
+                      Index("ix_case_events_case_at", "case_id", "at", "id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

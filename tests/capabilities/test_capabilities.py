@@ -25,7 +25,7 @@ def daemon(tmp_path, **pbx) -> Daemon:
 
 def test_the_shipped_capabilities_load_in_their_order():
     assert [c.name for c in load_capabilities()] == [
-        "db", "departments", "accounts", "pbx", "cases", "desk", "forum", "callbacks"]
+        "db", "departments", "accounts", "pbx", "cases", "desk", "forum", "transparency", "callbacks"]
 
 
 def test_health_lists_the_components_it_always_did(tmp_path):
