@@ -1,7 +1,7 @@
 """``GET /api/v1/reports/units?from=&to=``: the units' figures and what is overdue now (supervisors, admins)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,6 +12,7 @@ from bridge.db.models import Role, User
 from bridge.i18n import N_, translations
 from bridge.transparency.figures import unit_report
 from bridge.transparency.periods import THIS_MONTH, Period, named_period
+from bridge.transparency.public import site_clock
 from bridge.web.auth import require_role
 from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute, field_errors_response, request_locale
 
@@ -90,8 +91,7 @@ def _day(value: str | None, name: str, locale: str) -> tuple[date | None, FieldE
 def _period(request: Request, start: str | None, end: str | None) -> Period | list[FieldError]:
     """[from, to) from the query; a missing day is this month's; each bad day is named."""
     locale = request_locale(request)
-    zone = request.app.state.config.site.zone
-    month = named_period(THIS_MONTH, datetime.now(timezone.utc).astimezone(zone).date())
+    month = named_period(THIS_MONTH, site_clock(request.app).today())
     first, first_error = _day(start, "from", locale)
     last, last_error = _day(end, "to", locale)
     errors = [e for e in (first_error, last_error) if e is not None]
@@ -118,7 +118,7 @@ async def units_report(
     if isinstance(period, list):
         return field_errors_response(period, request_locale(request))
     db, zone = request.app.state.db, request.app.state.config.site.zone
-    now = datetime.now(timezone.utc)
+    now = site_clock(request.app).now()
     begin, finish = period.instants(zone)
 
     def work():

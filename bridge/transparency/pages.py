@@ -5,7 +5,6 @@
 :mod:`bridge.transparency.public`; the page says when they were computed."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from bridge.i18n import LOCALES, N_, request_locale, translations
 from bridge.transparency.periods import NAMED, THIS_MONTH, named_period
-from bridge.transparency.public import DEFINITIONS, public_figures
+from bridge.transparency.public import DEFINITIONS, public_figures, site_clock
 from bridge.web.templates import Templates
 
 PERIOD_LABELS = {"this_month": N_("This month"), "last_month": N_("Last month"), "this_year": N_("This year")}
@@ -58,7 +57,7 @@ def _period(request: Request):
     name = request.query_params.get("period") or THIS_MONTH
     if name not in NAMED:
         return None, name
-    today = datetime.now(timezone.utc).astimezone(request.app.state.config.site.zone).date()
+    today = site_clock(request.app).today()
     return named_period(name, today), name
 
 

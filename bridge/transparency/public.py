@@ -5,12 +5,13 @@ Only units' figures leave here: no case, no caller, no operator (the figures mod
 them into its results)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
 
 from bridge.i18n import N_
+from bridge.site.clock import SiteClock
 from bridge.transparency.cache import TtlCache
 from bridge.transparency.figures import unit_report
 from bridge.transparency.periods import Period
@@ -50,6 +51,14 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
 }
 
 
+def site_clock(app: FastAPI) -> SiteClock:
+    """The figures' clock (``app.state.transparency_clock``; tests give it a fixed source)."""
+    clock = getattr(app.state, "transparency_clock", None)
+    if clock is None:
+        clock = app.state.transparency_clock = SiteClock.of(app.state.config)
+    return clock
+
+
 def figures_cache(app: FastAPI) -> TtlCache:
     cache = getattr(app.state, "transparency_cache", None)
     if cache is None:
@@ -85,6 +94,6 @@ async def public_figures(app: FastAPI, period: Period) -> dict[str, Any]:
     db, zone = app.state.db, app.state.config.site.zone
 
     async def compute() -> dict[str, Any]:
-        return await db.run(compute_public, db, zone, period, datetime.now(timezone.utc))
+        return await db.run(compute_public, db, zone, period, site_clock(app).now())
 
     return await figures_cache(app).get((period.start, period.end), compute)
