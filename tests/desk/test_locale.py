@@ -170,7 +170,8 @@ def page_urls(app, sample: dict) -> list[str]:
         else:
             urls.append(path)
     assert not unknown, f"give these pages a sample URL (or a reason in NOT_PAGES): {unknown}"
-    extra = [f"/desk/cases/new?call={LINKEDID}", "/desk/cases?overdue=1", "/board/?unit=CITY-LJQ"]
+    extra = [f"/desk/cases/new?call={LINKEDID}", "/desk/cases?overdue=1", "/board/?unit=CITY-LJQ",
+             "/transparency?period=this_year"]
     return urls + extra
 
 
