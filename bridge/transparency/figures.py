@@ -146,10 +146,16 @@ def _kinds(kinds: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{kind}'" for kind in kinds) + ")"
 
 
-def _next_step(kinds: tuple[str, ...]) -> str:
-    """The id of the case's first event of ``kinds`` after step ``s`` (by time, then order)."""
-    return (f"(SELECT n.id FROM case_events n WHERE n.case_id = s.case_id AND n.kind IN {_kinds(kinds)} "
-            "AND (n.at > s.at OR (n.at = s.at AND n.id > s.id)) ORDER BY n.at, n.id LIMIT 1)")
+def _next_step(kinds: tuple[str, ...], column: str) -> str:
+    """``column`` of the case's first event of ``kinds`` after step ``s`` (by time, then order); one
+    index probe of ``(case_id, at, id)`` each, cheaper than joining the whole timeline back."""
+    return (f"(SELECT n.{column} FROM case_events n WHERE n.case_id = s.case_id AND n.kind IN {_kinds(kinds)} "
+            "AND (n.at, n.id) > (s.at, s.id) ORDER BY n.at, n.id LIMIT 1)")
+
+
+def _step_end(column: str) -> str:
+    return (f"CASE WHEN s.step = 'accept' THEN {_next_step(ACCEPT_ENDS, column)} "
+            f"ELSE {_next_step(ANSWER_ENDS, column)} END")
 
 
 def _steps_sql(d: _Dialect) -> str:
@@ -164,17 +170,17 @@ WITH steps AS (
          {d.due('e')} AS due_s
   FROM case_events e
   WHERE e.kind IN {_kinds(ACCEPT_STEP_KINDS + ANSWER_STEP_KINDS)} AND e.at >= :start AND e.at < :end
-), ended AS (
+), ended AS MATERIALIZED (  -- once: each step's end is read by many sums below
   SELECT s.*,
-         CASE WHEN s.step = 'accept' THEN {_next_step(ACCEPT_ENDS)} ELSE {_next_step(ANSWER_ENDS)} END AS end_id,
+         {_step_end('at')} AS end_at, {_step_end('kind')} AS end_kind,
          CASE WHEN s.step = 'accept' THEN
            (SELECT n.kind FROM case_events n WHERE n.case_id = s.case_id AND n.kind IN ('answered', 'forwarded')
-            AND (n.at > s.at OR (n.at = s.at AND n.id > s.id)) ORDER BY n.at, n.id LIMIT 1) END AS outcome
+            AND (n.at, n.id) > (s.at, s.id) ORDER BY n.at, n.id LIMIT 1) END AS outcome
   FROM steps s
 ), timed AS (
-  SELECT x.unit, x.step, x.kind, x.due_s, x.outcome, n.kind AS end_kind,
-         {d.epoch('n.at')} AS end_s, {d.epoch('n.at')} - {d.epoch('x.at')} AS took_s
-  FROM ended x LEFT JOIN case_events n ON n.id = x.end_id
+  SELECT x.unit, x.step, x.kind, x.due_s, x.outcome, x.end_kind,
+         {d.epoch('x.end_at')} AS end_s, {d.epoch('x.end_at')} - {d.epoch('x.at')} AS took_s
+  FROM ended x
 )
 """
 
@@ -196,15 +202,13 @@ _STEP_COUNTS = {
                        "OR end_s > due_s OR (end_s IS NULL AND due_s < :now_s))",
 }
 # The durations whose medians are shown: acceptance steps that ended, answer steps answered.
-_DURATIONS = (f"SELECT unit, step, took_s FROM timed WHERE (step = 'accept' AND end_s IS NOT NULL) "
-              f"OR (step = 'answer' AND end_kind IN {_kinds(ANSWER_KINDS)})")
+_MEDIANS = {"median_acceptance_s": "step = 'accept' AND end_s IS NOT NULL",
+            "median_answer_s": f"step = 'answer' AND end_kind IN {_kinds(ANSWER_KINDS)}"}
+_DURATIONS = f"SELECT unit, step, took_s FROM timed WHERE ({') OR ('.join(_MEDIANS.values())})"
 
 
-def _medians_sql(d: _Dialect) -> str:
-    if d.pg:
-        return (f"{_steps_sql(d)}, durations AS ({_DURATIONS}) SELECT unit, step, "
-                "percentile_cont(0.5) WITHIN GROUP (ORDER BY took_s) FROM durations GROUP BY unit, step")
-    # SQLite has no percentile_cont: the middle row, or the mean of the two middle rows (the same value).
+def _sqlite_medians_sql(d: _Dialect) -> str:
+    """SQLite has no percentile_cont: the middle row, or the mean of the two middle rows (the same value)."""
     return (f"{_steps_sql(d)}, durations AS ({_DURATIONS}), ranked AS (SELECT unit, step, took_s, "
             "ROW_NUMBER() OVER (PARTITION BY unit, step ORDER BY took_s) AS rn, "
             "COUNT(*) OVER (PARTITION BY unit, step) AS cnt FROM durations) "
@@ -226,6 +230,8 @@ def unit_figures(session: Session, start: datetime, end: datetime, now: datetime
     """Every unit's figures for steps begun in [start, end), the open ones judged at ``now``; the
     units ranked by 响应率, then answered in time, then code (units with nothing decided last)."""
     d = _Dialect(session.get_bind().dialect.name)
+    if d.pg:  # compiling these few queries would cost PostgreSQL's JIT seconds; they run in milliseconds
+        session.execute(text("SET LOCAL jit = off"))
     window = {"start": start, "end": end}
     units: dict[str, UnitFigures] = {}
 
@@ -240,6 +246,9 @@ def unit_figures(session: Session, start: datetime, end: datetime, now: datetime
     names = dict(session.execute(select(Department.code, Department.name)).all())
 
     columns = ", ".join(f"{_count(condition)} AS {name}" for name, condition in _STEP_COUNTS.items())
+    if d.pg:  # the medians in the same pass (an ordered-set aggregate takes a FILTER)
+        columns += "".join(f", percentile_cont(0.5) WITHIN GROUP (ORDER BY took_s) FILTER (WHERE {condition}) AS {name}"
+                           for name, condition in _MEDIANS.items())
     counts = session.execute(_bound(f"{_steps_sql(d)} SELECT unit, {columns} FROM timed GROUP BY unit"),
                              {**window, "now_s": _epoch_s(now)})
     for row in counts.mappings():
@@ -247,8 +256,10 @@ def unit_figures(session: Session, start: datetime, end: datetime, now: datetime
         if figures is not None:
             for name in _STEP_COUNTS:
                 setattr(figures, name, int(row[name] or 0))
+            for name in _MEDIANS if d.pg else ():
+                setattr(figures, name, None if row[name] is None else round(float(row[name]), 1))
 
-    for code, step, median in session.execute(_bound(_medians_sql(d)), window):
+    for code, step, median in () if d.pg else session.execute(_bound(_sqlite_medians_sql(d)), window):
         figures = unit(code)
         if figures is not None and median is not None:
             setattr(figures, "median_acceptance_s" if step == "accept" else "median_answer_s", round(float(median), 1))
