@@ -251,7 +251,7 @@ class CaseNumberCounter(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    # an operator's own cases by filing time (the callback log, 0013)
+    # an operator's own cases by filing time (the callback log, 0014)
     __table_args__ = (Index("ix_cases_created_by_created", "created_by_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -303,9 +303,12 @@ class CaseEvent(Base):
     """The append-only timeline of a case: inserted, never updated or deleted."""
 
     __tablename__ = "case_events"
-    # (kind, case_id): the callback log's forwards and first steps of its cases (0013)
+    # (kind, case_id): the callback log's forwards and first steps of its cases (0014); (kind, at),
+    # (case_id, at, id): the units' figures, steps of a period and the step after each (0015).
     __table_args__ = (UniqueConstraint("source_event_id", name="uq_case_events_source_event_id"),
-                      Index("ix_case_events_kind_case", "kind", "case_id"))
+                      Index("ix_case_events_kind_case", "kind", "case_id"),
+                      Index("ix_case_events_kind_at", "kind", "at"),
+                      Index("ix_case_events_case_at", "case_id", "at", "id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -417,7 +420,7 @@ class CallbackTask(Base):
     # (state, waiting_since, id): the due tasks in the pool's order without a sort (0009).
     __table_args__ = (Index("ix_callback_tasks_state_due", "state", "due_at"),
                       Index("ix_callback_tasks_state_waiting", "state", "waiting_since", "id"),
-                      # a case's latest answer task (the callback log, 0013)
+                      # a case's latest answer task (the callback log, 0014)
                       Index("ix_callback_tasks_case_reason", "case_id", "reason", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)

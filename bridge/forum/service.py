@@ -35,7 +35,7 @@ for a year the China calendar does not cover, the deadline is left empty
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -203,6 +203,14 @@ def _seen(session: Session, source_event_id: str) -> bool:
     return session.scalar(select(CaseEvent.id).where(CaseEvent.source_event_id == source_event_id)) is not None
 
 
+def due_detail(case: Case) -> dict[str, str]:
+    """The deadline the step starts, kept on the timeline entry (``due_at``, UTC ISO 8601), so the
+    units' figures (bridge/transparency) read it in SQL instead of recomputing office hours."""
+    if case.deadline_at is None:
+        return {}
+    return {"due_at": case.deadline_at.astimezone(timezone.utc).isoformat()}
+
+
 # ---------------------------------------------------------------------- posting
 
 
@@ -218,13 +226,14 @@ def mark_posted(session: Session, number: str, ref: PostRef, now: datetime, dead
         return None
     case.forum_post_id = ref.remote_id
     case.forum_url = ref.url
-    if case.state is CaseState.QUEUED:
+    started = case.state is CaseState.QUEUED  # else a thread event came first and set the deadline owed
+    if started:
         case.state = CaseState.POSTED
         case.deadline_at = deadlines.acceptance_due(now)
     case.updated_at = now
     session.add(CaseEvent(case_id=case.id, at=now, kind=POSTED, actor=FORUM_ACTOR, source_event_id=source,
                           detail={"url": ref.url, "remote_id": ref.remote_id, "attempts": attempts,
-                                  "department": case.department.code}))
+                                  "department": case.department.code, **(due_detail(case) if started else {})}))
     session.flush()
     return _change(case, POSTED)
 
@@ -267,6 +276,7 @@ def apply_event(session: Session, event: ThreadEvent, deadlines: DeadlinePolicy)
             if late is None:
                 _move(session, case, event, deadlines)
                 kind = event.kind.value
+                detail.update(due_detail(case))
             else:
                 kind = LATE_EVENT
                 detail.update(late=late, newer_event=newest.event_id if newest else None)

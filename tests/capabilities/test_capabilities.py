@@ -25,7 +25,8 @@ def daemon(tmp_path, **pbx) -> Daemon:
 
 def test_the_shipped_capabilities_load_in_their_order():
     assert [c.name for c in load_capabilities()] == [
-        "db", "departments", "accounts", "pbx", "cases", "desk", "presence", "forum", "callbacks", "reports"]
+        "db", "departments", "accounts", "pbx", "cases", "desk", "presence", "forum", "transparency", "callbacks",
+        "reports"]
 
 
 def test_health_lists_the_components_it_always_did(tmp_path):

@@ -174,7 +174,8 @@ def page_urls(app, sample: dict) -> list[str]:
     extra = [f"/desk/cases/new?call={LINKEDID}", "/desk/cases?overdue=1", "/board/?unit=CITY-LJQ",
              "/desk/reports/callbacks?from=2026-11-01&to=2027-01-01&outcome=pending&satisfaction=none&waiting_hours=1",
              "/desk/reports/callbacks?overdue=1&unit=CITY-LJQ", "/desk/reports/callbacks?from=yesterday",
-             "/desk/reports/callbacks/print?outcome=none", "/desk/reports/callbacks/export?format=pdf"]
+             "/desk/reports/callbacks/print?outcome=none", "/desk/reports/callbacks/export?format=pdf",
+             "/transparency?period=this_year"]
     return urls + extra
 
 

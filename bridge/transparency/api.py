@@ -1,0 +1,143 @@
+"""``GET /api/v1/reports/units?from=&to=``: the units' figures and what is overdue now (supervisors, admins)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from bridge.cases.validation import FieldError
+from bridge.db.models import Role, User
+from bridge.i18n import N_, translations
+from bridge.transparency.figures import unit_report
+from bridge.transparency.periods import THIS_MONTH, Period, named_period
+from bridge.transparency.public import site_clock
+from bridge.web.auth import require_role
+from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute, field_errors_response, request_locale
+
+supervisors = require_role(Role.SUPERVISOR, Role.ADMIN)
+router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=FieldErrorRoute, responses=FIELD_ERRORS_RESPONSE)
+
+PARAMETER_LABELS = {"from": N_("start day (from)"), "to": N_("end day (to, excluded)")}
+
+
+class SatisfactionOut(BaseModel):
+    graded: int = Field(description="answers of the period whose caller gave a grade on the callback")
+    satisfied: int = Field(description="of those, graded 4 or 5")
+    rate: float | None = Field(description="satisfied / graded (满意率); null when none was graded")
+
+
+class UnitFiguresOut(BaseModel):
+    code: str
+    name: str
+    posts_received: int = Field(description="posts that reached the unit: posted to it, or forwarded to it")
+    forwards_received: int
+    forwards_made: int
+    follow_ups: int
+    follow_ups_answered: int
+    answered: int
+    answer_base: int = Field(description="posts received and not forwarded on (the answer rate's base)")
+    answer_rate: float | None
+    accepted_in_time: int
+    acceptances_decided: int
+    response_rate: float | None = Field(description="响应率: accepted (or forwarded) within the limit, of those settled")
+    answered_in_time: int
+    answers_decided: int
+    answered_in_time_rate: float | None = Field(description="answered by the deadline (3 days), of those settled")
+    median_acceptance_s: float | None
+    median_answer_s: float | None
+    overdue_now: int
+    satisfaction: SatisfactionOut
+
+
+class OverdueOut(BaseModel):
+    number: str
+    unit: str
+    state: str
+    step: str = Field(description="the step owed: accept or answer")
+    deadline_at: datetime = Field(description="in the site's zone")
+    overdue_s: float
+
+
+class DeletionsOut(BaseModel):
+    total: int = Field(description="always 0 on this platform; computed from the data")
+    numbers_issued: int
+    cases_present: int
+    numbers_missing: int
+    board_posts_without_case: int
+
+
+class UnitReportOut(BaseModel):
+    from_: date = Field(alias="from", serialization_alias="from")
+    to: date
+    zone: str
+    computed_at: datetime
+    units: list[UnitFiguresOut]
+    overdue: list[OverdueOut] = Field(description="every case past its deadline now, the longest overdue first")
+    deletions: DeletionsOut
+
+
+def _day(value: str | None, name: str, locale: str) -> tuple[date | None, FieldError | None]:
+    if value is None:
+        return None, None
+    try:
+        return date.fromisoformat(value.strip()), None
+    except ValueError:
+        label = translations(locale).gettext(PARAMETER_LABELS[name])
+        return None, FieldError(name, "date_invalid", {"value": value[:40], "label": label})
+
+
+def _period(request: Request, start: str | None, end: str | None) -> Period | list[FieldError]:
+    """[from, to) from the query; a missing day is this month's; each bad day is named."""
+    locale = request_locale(request)
+    month = named_period(THIS_MONTH, site_clock(request.app).today())
+    first, first_error = _day(start, "from", locale)
+    last, last_error = _day(end, "to", locale)
+    errors = [e for e in (first_error, last_error) if e is not None]
+    if errors:
+        return errors
+    period = Period(first or month.start, last or month.end)
+    if period.end <= period.start:
+        label = translations(locale).gettext(PARAMETER_LABELS["to"])
+        return [FieldError("to", "too_small", {"min": (period.start).isoformat(), "label": label})]
+    return period
+
+
+@router.get("/reports/units", response_model=UnitReportOut, response_model_by_alias=True,
+            summary="The units' figures for [from, to), ranked, and every case overdue now")
+async def units_report(
+    request: Request,
+    _user: Annotated[User, Depends(supervisors)],
+    start: Annotated[str | None, Query(alias="from", max_length=40,
+                                       description="first day, YYYY-MM-DD in the site's zone (default: this month's first)")] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=40,
+                                     description="the day after the last, YYYY-MM-DD, excluded (default: next month's first)")] = None,
+):
+    period = _period(request, start, end)
+    if isinstance(period, list):
+        return field_errors_response(period, request_locale(request))
+    db, zone = request.app.state.db, request.app.state.config.site.zone
+    now = site_clock(request.app).now()
+    begin, finish = period.instants(zone)
+
+    def work():
+        with db.session(readonly=True) as session:
+            return unit_report(session, begin, finish, now, with_overdue=True)
+
+    report = await db.run(work)
+    units = []
+    for figures in report.units:
+        values = figures.as_dict()
+        values["satisfaction"] = {"graded": values.pop("graded"), "satisfied": values.pop("satisfied"),
+                                  "rate": values.pop("satisfaction_rate")}
+        units.append(values)
+    overdue = [{"number": o.number, "unit": o.unit, "state": o.state, "step": o.step,
+                "deadline_at": o.deadline_at.astimezone(zone), "overdue_s": round((now - o.deadline_at).total_seconds(), 1)}
+               for o in report.overdue]
+    d = report.deletions
+    return UnitReportOut.model_validate({
+        "from": period.start, "to": period.end, "zone": zone.key, "computed_at": now.astimezone(zone), "units": units,
+        "overdue": overdue, "deletions": {"total": d.total, "numbers_issued": d.numbers_issued,
+                                          "cases_present": d.cases_present, "numbers_missing": d.numbers_missing,
+                                          "board_posts_without_case": d.board_posts_without_case}})
