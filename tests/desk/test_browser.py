@@ -525,6 +525,8 @@ def test_the_current_call_survives_a_reload_and_the_case_form_and_ends_filed(pag
     page.fill('input[name="title"]', "路口垃圾堆积无人清理")
     page.fill('textarea[name="description"]', "东港三路与百灵路交叉口的垃圾已经堆了三天，气味很大，希望尽快清理。")
     page.fill("#unit-search", "gaj")
+    page.press("#unit-search", "Enter")  # typing only searches: Enter chooses
+    assert page.locator("#department").input_value() == "CITY-GAJ"
     with page.expect_response("**/desk/pops") as pops:  # the case page loads its pops: none now
         page.click("#file-case")
     page.wait_for_selector("#filed-message")
