@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
@@ -12,6 +12,7 @@ from bridge.cases.validation import normalise_phone
 from bridge.db.models import Call, CallDisposition, Case, Department, Role, User
 from bridge.departments.search import search_terms, synonym_initials
 from bridge.pbx.waits import menu_and_queue
+from bridge.site.clock import midnight
 
 DESK_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 HISTORY_LIMIT = 5
@@ -164,7 +165,7 @@ def current_calls(session: Session, user: DeskUser, now: datetime, dismissed=())
 
 def day_start(now: datetime, zone: ZoneInfo) -> datetime:
     """Midnight of ``now``'s day in the site's zone."""
-    return datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    return midnight(now.astimezone(zone).date(), zone)
 
 
 def my_calls_today(session: Session, user: DeskUser, now: datetime, zone: ZoneInfo) -> list[dict]:

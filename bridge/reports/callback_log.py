@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from bridge.db.models import (CallbackAttempt, CallbackReason, CallbackState, CallbackTask, Call, Case, CaseEvent,
                               Department, Role, User)
 from bridge.i18n import N_
+from bridge.site.clock import midnight
 
 OUTCOMES = ("informed", "follow_up", "unreachable", "do_not_call", "wrong_number", "pending", "none")
 RECORDED = ("informed", "follow_up", "do_not_call", "wrong_number")
@@ -139,11 +140,6 @@ def _integer(value: str, name: str, what: str) -> int:
     return number
 
 
-def day_start(day: date, zone: ZoneInfo) -> datetime:
-    """Midnight of ``day`` in the site's zone (the start of that day's half-open period)."""
-    return datetime.combine(day, time(0), tzinfo=zone)
-
-
 # ------------------------------------------------------------------ seconds in SQL
 
 
@@ -185,9 +181,9 @@ def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
     """The log's SELECT (one row per case, oldest filing first) with ``flt`` applied."""
     period = []
     if flt.start:
-        period.append(Case.created_at >= day_start(flt.start, zone))
+        period.append(Case.created_at >= midnight(flt.start, zone))
     if flt.end:
-        period.append(Case.created_at < day_start(flt.end, zone))
+        period.append(Case.created_at < midnight(flt.end, zone))
     cases_in_period = select(Case.id).where(*period)
     latest = (select(CallbackTask.case_id.label("case_id"), func.max(CallbackTask.id).label("task_id"))
               .where(CallbackTask.reason == CallbackReason.ANSWER, CallbackTask.case_id.in_(cases_in_period))

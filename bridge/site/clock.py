@@ -11,11 +11,16 @@ tests give it a fixed ``source``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, time, timezone, tzinfo
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bridge.config import Config
+
+
+def midnight(day: date, zone: tzinfo) -> datetime:
+    """The start of ``day`` in ``zone`` (the site's): where a day's half-open period begins."""
+    return datetime.combine(day, time(0), tzinfo=zone)
 
 
 def system_now() -> datetime:

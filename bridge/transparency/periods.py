@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
+
+from bridge.site.clock import midnight
 
 THIS_MONTH, LAST_MONTH, THIS_YEAR = "this_month", "last_month", "this_year"
 NAMED = (THIS_MONTH, LAST_MONTH, THIS_YEAR)
@@ -19,8 +21,8 @@ class Period:
 
     def instants(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
         """The period's UTC instants: from local midnight of ``start`` to local midnight of ``end``."""
-        return (datetime.combine(self.start, time(0), tzinfo=zone).astimezone(timezone.utc),
-                datetime.combine(self.end, time(0), tzinfo=zone).astimezone(timezone.utc))
+        return (midnight(self.start, zone).astimezone(timezone.utc),
+                midnight(self.end, zone).astimezone(timezone.utc))
 
 
 def _month_start(day: date, months_back: int = 0) -> date:
