@@ -13,14 +13,15 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from bridge.db.models import Role, User, utcnow
 from bridge.reports import callback_log, exports
-from bridge.reports.callback_log import FilterError, LogFilter
+from bridge.reports.callback_log import LogFilter
+from bridge.site.periods import FilterError
 from bridge.web.auth import require_role
-from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute
+from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute, filter_error_response, request_locale
 
 supervisors = require_role(Role.SUPERVISOR, Role.ADMIN)
 MAX_JSON_ROWS = 10_000  # more: ask for the CSV or XLSX file, which streams
@@ -77,11 +78,6 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"], route_class=Field
                    responses=FIELD_ERRORS_RESPONSE)
 
 TextParam = Annotated[str | None, Query(max_length=40)]
-
-
-def filter_error(problem: FilterError) -> JSONResponse:
-    return JSONResponse({"detail": [{"field": problem.param, "message": problem.message, "code": "invalid_filter"}]},
-                        status_code=422)
 
 
 def _row_out(row: callback_log.LogRow) -> dict:
@@ -157,7 +153,7 @@ async def callbacks_report(
     try:
         flt = callback_log.parse_filter({k: v for k, v in params.items() if v is not None})
     except FilterError as problem:
-        return filter_error(problem)
+        return filter_error_response(problem, request_locale(request))
     now = utcnow()
     if format.value != "json":
         return file_response(request, flt, format.value, now)
@@ -165,4 +161,4 @@ async def callbacks_report(
     return await db.run_in_session(_report, flt, zone, now, readonly=True)
 
 
-__all__ = ["file_response", "filter_error", "router"]
+__all__ = ["file_response", "router"]

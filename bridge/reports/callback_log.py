@@ -37,6 +37,7 @@ from bridge.db.models import (CallbackAttempt, CallbackReason, CallbackState, Ca
                               Department, Role, User)
 from bridge.i18n import N_
 from bridge.site.clock import midnight
+from bridge.site.periods import FilterError, parse_days
 
 OUTCOMES = ("informed", "follow_up", "unreachable", "do_not_call", "wrong_number", "pending", "none")
 RECORDED = ("informed", "follow_up", "do_not_call", "wrong_number")
@@ -45,19 +46,6 @@ GRADES = (1, 2, 3, 4, 5)
 CHUNK = 500  # rows fetched (and their attempts and forwards looked up) at a time
 MAX_WAIT_HOURS = 24 * 366
 BAD_GRADE = N_("must be a grade 1 to 5, or 'none'")
-
-
-class FilterError(ValueError):
-    """A filter cannot be used: ``param`` names it, ``message_id`` (a message id, its ``params``)
-    says what to send instead; :meth:`text` in a language, ``message`` in English (the API's)."""
-
-    def __init__(self, param: str, message_id: str, **params: Any) -> None:
-        self.param, self.message_id, self.params = param, message_id, params
-        self.message = message_id % params if params else message_id
-        super().__init__(f"{param}: {self.message}")
-
-    def text(self, gettext) -> str:
-        return gettext(self.message_id) % self.params if self.params else gettext(self.message_id)
 
 
 @dataclass(frozen=True)
@@ -91,9 +79,7 @@ def parse_filter(params: Mapping[str, str]) -> LogFilter:
     def text(name: str) -> str:
         return (params.get(name) or "").strip()
 
-    start, end = _day(text("from"), "from"), _day(text("to"), "to")
-    if start and end and end <= start:
-        raise FilterError("to", N_("must be a day after 'from' (the period is [from, to): 'to' is not included)"))
+    start, end = parse_days(text("from"), text("to"))
     operator = _integer(text("operator"), "operator", N_("must be a user id (a whole number)")) if text("operator") else None
     outcome = text("outcome") or None
     if outcome is not None and outcome not in OUTCOMES:
@@ -118,15 +104,6 @@ def parse_filter(params: Mapping[str, str]) -> LogFilter:
             raise FilterError("waiting_hours", N_("must be between 0 and %(max)d hours"), max=MAX_WAIT_HOURS)
     return LogFilter(start=start, end=end, operator=operator, unit=text("unit") or None, outcome=outcome,
                      satisfaction=satisfaction, overdue=overdue in ("1", "true"), waiting_hours=hours)
-
-
-def _day(value: str, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise FilterError(name, N_("must be a day written YYYY-MM-DD, e.g. 2026-12-01")) from None
 
 
 def _integer(value: str, name: str, what: str) -> int:

@@ -7,19 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from bridge.cases.validation import FieldError
 from bridge.db.models import Role, User
-from bridge.i18n import N_, translations
+
 from bridge.transparency.figures import unit_report
-from bridge.transparency.periods import THIS_MONTH, Period, named_period
+from bridge.site.periods import THIS_MONTH, FilterError, Period, named_period, parse_period
 from bridge.transparency.public import site_clock
 from bridge.web.auth import require_role
-from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute, field_errors_response, request_locale
+from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute, filter_error_response, request_locale
 
 supervisors = require_role(Role.SUPERVISOR, Role.ADMIN)
 router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=FieldErrorRoute, responses=FIELD_ERRORS_RESPONSE)
 
-PARAMETER_LABELS = {"from": N_("start day (from)"), "to": N_("end day (to, excluded)")}
 
 
 class SatisfactionOut(BaseModel):
@@ -78,30 +76,9 @@ class UnitReportOut(BaseModel):
     deletions: DeletionsOut
 
 
-def _day(value: str | None, name: str, locale: str) -> tuple[date | None, FieldError | None]:
-    if value is None:
-        return None, None
-    try:
-        return date.fromisoformat(value.strip()), None
-    except ValueError:
-        label = translations(locale).gettext(PARAMETER_LABELS[name])
-        return None, FieldError(name, "date_invalid", {"value": value[:40], "label": label})
-
-
-def _period(request: Request, start: str | None, end: str | None) -> Period | list[FieldError]:
-    """[from, to) from the query; a missing day is this month's; each bad day is named."""
-    locale = request_locale(request)
-    month = named_period(THIS_MONTH, site_clock(request.app).today())
-    first, first_error = _day(start, "from", locale)
-    last, last_error = _day(end, "to", locale)
-    errors = [e for e in (first_error, last_error) if e is not None]
-    if errors:
-        return errors
-    period = Period(first or month.start, last or month.end)
-    if period.end <= period.start:
-        label = translations(locale).gettext(PARAMETER_LABELS["to"])
-        return [FieldError("to", "too_small", {"min": (period.start).isoformat(), "label": label})]
-    return period
+def _period(request: Request, start: str | None, end: str | None) -> Period:
+    """[from, to) from the query; a missing day is this month's (:class:`FilterError` otherwise)."""
+    return parse_period(start, end, named_period(THIS_MONTH, site_clock(request.app).today()))
 
 
 @router.get("/reports/units", response_model=UnitReportOut, response_model_by_alias=True,
@@ -114,9 +91,10 @@ async def units_report(
     end: Annotated[str | None, Query(alias="to", max_length=40,
                                      description="the day after the last, YYYY-MM-DD, excluded (default: next month's first)")] = None,
 ):
-    period = _period(request, start, end)
-    if isinstance(period, list):
-        return field_errors_response(period, request_locale(request))
+    try:
+        period = _period(request, start, end)
+    except FilterError as problem:
+        return filter_error_response(problem, request_locale(request))
     db, zone = request.app.state.db, request.app.state.config.site.zone
     now = site_clock(request.app).now()
     begin, finish = period.instants(zone)

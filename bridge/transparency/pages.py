@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from bridge.i18n import LOCALES, N_, request_locale, translations
-from bridge.transparency.periods import NAMED, THIS_MONTH, named_period
+from bridge.site.periods import NAMED, THIS_MONTH, named_period
 from bridge.transparency.public import DEFINITIONS, public_figures, site_clock
 from bridge.web.templates import Templates
 

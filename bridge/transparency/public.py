@@ -14,7 +14,7 @@ from bridge.i18n import N_
 from bridge.site.clock import SiteClock
 from bridge.transparency.cache import TtlCache
 from bridge.transparency.figures import unit_report
-from bridge.transparency.periods import Period
+from bridge.site.periods import Period
 
 CACHE_TTL_S = 60.0
 

@@ -19,7 +19,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from bridge.cases.validation import CaseValidationError, FieldError
-from bridge.i18n import header_locale
+from bridge.i18n import header_locale, translations
+from bridge.site.periods import FilterError
 
 # zh_CN or en: the request's Accept-Language, else the site's configured locale.
 request_locale = header_locale
@@ -57,6 +58,13 @@ def _translate_pydantic(error: dict[str, Any]) -> FieldError:
         return FieldError(field, "too_long", {"max": ctx.get("max_length"),
                                               "length": len(value) if isinstance(value, str) else "?"})
     return FieldError(field, "invalid_value")
+
+
+def filter_error_response(problem: FilterError, locale: str) -> JSONResponse:
+    """A report's filter that cannot be used: 422 naming the parameter, in the request's language."""
+    message = problem.text(translations(locale).gettext)
+    return JSONResponse({"detail": [{"field": problem.param, "message": message, "code": "invalid_filter"}]},
+                        status_code=422)
 
 
 def field_errors_response(errors: list[FieldError], locale: str) -> JSONResponse:

@@ -190,7 +190,10 @@ def test_api_bad_filter_is_422_naming_it(client, tokens):
                         headers=_bearer(tokens["admin"]))
     assert answer.status_code == 422
     (problem,) = answer.json()["detail"]
-    assert problem["field"] == "from" and "YYYY-MM-DD" in problem["message"]
+    assert problem["field"] == "from" and "年-月-日" in problem["message"]  # the site's language, zh-CN
+    in_english = client.get("/api/v1/reports/callbacks", params={"from": "2026/12/01"},
+                            headers={**_bearer(tokens["admin"]), "Accept-Language": "en"}).json()["detail"][0]
+    assert "YYYY-MM-DD" in in_english["message"]
     assert client.get("/api/v1/reports/callbacks", params={"format": "pdf"},
                       headers=_bearer(tokens["admin"])).json()["detail"][0]["field"] == "format"
 

@@ -141,8 +141,11 @@ def test_bad_days_answer_422_naming_the_parameter(client, db):
     headers = {"Authorization": f"Bearer {token_of(db, Role.SUPERVISOR)}", "Accept-Language": "en"}
     both = client.get("/api/v1/reports/units?from=2026-13-01&to=tomorrow", headers=headers)
     assert both.status_code == 422
-    assert [(e["field"], e["code"]) for e in both.json()["detail"]] == [("from", "date_invalid"), ("to", "date_invalid")]
-    assert "2026-13-01" in both.json()["detail"][0]["message"]
+    assert [(e["field"], e["code"]) for e in both.json()["detail"]] == [("from", "invalid_filter")]
+    assert "YYYY-MM-DD" in both.json()["detail"][0]["message"]
+    in_chinese = client.get("/api/v1/reports/units?to=tomorrow", headers={**headers, "Accept-Language": "zh-CN"})
+    assert in_chinese.json()["detail"][0]["field"] == "to" and "年-月-日" in in_chinese.json()["detail"][0]["message"]
+    assert "must be" not in in_chinese.json()["detail"][0]["message"]
     backwards = client.get("/api/v1/reports/units?from=2026-12-01&to=2026-11-01", headers=headers)
     assert backwards.status_code == 422 and backwards.json()["detail"][0]["field"] == "to"
     default = client.get("/api/v1/reports/units", headers=headers).json()
