@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Receive, Scope, Send
 
 from bridge.config import Config
 from bridge.db.models import Role, User
@@ -32,9 +33,23 @@ SESSION_PATH = "/desk"
 SESSION_MAX_AGE_S = 12 * 3600  # one long shift
 
 
+class ScopedSessionMiddleware(SessionMiddleware):
+    """Starlette's sessions, kept to the paths the cookie is sent to.  Elsewhere (``/board``,
+    ``/transparency``) the browser sends no cookie, so a page there that wrote to its session
+    (a CSRF token) would send back a new, empty cookie for ``/desk`` and sign the user out."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else None
+        if path is not None and not (path == self.path or path.startswith(self.path.rstrip("/") + "/")):
+            scope["session"] = {}  # this request's own, never sent back
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def add_sessions(app: FastAPI, config: Config) -> None:
     """The session middleware (before the app starts)."""
-    app.add_middleware(SessionMiddleware, secret_key=config.secret(config.web.session_secret_env),
+    app.add_middleware(ScopedSessionMiddleware, secret_key=config.secret(config.web.session_secret_env),
                        session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE_S, path=SESSION_PATH,
                        same_site="lax", https_only=config.web.secure_cookies)
 

@@ -59,6 +59,17 @@ def test_sign_in_sets_a_signed_httponly_lax_cookie_and_signs_out(client):
     assert "您已退出登录" in client.get("/desk/login?bye=1").text
 
 
+def test_public_pages_leave_the_desk_session_alone(client):
+    """The session cookie is scoped to /desk: a public page (the transparency page, the board,
+    a 404 outside the desk) must not answer with a cookie of its own, which would replace the
+    signed-in one and sign the supervisor out."""
+    assert sign_in(client, "supervisor").status_code == 303
+    for public in ("/transparency", "/board/", "/no-such-page"):
+        answer = client.get(public)
+        assert SESSION_COOKIE not in answer.headers.get("set-cookie", ""), public
+    assert client.get("/desk/cases").status_code == 200
+
+
 def test_secure_cookie_follows_config(db, people, monkeypatch, tmp_path):
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
