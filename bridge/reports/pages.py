@@ -126,11 +126,15 @@ async def case_timeline(request: Request, number: str, user: DeskUser = Depends(
 
 
 def mount_pages(app: FastAPI) -> None:
-    """The log's pages and its menu link (for supervisors and admins), in the desk's look."""
+    """The dashboard and the log's pages and their menu links, in the desk's look."""
     look = look_of(app, "desk")
     if look is None:
         log.info("reports.no_desk", detail="the desk is not mounted: no report pages")
         return
+    from bridge.reports import dashboard  # it builds on this module's viewers
+
     app.state.report_templates = look.templates(TEMPLATES)
+    app.include_router(dashboard.router)
     app.include_router(router)
+    add_page_link(app, dashboard.DASHBOARD_LINK)
     add_page_link(app, LOG_LINK)

@@ -51,6 +51,12 @@ def _assert_figures(found: dict, wanted: dict) -> None:
     assert found["satisfaction"] == wanted["satisfaction"]
     assert found["outcomes"]["unreachable"] == wanted["unreachable"]
     assert found["outcomes"]["do_not_call"] == wanted["do_not_call"]
+    for name in ("attempted", "informed", "graded", "attempts_per_completed", "satisfaction_rate"):
+        assert found[name] == pytest.approx(wanted[name]), name
+    per_operator = {row["operator"].removesuffix(" person"): row for row in found["per_operator"]}
+    assert sorted(per_operator) == sorted(wanted["per_operator"])
+    for name, figures in wanted["per_operator"].items():
+        assert {key: per_operator[name][key] for key in figures} == pytest.approx(figures), name
 
 
 @pytest.mark.parametrize("period", [{}, PERIOD, {"from": "2026-12-02"}, {"to": "2026-12-02"}])
