@@ -21,7 +21,7 @@ from bridge.i18n import N_, request_locale, translations
 from bridge.reports import callback_log
 from bridge.reports.callback_log import LogFilter
 from bridge.reports.labels import GRADE_LABELS, OUTCOME_LABELS
-from bridge.reports.pages import PATH as LOG_PATH, current_user
+from bridge.reports.pages import PATH as LOG_PATH, current_user, limited_to_viewer
 from bridge.site.clock import SiteClock
 from bridge.site.periods import LAST_MONTH, THIS_MONTH, THIS_YEAR, FilterError, Period, named_period, parse_period
 from bridge.web.charts import chart_spec, percent
@@ -116,9 +116,8 @@ def _period(request: Request, today) -> tuple[Period, FilterError | None]:
         return default, problem
 
 
-def _summaries(session, periods: tuple[Period, Period], own: int | None, zone, now) -> list[dict[str, Any]]:
-    return [callback_log.summary(session, LogFilter(start=p.start, end=p.end, own_cases_of=own), zone, now)
-            for p in periods]
+def _summaries(session, filters: list[LogFilter], zone, now) -> list[dict[str, Any]]:
+    return [callback_log.summary(session, flt, zone, now) for flt in filters]
 
 
 def _query(period: Period) -> str:
@@ -131,9 +130,8 @@ async def dashboard(request: Request, user: DeskUser = Depends(current_user)) ->
     today = SiteClock(zone).today()
     period, problem = _period(request, today)
     previous = period.before()
-    own = user.id if user.role is Role.OPERATOR else None
-    current, before = await request.app.state.db.run_in_session(_summaries, (period, previous), own, zone, utcnow(),
-                                                                readonly=True)
+    filters = [limited_to_viewer(LogFilter(start=p.start, end=p.end), user) for p in (period, previous)]
+    current, before = await request.app.state.db.run_in_session(_summaries, filters, zone, utcnow(), readonly=True)
     _ = translations(request_locale(request)).gettext
     query = _query(period)
     fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == FRAGMENT
@@ -141,6 +139,6 @@ async def dashboard(request: Request, user: DeskUser = Depends(current_user)) ->
         request, "reports/_dashboard_figures.html" if fragment else "reports/dashboard.html", 422 if problem else 200,
         user=user, page="reports", problem=problem, period=period, previous=previous,
         last_day=lambda p: p.end - timedelta(days=1), query=query, current=current, before=before,
-        headlines=headlines(current, before), charts=charts(current, before, _), own_only=own is not None,
+        headlines=headlines(current, before), charts=charts(current, before, _), own_only=user.role is Role.OPERATOR,
         quick=[(label, named_period(name, today)) for name, label in QUICK.items()], period_query=_query,
         log_path=f"{LOG_PATH}?{query}", report_links=report_links(request, user, query))

@@ -42,7 +42,7 @@ async def current_user(request: Request) -> DeskUser:
     return desk_user(await page_user(request, VIEWERS), request.session)
 
 
-def _limited(flt: LogFilter, user: DeskUser) -> LogFilter:
+def limited_to_viewer(flt: LogFilter, user: DeskUser) -> LogFilter:
     """An operator's log holds only the cases they filed."""
     if user.role is Role.OPERATOR:
         return LogFilter(**{**flt.__dict__, "own_cases_of": user.id})
@@ -71,7 +71,7 @@ def _page_values(session, flt: LogFilter, zone, now) -> dict[str, Any]:
 
 async def _render(request: Request, user: DeskUser, name: str, **values: Any) -> Response:
     flt, problem = _filter(request)
-    shown = _limited(flt, user)
+    shown = limited_to_viewer(flt, user)
     db, zone = request.app.state.db, request.app.state.config.site.zone
     data = await db.run_in_session(_page_values, shown, zone, utcnow(), readonly=True)
     _ = translations(request_locale(request)).gettext
@@ -101,7 +101,7 @@ async def export(request: Request, user: DeskUser = Depends(current_user)) -> Re
         _ = translations(request_locale(request)).gettext
         return await _render(request, user, "reports/callbacks.html",
                              export_problem=_("Choose CSV or XLSX, and filters the page accepts."))
-    return file_response(request, _limited(flt, user), kind, utcnow())
+    return file_response(request, limited_to_viewer(flt, user), kind, utcnow())
 
 
 def _timeline(session, number: str, own: int | None, tr) -> dict[str, Any] | None:
