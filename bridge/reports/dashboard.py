@@ -4,7 +4,7 @@
 the figures per operator, and links to the reports' pages that exist on this site.
 
 Operators see their own figures only (the cases they filed: their row, their cases); spokespeople
-are refused (the log's :func:`~bridge.reports.pages.current_user`)."""
+are refused (:mod:`bridge.reports.viewers`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from bridge.i18n import N_, request_locale, translations
 from bridge.reports import callback_log
 from bridge.reports.callback_log import LogFilter
 from bridge.reports.labels import GRADE_LABELS, OUTCOME_LABELS
-from bridge.reports.pages import PATH as LOG_PATH, current_user, limited_to_viewer
+from bridge.reports.viewers import LOG_PATH, current_user, limited_to_viewer
 from bridge.site.clock import SiteClock
 from bridge.site.periods import LAST_MONTH, THIS_MONTH, THIS_YEAR, FilterError, Period, named_period, parse_period
 from bridge.web.charts import chart_spec, percent

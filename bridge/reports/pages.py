@@ -17,36 +17,24 @@ from fastapi.responses import Response
 
 from bridge.cases.timeline import UNIT_KEYS, TO_UNIT_KEY, timeline_view, unit_names
 from bridge.db.models import Role, utcnow
-from bridge.desk.queries import DeskUser, desk_user
+from bridge.desk.queries import DeskUser
 from bridge.i18n import N_, request_locale, translations
-from bridge.reports import callback_log
+from bridge.reports import callback_log, dashboard
 from bridge.reports.api import file_response
 from bridge.reports.callback_log import FilterError, LogFilter
 from bridge.reports.labels import GRADE_LABELS, OUTCOME_LABELS, RESULT_LABELS
-from bridge.web.sessions import page_user
+from bridge.reports.viewers import LOG_PATH, current_user, limited_to_viewer
 from bridge.web.site import PageLink, add_page_link
 from bridge.web.templates import look_of
 
 log = structlog.get_logger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-PATH = "/desk/reports/callbacks"
+PATH = LOG_PATH
 PAGE_ROWS = 500  # the page shows this many; the files carry every row
-VIEWERS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 LOG_LINK = PageLink(area="desk", page="callback-log", path=PATH, label=N_("Callback log"),
                     summary=N_("Every case's path from the call to the caller informed, with filters and exports."),
                     roles=("supervisor", "admin"))
 router = APIRouter(prefix=PATH, include_in_schema=False)
-
-
-async def current_user(request: Request) -> DeskUser:
-    return desk_user(await page_user(request, VIEWERS), request.session)
-
-
-def limited_to_viewer(flt: LogFilter, user: DeskUser) -> LogFilter:
-    """An operator's log holds only the cases they filed."""
-    if user.role is Role.OPERATOR:
-        return LogFilter(**{**flt.__dict__, "own_cases_of": user.id})
-    return flt
 
 
 def _filter(request: Request) -> tuple[LogFilter, FilterError | None]:
@@ -131,8 +119,6 @@ def mount_pages(app: FastAPI) -> None:
     if look is None:
         log.info("reports.no_desk", detail="the desk is not mounted: no report pages")
         return
-    from bridge.reports import dashboard  # it builds on this module's viewers
-
     app.state.report_templates = look.templates(TEMPLATES)
     app.include_router(dashboard.router)
     app.include_router(router)
