@@ -288,9 +288,8 @@ def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> 
     """The figures of the filtered log (see the module docstring), aggregated in SQL, with the
     same figures per operator (the one who filed the case: its callback is theirs first)."""
     log = log_select(flt, zone, now).order_by(None).subquery("log")
-    totals = session.execute(select(*_figure_columns(log))).mappings().one()
-    grades = dict(session.execute(select(log.c.satisfaction, func.count()).where(log.c.satisfaction.is_not(None))
-                                  .group_by(log.c.satisfaction)).all())
+    grades = (_count(log.c.satisfaction == grade).label(f"grade_{grade}") for grade in GRADES)
+    totals = session.execute(select(*_figure_columns(log), *grades)).mappings().one()
     median, p90 = percentiles(session, log.c.answer_to_informed_s, (0.5, 0.9))
     per_operator = session.execute(
         select(log.c.operator_id, log.c.operator, *_figure_columns(log)).where(log.c.outcome != "none")
@@ -299,25 +298,27 @@ def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> 
         "cases": int(totals["cases"]), **_rates(totals),
         "outcomes": {name: int(totals[name]) for name in OUTCOMES if name != "none"},
         "median_answer_to_informed_s": median, "p90_answer_to_informed_s": p90,
-        "satisfaction": {str(grade): int(grades.get(grade, 0)) for grade in GRADES},
+        "satisfaction": {str(grade): int(totals[f"grade_{grade}"]) for grade in GRADES},
         "per_operator": [{"operator_id": row["operator_id"], "operator": row["operator"], **_rates(row),
                           "unreachable": int(row["unreachable"])} for row in per_operator],
     }
 
 
+def _count(condition) -> Any:
+    """The rows where ``condition`` holds (0, not null, over no rows)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
 def _figure_columns(log) -> list:
     """Counts over the log's rows: cases, outcomes, attempts on the informing tasks, grades."""
-    def count(condition) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
     attempts = select(func.count(CallbackAttempt.id)).where(CallbackAttempt.task_id == log.c.task_id) \
         .correlate(log).scalar_subquery()
-    return [func.count().label("cases"), count(log.c.outcome != "none").label("with_callback"),
-            *(count(log.c.outcome == name).label(name) for name in OUTCOMES if name != "none"),
-            count(attempts > 0).label("attempted"),
+    return [func.count().label("cases"), _count(log.c.outcome != "none").label("with_callback"),
+            *(_count(log.c.outcome == name).label(name) for name in OUTCOMES if name != "none"),
+            _count(attempts > 0).label("attempted"),
             func.coalesce(func.sum(case((log.c.outcome == "informed", attempts), else_=0)), 0).label("informed_attempts"),
-            count(log.c.satisfaction.is_not(None)).label("graded"),
-            count(log.c.satisfaction >= SATISFIED).label("satisfied")]
+            _count(log.c.satisfaction.is_not(None)).label("graded"),
+            _count(log.c.satisfaction >= SATISFIED).label("satisfied")]
 
 
 def _rates(counts: Mapping[str, Any]) -> dict[str, Any]:

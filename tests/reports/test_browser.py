@@ -134,6 +134,12 @@ def test_the_dashboard_draws_its_charts_in_chinese(page, live, tmp_path):
     assert "已告知" in texts["outcomes"] and "非常满意" in texts["satisfaction"]
     assert page.evaluate("typeof echarts.getInstanceByDom(document.querySelector('#chart-rates .hb-chart'))") \
         == "object"
+    # live: a callback event reloads the figures (htmx) and charts.js draws the new charts
+    page.wait_for_function("document.body.dataset.live === 'ready'")
+    page.evaluate("document.querySelector('#chart-rates .hb-chart').dataset.old = '1'")
+    live.publish(LiveEvent("callbacks", "settled", {}))
+    page.wait_for_function("!document.querySelector('#chart-rates .hb-chart').dataset.old")
+    page.locator('#chart-rates .hb-chart[data-drawn="echarts"] svg').wait_for()
     shots = {"reports-dashboard.png": tmp_path / "reports-dashboard.png",
              "reports-callback-log-print.png": tmp_path / "reports-callback-log-print.png"}
     page.screenshot(path=shots["reports-dashboard.png"], full_page=True)

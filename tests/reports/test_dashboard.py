@@ -124,6 +124,14 @@ def test_the_dashboard_compares_the_period_with_the_one_before(client):
     assert "/static/charts.js" in html and "cdn" not in html.lower()
 
 
+def test_the_dashboard_in_english(client):
+    sign_in(client, "supervisor")
+    page = client.get(PAGE, params={**DECEMBER, "lang": "en"})
+    assert page.status_code == 200 and '<html lang="en">' in page.text
+    assert "Attempts per completed callback" in page.text and "Satisfaction rate" in page.text
+    assert _charts(page.text)["satisfaction"]["x"][0] == "Very satisfied"
+
+
 def test_the_period_defaults_to_this_month_and_a_bad_day_is_named(client):
     sign_in(client, "admin")
     page = client.get(PAGE)
