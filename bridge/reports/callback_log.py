@@ -21,7 +21,8 @@ Figures (over the filtered cases):
 * ``satisfaction_rate`` (满意率): cases graded 满意 (4) or 非常满意 (5) / cases graded;
 * ``attempted``, ``informed``, ``graded``: cases whose callback was dialled, that informed the
   caller, that were graded;
-* ``per_operator``: the same per operator who filed the cases (with an answer callback).
+* ``per_operator``: the same per operator who filed the cases (with an answer callback); the
+  totals are the sums of these groups (one pass over the log, and one for the percentiles).
 
 Periods are half-open ``[from, to)`` days in the site's zone, on the case's filing time.
 """
@@ -285,22 +286,24 @@ def _value(member: Any) -> str | None:
 
 
 def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
-    """The figures of the filtered log (see the module docstring), aggregated in SQL, with the
-    same figures per operator (the one who filed the case: its callback is theirs first)."""
+    """The figures of the filtered log (see the module docstring), aggregated in SQL: counted per
+    operator (the one who filed the case: its callback is theirs first) in one pass over the log,
+    the totals the sums of those few groups, and the percentiles in a second pass."""
     log = log_select(flt, zone, now).order_by(None).subquery("log")
-    grades = (_count(log.c.satisfaction == grade).label(f"grade_{grade}") for grade in GRADES)
-    totals = session.execute(select(*_figure_columns(log), *grades)).mappings().one()
+    columns = [*_figure_columns(log), *(_count(log.c.satisfaction == grade).label(f"grade_{grade}")
+                                        for grade in GRADES)]
+    grouped = session.execute(select(log.c.operator_id, log.c.operator, *columns)
+                              .group_by(log.c.operator_id, log.c.operator)
+                              .order_by(log.c.operator, log.c.operator_id)).mappings().all()
+    totals = {column.name: sum(int(row[column.name]) for row in grouped) for column in columns}
     median, p90 = percentiles(session, log.c.answer_to_informed_s, (0.5, 0.9))
-    per_operator = session.execute(
-        select(log.c.operator_id, log.c.operator, *_figure_columns(log)).where(log.c.outcome != "none")
-        .group_by(log.c.operator_id, log.c.operator).order_by(log.c.operator, log.c.operator_id)).mappings()
     return {
-        "cases": int(totals["cases"]), **_rates(totals),
-        "outcomes": {name: int(totals[name]) for name in OUTCOMES if name != "none"},
+        "cases": totals["cases"], **_rates(totals),
+        "outcomes": {name: totals[name] for name in OUTCOMES if name != "none"},
         "median_answer_to_informed_s": median, "p90_answer_to_informed_s": p90,
-        "satisfaction": {str(grade): int(totals[f"grade_{grade}"]) for grade in GRADES},
+        "satisfaction": {str(grade): totals[f"grade_{grade}"] for grade in GRADES},
         "per_operator": [{"operator_id": row["operator_id"], "operator": row["operator"], **_rates(row),
-                          "unreachable": int(row["unreachable"])} for row in per_operator],
+                          "unreachable": int(row["unreachable"])} for row in grouped if row["with_callback"]],
     }
 
 
