@@ -193,3 +193,12 @@ def test_the_api_carries_the_new_figures(client, tokens, users, role, status):
     rows = {row["operator_id"]: row for row in summary["per_operator"]}
     assert rows[users["operator"]]["informed"] == wanted["per_operator"]["operator"]["informed"]
     assert rows[users["supervisor"]]["unreachable"] == wanted["per_operator"]["supervisor"]["unreachable"]
+
+
+def test_the_callback_log_shows_the_new_figures(client):
+    sign_in(client, "supervisor")
+    wanted = expected(CASES, start=date(2026, 12, 1), end=date(2027, 1, 1))
+    for path in ("/desk/reports/callbacks", "/desk/reports/callbacks/print"):
+        page = client.get(path, params=DECEMBER).text
+        assert f'data-figure="attempts_per_completed">{wanted["attempts_per_completed"]:.2f}<' in page
+        assert f'data-figure="satisfaction_rate">{wanted["satisfaction_rate"] * 100:.1f}%<' in page
