@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bridge.accounts.service import add_user
 from bridge.db.models import (CallbackAttempt, CallbackAttemptResult, CallbackOutcome, CallbackReason, CallbackState,
                               CallbackTask, Call, CallDisposition, Case, CaseEvent, CaseState, Department, Honorific,
@@ -135,6 +137,18 @@ def rates(with_callback: list[Path]) -> dict:
             "attempts_per_completed": (sum(len(p.tasks[-1].attempts) for p in informed) / len(informed)
                                        if informed else None),
             "satisfaction_rate": sum(g in (4, 5) for g in graded) / len(graded) if graded else None}
+
+
+def assert_rates(found: dict, wanted: dict) -> None:
+    """The report's summary ``found`` holds :func:`rates` of ``wanted`` (an :func:`expected`), in
+    total and per operator (named by username: the display names are "<username> person")."""
+    for name in ("with_callback", "attempted", "informed", "graded", "completion_rate", "attempts_per_completed",
+                 "satisfaction_rate"):
+        assert found[name] == pytest.approx(wanted[name]), name
+    rows = {row["operator"].removesuffix(" person"): row for row in found["per_operator"]}
+    assert sorted(rows) == sorted(wanted["per_operator"])
+    for name, figures in wanted["per_operator"].items():
+        assert {key: rows[name][key] for key in figures} == pytest.approx(figures), name
 
 
 def build(session, paths=PATHS) -> dict[str, int]:

@@ -13,7 +13,7 @@ import pytest
 
 from bridge.reports import callback_log
 from bridge.reports.callback_log import FilterError, LogFilter, parse_filter
-from tests.reports.data import NOW, PATHS, ZONE, expected
+from tests.reports.data import NOW, PATHS, ZONE, assert_rates, expected
 from tests.reports.web import bearer, sign_in
 
 PERIOD = {"from": "2026-12-01", "to": "2026-12-03"}
@@ -38,12 +38,7 @@ def _assert_figures(found: dict, wanted: dict) -> None:
     assert found["satisfaction"] == wanted["satisfaction"]
     assert found["outcomes"]["unreachable"] == wanted["unreachable"]
     assert found["outcomes"]["do_not_call"] == wanted["do_not_call"]
-    for name in ("attempted", "informed", "graded", "attempts_per_completed", "satisfaction_rate"):
-        assert found[name] == pytest.approx(wanted[name]), name
-    per_operator = {row["operator"].removesuffix(" person"): row for row in found["per_operator"]}
-    assert sorted(per_operator) == sorted(wanted["per_operator"])
-    for name, figures in wanted["per_operator"].items():
-        assert {key: per_operator[name][key] for key in figures} == pytest.approx(figures), name
+    assert_rates(found, wanted)
 
 
 @pytest.mark.parametrize("period", [{}, PERIOD, {"from": "2026-12-02"}, {"to": "2026-12-02"}])
