@@ -118,6 +118,7 @@ def test_the_dashboard_compares_the_period_with_the_one_before(client):
     assert 'href="/desk/reports/callbacks?from=2026-12-01&amp;to=2027-01-01"' in html
     assert 'href="/desk/reports"' in html.split("<main>")[0]  # the menu's 报表
     assert "/static/charts.js" in html and "cdn" not in html.lower()
+    assert 'href="/static/vendor/echarts/LICENSE"' in html  # the library's licence, served beside it
 
 
 def test_the_dashboard_in_english(client):
