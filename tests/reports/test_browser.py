@@ -134,6 +134,11 @@ def test_the_dashboard_draws_its_charts_in_chinese(page, live, tmp_path):
     assert "已告知" in texts["outcomes"] and "非常满意" in texts["satisfaction"]
     assert page.evaluate("typeof echarts.getInstanceByDom(document.querySelector('#chart-rates .hb-chart'))") \
         == "object"
+    line = page.evaluate("""() => { const o = hbCharts.option({type: "line", x: ["一", "二"], unit: "s", stack: true,
+                                     series: [{name: "等待", data: [90, null]}]});
+                                 return [o.series[0].type, o.series[0].stack, o.yAxis.axisLabel.formatter(90),
+                                         o.yAxis.axisLabel.formatter(5400), o.tooltip.valueFormatter(null)]; }""")
+    assert line == ["line", "total", "1.5 分钟", "1.5 小时", "–"]
     # live: a callback event reloads the figures (htmx) and charts.js draws the new charts
     page.wait_for_function("document.body.dataset.live === 'ready'")
     page.evaluate("document.querySelector('#chart-rates .hb-chart').dataset.old = '1'")
