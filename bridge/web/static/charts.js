@@ -76,7 +76,8 @@
     el.dataset.drawn = "echarts";  // gives the box its height (desk.css) before ECharts measures it
     var chart = echarts.getInstanceByDom(el) ||
       echarts.init(el, null, { renderer: "svg", locale: chinese() ? "ZH" : "EN" });
-    chart.setOption(option(spec), true);
+    // no animation: a live reload would grow every bar again from nothing
+    chart.setOption(Object.assign({ animation: false }, option(spec)), true);
   }
 
   function charts(root) {
