@@ -58,14 +58,29 @@ class CallbackRowOut(BaseModel):
     deadline_at: datetime | None
 
 
-class SummaryOut(BaseModel):
+class CallbackRatesOut(BaseModel):
+    with_callback: int  # cases with an answer callback
+    attempted: int  # of them, dialled at least once
+    informed: int  # of them, the caller informed
+    completion_rate: float | None  # informed / with_callback
+    attempts_per_completed: float | None  # attempts on the informing tasks / informed
+    graded: int  # cases with a satisfaction grade
+    satisfaction_rate: float | None  # 满意率: graded 4 or 5 / graded
+
+
+class OperatorFiguresOut(CallbackRatesOut):
+    operator_id: int | None  # who filed the cases
+    operator: str | None
+    unreachable: int
+
+
+class SummaryOut(CallbackRatesOut):
     cases: int
-    with_callback: int
     outcomes: dict[str, int]
-    completion_rate: float | None
     median_answer_to_informed_s: float | None
     p90_answer_to_informed_s: float | None
     satisfaction: dict[str, int]
+    per_operator: list[OperatorFiguresOut]
 
 
 class CallbackReportOut(BaseModel):

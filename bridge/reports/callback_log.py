@@ -16,7 +16,13 @@ Figures (over the filtered cases):
 * ``median_answer_to_informed_s``, ``p90_answer_to_informed_s``: seconds from the answer the
   informing callback served to that callback's completion (``percentile_cont`` on PostgreSQL; the
   same linear interpolation between ranked rows on SQLite);
-* ``satisfaction``: grade (1..5) -> cases.
+* ``satisfaction``: grade (1..5) -> cases;
+* ``attempts_per_completed``: the attempts made on the tasks that informed the caller / those tasks;
+* ``satisfaction_rate`` (满意率): cases graded 满意 (4) or 非常满意 (5) / cases graded;
+* ``attempted``, ``informed``, ``graded``: cases whose callback was dialled, that informed the
+  caller, that were graded;
+* ``per_operator``: the same per operator who filed the cases (with an answer callback); the
+  totals are the sums of these groups (one pass over the log, and one for the percentiles).
 
 Periods are half-open ``[from, to)`` days in the site's zone, on the case's filing time.
 """
@@ -43,6 +49,7 @@ OUTCOMES = ("informed", "follow_up", "unreachable", "do_not_call", "wrong_number
 RECORDED = ("informed", "follow_up", "do_not_call", "wrong_number")
 OPEN_STATES = (CallbackState.SCHEDULED.value, CallbackState.DUE.value, CallbackState.IN_PROGRESS.value)
 GRADES = (1, 2, 3, 4, 5)
+SATISFIED = 4  # 满意 (4) and 非常满意 (5) count towards 满意率
 CHUNK = 500  # rows fetched (and their attempts and forwards looked up) at a time
 MAX_WAIT_HOURS = 24 * 366
 BAD_GRADE = N_("must be a grade 1 to 5, or 'none'")
@@ -279,26 +286,51 @@ def _value(member: Any) -> str | None:
 
 
 def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
-    """The figures of the filtered log (see the module docstring), aggregated in SQL."""
+    """The figures of the filtered log (see the module docstring), aggregated in SQL: counted per
+    operator (the one who filed the case: its callback is theirs first) in one pass over the log,
+    the totals the sums of those few groups, and the percentiles in a second pass."""
     log = log_select(flt, zone, now).order_by(None).subquery("log")
-
-    def count(condition) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    totals = session.execute(select(
-        func.count().label("cases"), count(log.c.outcome != "none").label("with_callback"),
-        *(count(log.c.outcome == name).label(name) for name in OUTCOMES if name != "none"))).mappings().one()
-    grades = dict(session.execute(select(log.c.satisfaction, func.count()).where(log.c.satisfaction.is_not(None))
-                                  .group_by(log.c.satisfaction)).all())
+    columns = [*_figure_columns(log), *(_count(log.c.satisfaction == grade).label(f"grade_{grade}")
+                                        for grade in GRADES)]
+    grouped = session.execute(select(log.c.operator_id, log.c.operator, *columns)
+                              .group_by(log.c.operator_id, log.c.operator)
+                              .order_by(log.c.operator, log.c.operator_id)).mappings().all()
+    totals = {column.name: sum(int(row[column.name]) for row in grouped) for column in columns}
     median, p90 = percentiles(session, log.c.answer_to_informed_s, (0.5, 0.9))
-    with_callback = int(totals["with_callback"])
     return {
-        "cases": int(totals["cases"]), "with_callback": with_callback,
-        "outcomes": {name: int(totals[name]) for name in OUTCOMES if name != "none"},
-        "completion_rate": int(totals["informed"]) / with_callback if with_callback else None,
+        "cases": totals["cases"], **_rates(totals),
+        "outcomes": {name: totals[name] for name in OUTCOMES if name != "none"},
         "median_answer_to_informed_s": median, "p90_answer_to_informed_s": p90,
-        "satisfaction": {str(grade): int(grades.get(grade, 0)) for grade in GRADES},
+        "satisfaction": {str(grade): totals[f"grade_{grade}"] for grade in GRADES},
+        "per_operator": [{"operator_id": row["operator_id"], "operator": row["operator"], **_rates(row),
+                          "unreachable": int(row["unreachable"])} for row in grouped if row["with_callback"]],
     }
+
+
+def _count(condition) -> Any:
+    """The rows where ``condition`` holds (0, not null, over no rows)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _figure_columns(log) -> list:
+    """Counts over the log's rows: cases, outcomes, attempts on the informing tasks, grades."""
+    attempts = select(func.count(CallbackAttempt.id)).where(CallbackAttempt.task_id == log.c.task_id) \
+        .correlate(log).scalar_subquery()
+    return [func.count().label("cases"), _count(log.c.outcome != "none").label("with_callback"),
+            *(_count(log.c.outcome == name).label(name) for name in OUTCOMES if name != "none"),
+            _count(attempts > 0).label("attempted"),
+            func.coalesce(func.sum(case((log.c.outcome == "informed", attempts), else_=0)), 0).label("informed_attempts"),
+            _count(log.c.satisfaction.is_not(None)).label("graded"),
+            _count(log.c.satisfaction >= SATISFIED).label("satisfied")]
+
+
+def _rates(counts: Mapping[str, Any]) -> dict[str, Any]:
+    """The shares of :func:`_figure_columns`' counts (null where nothing to share)."""
+    with_callback, informed, graded = (int(counts[name]) for name in ("with_callback", "informed", "graded"))
+    return {"with_callback": with_callback, "attempted": int(counts["attempted"]), "informed": informed,
+            "completion_rate": informed / with_callback if with_callback else None,
+            "attempts_per_completed": int(counts["informed_attempts"]) / informed if informed else None,
+            "graded": graded, "satisfaction_rate": int(counts["satisfied"]) / graded if graded else None}
 
 
 def percentiles(session: Session, column, fractions: Iterable[float]) -> list[float | None]:

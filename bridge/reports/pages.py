@@ -17,36 +17,24 @@ from fastapi.responses import Response
 
 from bridge.cases.timeline import UNIT_KEYS, TO_UNIT_KEY, timeline_view, unit_names
 from bridge.db.models import Role, utcnow
-from bridge.desk.queries import DeskUser, desk_user
+from bridge.desk.queries import DeskUser
 from bridge.i18n import N_, request_locale, translations
-from bridge.reports import callback_log
+from bridge.reports import callback_log, dashboard
 from bridge.reports.api import file_response
 from bridge.reports.callback_log import FilterError, LogFilter
 from bridge.reports.labels import GRADE_LABELS, OUTCOME_LABELS, RESULT_LABELS
-from bridge.web.sessions import page_user
+from bridge.reports.viewers import LOG_PATH, current_user, limited_to_viewer
 from bridge.web.site import PageLink, add_page_link
 from bridge.web.templates import look_of
 
 log = structlog.get_logger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-PATH = "/desk/reports/callbacks"
+PATH = LOG_PATH
 PAGE_ROWS = 500  # the page shows this many; the files carry every row
-VIEWERS = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 LOG_LINK = PageLink(area="desk", page="callback-log", path=PATH, label=N_("Callback log"),
                     summary=N_("Every case's path from the call to the caller informed, with filters and exports."),
                     roles=("supervisor", "admin"))
 router = APIRouter(prefix=PATH, include_in_schema=False)
-
-
-async def current_user(request: Request) -> DeskUser:
-    return desk_user(await page_user(request, VIEWERS), request.session)
-
-
-def _limited(flt: LogFilter, user: DeskUser) -> LogFilter:
-    """An operator's log holds only the cases they filed."""
-    if user.role is Role.OPERATOR:
-        return LogFilter(**{**flt.__dict__, "own_cases_of": user.id})
-    return flt
 
 
 def _filter(request: Request) -> tuple[LogFilter, FilterError | None]:
@@ -71,7 +59,7 @@ def _page_values(session, flt: LogFilter, zone, now) -> dict[str, Any]:
 
 async def _render(request: Request, user: DeskUser, name: str, **values: Any) -> Response:
     flt, problem = _filter(request)
-    shown = _limited(flt, user)
+    shown = limited_to_viewer(flt, user)
     db, zone = request.app.state.db, request.app.state.config.site.zone
     data = await db.run_in_session(_page_values, shown, zone, utcnow(), readonly=True)
     _ = translations(request_locale(request)).gettext
@@ -101,7 +89,7 @@ async def export(request: Request, user: DeskUser = Depends(current_user)) -> Re
         _ = translations(request_locale(request)).gettext
         return await _render(request, user, "reports/callbacks.html",
                              export_problem=_("Choose CSV or XLSX, and filters the page accepts."))
-    return file_response(request, _limited(flt, user), kind, utcnow())
+    return file_response(request, limited_to_viewer(flt, user), kind, utcnow())
 
 
 def _timeline(session, number: str, own: int | None, tr) -> dict[str, Any] | None:
@@ -126,11 +114,13 @@ async def case_timeline(request: Request, number: str, user: DeskUser = Depends(
 
 
 def mount_pages(app: FastAPI) -> None:
-    """The log's pages and its menu link (for supervisors and admins), in the desk's look."""
+    """The dashboard and the log's pages and their menu links, in the desk's look."""
     look = look_of(app, "desk")
     if look is None:
         log.info("reports.no_desk", detail="the desk is not mounted: no report pages")
         return
     app.state.report_templates = look.templates(TEMPLATES)
+    app.include_router(dashboard.router)
     app.include_router(router)
+    add_page_link(app, dashboard.DASHBOARD_LINK)
     add_page_link(app, LOG_LINK)

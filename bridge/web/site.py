@@ -4,6 +4,8 @@
 adds the session middleware, the sign-in throttle, the 403 answer to a refused CSRF token, and:
 
 - ``GET /favicon.ico`` and ``/favicon.svg``: the site's icon, linked from every page's head.
+- ``/static/``: the files every capability's pages share (``bridge/web/static``): the charts'
+  renderer ``charts.js`` and Apache ECharts vendored beside it (``scripts/vendor-echarts``).
 - ``GET /``: where a newcomer lands.  The session cookie is scoped to ``SESSION_PATH`` (``/desk``),
   so ``/`` cannot see it and hands over to ``GET /desk/start``, which can: a signed-out person
   goes to the sign-in page, a signed-in one to their role's start page.
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match
 
 from bridge.config import Config
@@ -33,7 +36,8 @@ from bridge.web.sessions import SESSION_PATH, add_sessions, session_user
 from bridge.web.throttle import sign_in_throttle
 
 START_PATH = f"{SESSION_PATH}/start"
-STATIC = Path(__file__).resolve().parent / "static"  # the site's icon (favicon.ico, favicon.svg)
+STATIC = Path(__file__).resolve().parent / "static"  # the site's icon, the charts' scripts
+STATIC_PATH = "/static"
 
 ErrorPage = Callable[[Request, int, str], Response]
 
@@ -150,6 +154,8 @@ def install_site(app: FastAPI, config: Config) -> None:
         _ = translations(request_locale(request)).gettext
         return error_page(request, 403, _("This form has expired or did not come from this site. "
                                           "Reload the page and try again."))
+
+    app.mount(STATIC_PATH, StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon_ico() -> Response:

@@ -19,7 +19,8 @@ need_debs() {
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# A virtualenv with the project (and the named extras, if any) installed; reinstalled when pyproject.toml changes.
+# A virtualenv with the project (and the named extras, if any) installed; reinstalled when pyproject.toml changes;
+# then Apache ECharts vendored (scripts/vendor-echarts).
 python_env() {
   local extras="$1" stamp
   command -v python3 >/dev/null || need_debs python3
@@ -34,6 +35,9 @@ python_env() {
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi
+  # The charts' library, vendored into the package's static files (no CDN on a hotline's network).
+  command -v npm >/dev/null || command -v curl >/dev/null || need_debs curl
+  "$REPO_DIR/scripts/vendor-echarts"
 }
 
 # The local PostgreSQL server: trust auth on 127.0.0.1:5432, database "test".

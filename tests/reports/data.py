@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bridge.accounts.service import add_user
 from bridge.db.models import (CallbackAttempt, CallbackAttemptResult, CallbackOutcome, CallbackReason, CallbackState,
                               CallbackTask, Call, CallDisposition, Case, CaseEvent, CaseState, Department, Honorific,
@@ -108,7 +110,10 @@ def expected(paths=PATHS, *, start: date | None = None, end: date | None = None,
     informed = [p for p in with_callback if p.outcome() == "informed"]
     times = sorted(p.to_informed_s() for p in informed)
     grades = [p.grade() for p in chosen if p.grade() is not None]
-    return {
+    return {**rates(with_callback), "per_operator": {
+        name: {**rates([p for p in with_callback if p.by == name]),
+               "unreachable": sum(p.outcome() == "unreachable" for p in with_callback if p.by == name)}
+        for name in sorted({p.by for p in with_callback})},
         "numbers": [p.number for p in sorted(chosen, key=lambda p: p.filed)],
         "cases": len(chosen), "with_callback": len(with_callback),
         "completion_rate": len(informed) / len(with_callback) if with_callback else None,
@@ -120,6 +125,30 @@ def expected(paths=PATHS, *, start: date | None = None, end: date | None = None,
         "unreachable": sum(p.outcome() == "unreachable" for p in chosen),
         "do_not_call": sum(p.outcome() == "do_not_call" for p in chosen),
     }
+
+
+def rates(with_callback: list[Path]) -> dict:
+    """Attempts per completed callback and 满意率 (4 and 5 among the graded) of these cases, from
+    their latest tasks' inputs."""
+    informed = [p for p in with_callback if p.outcome() == "informed"]
+    graded = [p.grade() for p in with_callback if p.grade() is not None]
+    return {"with_callback": len(with_callback), "informed": len(informed), "graded": len(graded),
+            "attempted": sum(bool(p.tasks[-1].attempts) for p in with_callback),
+            "attempts_per_completed": (sum(len(p.tasks[-1].attempts) for p in informed) / len(informed)
+                                       if informed else None),
+            "satisfaction_rate": sum(g in (4, 5) for g in graded) / len(graded) if graded else None}
+
+
+def assert_rates(found: dict, wanted: dict) -> None:
+    """The report's summary ``found`` holds :func:`rates` of ``wanted`` (an :func:`expected`), in
+    total and per operator (named by username: the display names are "<username> person")."""
+    for name in ("with_callback", "attempted", "informed", "graded", "completion_rate", "attempts_per_completed",
+                 "satisfaction_rate"):
+        assert found[name] == pytest.approx(wanted[name]), name
+    rows = {row["operator"].removesuffix(" person"): row for row in found["per_operator"]}
+    assert sorted(rows) == sorted(wanted["per_operator"])
+    for name, figures in wanted["per_operator"].items():
+        assert {key: rows[name][key] for key in figures} == pytest.approx(figures), name
 
 
 def build(session, paths=PATHS) -> dict[str, int]:

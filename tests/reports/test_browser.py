@@ -1,10 +1,17 @@
 """The callback log in Debian's Chromium: its filters go into the URL (and a sent link opens them
 again), a line opens to its timeline, a new case appears live, and the printable view prints on
-A4 landscape (a PDF from Chromium).  SQLite only (tests/reports/test_callback_log.py covers both)."""
+A4 landscape (a PDF from Chromium); the reports dashboard's charts are drawn by ECharts in Chinese.
+SQLite only (tests/reports/test_callback_log.py covers both).
+
+``HB_SCREENSHOT_DIR=docs/screenshots``: the dashboard's and the printable view's screenshots are
+also kept there (the ones the docs show)."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import replace
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -113,3 +120,46 @@ def test_the_printable_view_is_a4_landscape(page, live):
     assert (round(width), round(height)) == (842, 595)  # A4 landscape in points
     with open("/tmp/reports-callback-log.pdf", "wb") as out:
         out.write(pdf)
+
+
+def test_the_dashboard_draws_its_charts_in_chinese(page, live, tmp_path):
+    page.goto(f"{live.url}/desk/reports?from=2026-12-01&to=2027-01-01")
+    assert page.locator("h1").inner_text() == "报表"
+    drawn = page.locator('.hb-chart[data-drawn="echarts"] svg')
+    drawn.first.wait_for()
+    assert drawn.count() == page.locator(".hb-chart").count() == 4
+    texts = {name: page.locator(f"#chart-{name} svg").evaluate("svg => svg.textContent")
+             for name in ("rates", "outcomes", "satisfaction")}
+    assert "本期" in texts["rates"] and "上期" in texts["rates"] and "回访完成率" in texts["rates"]  # legend, axis
+    assert "已告知" in texts["outcomes"] and "非常满意" in texts["satisfaction"]
+    assert page.evaluate("typeof echarts.getInstanceByDom(document.querySelector('#chart-rates .hb-chart'))") \
+        == "object"
+    line = page.evaluate("""() => { const o = hbCharts.option({type: "line", x: ["一", "二"], unit: "s", stack: true,
+                                     series: [{name: "等待", data: [90, null]}]});
+                                 return [o.series[0].type, o.series[0].stack, o.yAxis.axisLabel.formatter(90),
+                                         o.yAxis.axisLabel.formatter(5400), o.tooltip.valueFormatter(null)]; }""")
+    assert line == ["line", "total", "1.5 分钟", "1.5 小时", "–"]
+    # live: a callback event reloads the figures (htmx) and charts.js draws the new charts
+    page.wait_for_function("document.body.dataset.live === 'ready'")
+    page.evaluate("document.querySelector('#chart-rates .hb-chart').dataset.old = '1'")
+    live.publish(LiveEvent("callbacks", "settled", {}))
+    page.wait_for_function("!document.querySelector('#chart-rates .hb-chart').dataset.old")
+    page.locator('#chart-rates .hb-chart[data-drawn="echarts"] svg').wait_for()
+    shots = {"reports-dashboard.png": tmp_path / "reports-dashboard.png",
+             "reports-callback-log-print.png": tmp_path / "reports-callback-log-print.png"}
+    page.screenshot(path=shots["reports-dashboard.png"], full_page=True)
+
+    page.goto(f"{live.url}{LOG}/print?from=2026-12-01&to=2026-12-03")
+    page.locator("tr[data-case]").first.wait_for()
+    page.screenshot(path=shots["reports-callback-log-print.png"], full_page=True)
+    page.emulate_media(media="print")
+    pdf = tmp_path / "reports-callback-log.pdf"
+    page.pdf(path=pdf, format="A4", landscape=True, print_background=True)
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    for shot in shots.values():
+        assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 1000
+    keep = os.environ.get("HB_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for name, shot in shots.items():
+            shutil.copyfile(shot, Path(keep) / name)

@@ -5,31 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import zipfile
 from datetime import date, datetime, timedelta
 from xml.etree import ElementTree
 
 import pytest
-from fastapi.testclient import TestClient
 
-from bridge.accounts.tokens import create_token
-from bridge.config import validate
-from bridge.db.models import User
-from bridge.health import Health
 from bridge.reports import callback_log
 from bridge.reports.callback_log import FilterError, LogFilter, parse_filter
-from bridge.web.app import create_app
-from tests.reports.data import NOW, PASSWORD, PATHS, ZONE, build, expected
+from tests.reports.data import NOW, PATHS, ZONE, assert_rates, expected
+from tests.reports.web import bearer, sign_in
 
-SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "reports-test-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
 PERIOD = {"from": "2026-12-01", "to": "2026-12-03"}
-
-
-@pytest.fixture
-def users(db) -> dict[str, int]:
-    with db.session() as session:
-        return build(session)
 
 
 def _summary(db, flt: LogFilter) -> dict:
@@ -51,6 +38,7 @@ def _assert_figures(found: dict, wanted: dict) -> None:
     assert found["satisfaction"] == wanted["satisfaction"]
     assert found["outcomes"]["unreachable"] == wanted["unreachable"]
     assert found["outcomes"]["do_not_call"] == wanted["do_not_call"]
+    assert_rates(found, wanted)
 
 
 @pytest.mark.parametrize("period", [{}, PERIOD, {"from": "2026-12-02"}, {"to": "2026-12-02"}])
@@ -131,43 +119,8 @@ def test_the_filter_round_trips_through_the_url():
 # ---------------------------------------------------------------- the web
 
 
-@pytest.fixture
-def app(db, users, monkeypatch, tmp_path):
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    recordings = tmp_path / "recordings"
-    recordings.mkdir()
-    config = validate({"web": {"secure_cookies": False}, "pbx": {"recordings_dir": str(recordings)}},
-                      environ=SECRETS, base_dir=tmp_path)
-    return create_app(config, db, Health())
-
-
-@pytest.fixture
-def tokens(db, users) -> dict[str, str]:
-    with db.session() as session:
-        return {name: create_token(session, session.get(User, uid), NOW) for name, uid in users.items()}
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def sign_in(client: TestClient, username: str) -> None:
-    page = client.get("/desk/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    answer = client.post("/desk/login", data={"csrf_token": token, "username": username, "password": PASSWORD,
-                                              "extension": "", "next": "/desk/"})
-    assert answer.status_code == 303, answer.text
-
-
 def test_api_json_rows_and_figures(client, tokens):
-    answer = client.get("/api/v1/reports/callbacks", params=PERIOD, headers=_bearer(tokens["supervisor"]))
+    answer = client.get("/api/v1/reports/callbacks", params=PERIOD, headers=bearer(tokens["supervisor"]))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     wanted = expected(start=date(2026, 12, 1), end=date(2026, 12, 3))
@@ -181,26 +134,26 @@ def test_api_json_rows_and_figures(client, tokens):
 @pytest.mark.parametrize("role, status", [("supervisor", 200), ("admin", 200), ("operator", 403),
                                           ("spokesperson", 403)])
 def test_api_roles(client, tokens, role, status):
-    assert client.get("/api/v1/reports/callbacks", headers=_bearer(tokens[role])).status_code == status
+    assert client.get("/api/v1/reports/callbacks", headers=bearer(tokens[role])).status_code == status
     assert client.get("/api/v1/reports/callbacks").status_code == 401
 
 
 def test_api_bad_filter_is_422_naming_it(client, tokens):
     answer = client.get("/api/v1/reports/callbacks", params={"from": "2026/12/01"},
-                        headers=_bearer(tokens["admin"]))
+                        headers=bearer(tokens["admin"]))
     assert answer.status_code == 422
     (problem,) = answer.json()["detail"]
     assert problem["field"] == "from" and "年-月-日" in problem["message"]  # the site's language, zh-CN
     in_english = client.get("/api/v1/reports/callbacks", params={"from": "2026/12/01"},
-                            headers={**_bearer(tokens["admin"]), "Accept-Language": "en"}).json()["detail"][0]
+                            headers={**bearer(tokens["admin"]), "Accept-Language": "en"}).json()["detail"][0]
     assert "YYYY-MM-DD" in in_english["message"]
     assert client.get("/api/v1/reports/callbacks", params={"format": "pdf"},
-                      headers=_bearer(tokens["admin"])).json()["detail"][0]["field"] == "format"
+                      headers=bearer(tokens["admin"])).json()["detail"][0]["field"] == "format"
 
 
 def test_api_csv_reads_back(client, tokens):
     answer = client.get("/api/v1/reports/callbacks", params={**PERIOD, "format": "csv"},
-                        headers=_bearer(tokens["admin"]))
+                        headers=bearer(tokens["admin"]))
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     assert answer.content.startswith(b"\xef\xbb\xbf")  # the BOM, for Excel
     lines = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
@@ -242,7 +195,7 @@ def _xlsx_cells(content: bytes) -> tuple[list[list[tuple[str | None, str | None]
 
 def test_api_xlsx_reads_back(client, tokens):
     answer = client.get("/api/v1/reports/callbacks", params={**PERIOD, "format": "xlsx"},
-                        headers=_bearer(tokens["admin"]))
+                        headers=bearer(tokens["admin"]))
     assert answer.status_code == 200, answer.text
     assert "xl/sharedStrings.xml" not in zipfile.ZipFile(io.BytesIO(answer.content)).namelist()  # constant memory
     rows, styles = _xlsx_cells(answer.content)
@@ -263,12 +216,7 @@ PAGE = "/desk/reports/callbacks"
                                           ("spokesperson", 403)])
 def test_page_roles(client, role, status):
     assert client.get(PAGE).status_code in (302, 303)  # signed out: to the sign-in page
-    if role == "spokesperson":
-        page = client.get("/desk/board/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        client.post("/desk/board/login", data={"csrf_token": token, "username": role, "password": PASSWORD})
-    else:
-        sign_in(client, role)
+    sign_in(client, role)
     for path in (PAGE, f"{PAGE}/print", f"{PAGE}/export?format=csv", f"{PAGE}/cases/2026000001/timeline"):
         assert client.get(path).status_code == status, path
 

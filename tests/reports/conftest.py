@@ -1,0 +1,44 @@
+"""The reports tests' app on the hand-built cases of tests/reports/data.py (a module may give its own
+``users`` fixture to build other cases), an API token per role and a test client."""
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bridge.accounts.tokens import create_token
+from bridge.config import validate
+from bridge.db.models import User
+from bridge.health import Health
+from bridge.web.app import create_app
+from tests.reports.data import NOW, build
+
+SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "reports-test-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
+
+
+@pytest.fixture
+def users(db) -> dict[str, int]:
+    with db.session() as session:
+        return build(session)
+
+
+@pytest.fixture
+def app(db, users, monkeypatch, tmp_path):
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    config = validate({"web": {"secure_cookies": False}, "pbx": {"recordings_dir": str(recordings)}},
+                      environ=SECRETS, base_dir=tmp_path)
+    return create_app(config, db, Health())
+
+
+@pytest.fixture
+def tokens(db, users) -> dict[str, str]:
+    with db.session() as session:
+        return {name: create_token(session, session.get(User, uid), NOW) for name, uid in users.items()}
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
