@@ -29,6 +29,7 @@ PUBLIC = {role: 200 for role in ROLES}
 
 # path template -> (the URL to try, the status per role)
 ACCESS: dict[str, tuple[str, dict]] = {
+    "/desk/reports": ("/desk/reports", PAGE_FOR_SUPERVISORS_AND_OPERATORS),
     "/desk/reports/callbacks": ("/desk/reports/callbacks", PAGE_FOR_SUPERVISORS_AND_OPERATORS),
     "/desk/reports/callbacks/rows": ("/desk/reports/callbacks/rows", PAGE_FOR_SUPERVISORS_AND_OPERATORS),
     "/desk/reports/callbacks/print": ("/desk/reports/callbacks/print", PAGE_FOR_SUPERVISORS_AND_OPERATORS),
