@@ -94,28 +94,25 @@ def headline(session: Session, scope: Scope) -> dict[str, Any]:
     }
 
 
-def _volume(session: Session, scope: Scope, bucket, size: int) -> list[dict[str, int]]:
-    """Calls per bucket (0..size-1) and disposition."""
-    rows = [{d: 0 for d in DISPOSITIONS} for _ in range(size)]
+def volumes(session: Session, scope: Scope, period: Period, zone: ZoneInfo) -> tuple[list, list]:
+    """(by hour: index 0..23 of the site's day, by day: one entry per day of ``period``): the calls
+    that arrived then, per disposition.  One grouped scan gives the (day, hour, disposition)
+    counts; each list adds up those few hundred counts."""
+    day = day_index(Call.arrived_at, period.start, scope.begin, scope.end, zone)
+    hour = hour_of_day(Call.arrived_at, scope.begin, scope.end, zone)
     # grouped outside a subquery: PostgreSQL would not match an expression's bound constants
-    inner = select(bucket.label("bucket"), Call.disposition.label("disposition")).where(*scope.calls()).subquery()
-    found = session.execute(select(inner.c.bucket, inner.c.disposition, func.count())
-                            .group_by(inner.c.bucket, inner.c.disposition))
-    for index, disposition, count in found:
-        if 0 <= index < size:
-            rows[int(index)][getattr(disposition, "value", disposition)] = int(count)
-    return rows
-
-
-def volume_by_hour(session: Session, scope: Scope, zone: ZoneInfo) -> list[dict[str, int]]:
-    """Index 0..23: the calls that arrived in that hour of the site's day, per disposition."""
-    return _volume(session, scope, hour_of_day(Call.arrived_at, scope.begin, scope.end, zone), 24)
-
-
-def volume_by_day(session: Session, scope: Scope, period: Period, zone: ZoneInfo) -> list[dict[str, int]]:
-    """One entry per day of ``period`` (site zone), per disposition."""
-    bucket = day_index(Call.arrived_at, period.start, scope.begin, scope.end, zone)
-    return _volume(session, scope, bucket, len(period.days()))
+    inner = select(day.label("day"), hour.label("hour"), Call.disposition.label("disposition")) \
+        .where(*scope.calls()).subquery()
+    found = session.execute(select(inner.c.day, inner.c.hour, inner.c.disposition, func.count())
+                            .group_by(inner.c.day, inner.c.hour, inner.c.disposition))
+    by_hour = [dict.fromkeys(DISPOSITIONS, 0) for _ in range(24)]
+    by_day = [dict.fromkeys(DISPOSITIONS, 0) for _ in period.days()]
+    for day_n, hour_n, disposition, count in found:
+        name = getattr(disposition, "value", disposition)
+        by_hour[int(hour_n)][name] += int(count)
+        if 0 <= day_n < len(by_day):
+            by_day[int(day_n)][name] += int(count)
+    return by_hour, by_day
 
 
 def failures(session: Session, scope: Scope) -> list[dict[str, Any]]:
@@ -162,6 +159,6 @@ def call_report(session: Session, period: Period, zone: ZoneInfo, operator: int 
     begin, end = period.instants(zone)
     scope = Scope(begin, end, operator)
     before = Scope(*period.before().instants(zone), operator)
-    return {"headline": headline(session, scope), "before": headline(session, before),
-            "by_hour": volume_by_hour(session, scope, zone), "by_day": volume_by_day(session, scope, period, zone),
-            "failures": failures(session, scope), "operators": per_operator(session, scope)}
+    by_hour, by_day = volumes(session, scope, period, zone)
+    return {"headline": headline(session, scope), "before": headline(session, before), "by_hour": by_hour,
+            "by_day": by_day, "failures": failures(session, scope), "operators": per_operator(session, scope)}

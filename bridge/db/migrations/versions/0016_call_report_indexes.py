@@ -1,6 +1,7 @@
 """Indexes of the call figures and the supervisors' call log (bridge.reports.call_figures,
-call_log): an operator's answered calls by arrival (``calls (operator_id, arrived_at)``) and the case
-filed from a call (``cases (call_id)``).  Written by hand; it does not import the models.
+call_log): an operator's answered calls by arrival (``calls (operator_id, arrived_at)``), the calls of
+one disposition by arrival (``calls (disposition, arrived_at)``: the failures, the log's disposition
+filter) and the case filed from a call (``cases (call_id)``).  Written by hand; it does not import the models.
 
 Revision ID: 0016_call_report_indexes
 Revises: 0015_unit_figure_indexes
@@ -19,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 INDEXES = (
     ("ix_calls_operator_arrived", "calls", ["operator_id", "arrived_at"]),
+    ("ix_calls_disposition_arrived", "calls", ["disposition", "arrived_at"]),
     ("ix_cases_call_id", "cases", ["call_id"]),
 )
 
