@@ -155,10 +155,14 @@ def _float(value) -> float | None:
 
 
 def call_report(session: Session, period: Period, zone: ZoneInfo, operator: int | None = None) -> dict[str, Any]:
-    """Every figure of ``period``, and the headline figures of the period before it."""
+    """Every figure of ``period`` and the headline figures of the period before it; for one
+    ``operator``, their headline figures and their own row only (no volumes, no failures)."""
     begin, end = period.instants(zone)
     scope = Scope(begin, end, operator)
     before = Scope(*period.before().instants(zone), operator)
-    by_hour, by_day = volumes(session, scope, period, zone)
-    return {"headline": headline(session, scope), "before": headline(session, before), "by_hour": by_hour,
-            "by_day": by_day, "failures": failures(session, scope), "operators": per_operator(session, scope)}
+    found = {"headline": headline(session, scope), "before": headline(session, before),
+             "operators": per_operator(session, scope), "by_hour": [], "by_day": [], "failures": []}
+    if operator is None:
+        found["by_hour"], found["by_day"] = volumes(session, scope, period, zone)
+        found["failures"] = failures(session, scope)
+    return found

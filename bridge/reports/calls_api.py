@@ -117,8 +117,6 @@ def report_values(session, period: Period, zone, operator: int | None) -> dict:
                         for h, row in enumerate(found["by_hour"])]
     found["by_day"] = [{"day": days[i], "calls": sum(row.values()), "by_disposition": row}
                        for i, row in enumerate(found["by_day"])]
-    if operator is not None:
-        found.update(by_hour=[], by_day=[], failures=[])
     before = period.before()
     return {**found, "from": period.start, "to": period.end, "zone": zone.key, "scope": "own" if operator else "all",
             "before_from": before.start, "before_to": before.end}

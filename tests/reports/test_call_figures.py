@@ -66,6 +66,7 @@ def test_an_operators_own_figures(db, users):
     found = report(db, operator=users["operator"])
     assert_headline(found["headline"], expected(DECEMBER, "operator"))
     assert [row["operator"] for row in found["operators"]] == ["operator person"]
+    assert found["by_hour"] == found["by_day"] == found["failures"] == []
 
 
 def test_an_empty_period_has_no_rates(db, users):
