@@ -9,7 +9,7 @@ by 20 operators, 10 % abandoned, 10 % hung up in the menu, 10 % failed), then va
 ``--runs`` times each, each in its own session as the page runs them (p50, max): the whole report
 of June 2026 for a supervisor (``call_report``) and for one operator, the log's first 500 rows,
 its count, and the log filtered by disposition and by a part of the caller's number.  The schema
-is dropped afterwards.  Goal (issue 12): 500 ms at p95 for a month's range.
+is dropped afterwards (``--keep``: kept, to look at the plans).  Goal (issue 12): 500 ms at p95 for a month's range.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from bridge.db import migrate
 from bridge.db.engine import Database
 from bridge.reports import call_log
-from bridge.reports.call_figures import call_report
+from bridge.reports.call_figures import Scope, call_report, failures, headline, per_operator, volumes
 from bridge.reports.call_log import CallFilter
 from bridge.site.periods import Period
 from bench.callbacks import DEFAULT_PG_URL, PG_URL_ENV
@@ -70,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_500_000)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--keep", action="store_true", help="keep the schema (to look at plans)")
     args = parser.parse_args()
     base = os.environ.get(PG_URL_ENV, DEFAULT_PG_URL)
     schema = f"bench_calls_{uuid.uuid4().hex[:8]}"
@@ -80,8 +81,13 @@ def main() -> None:
     try:
         migrate.upgrade(db.engine)
         print(f"{args.calls} calls loaded in {load(db, args.calls):.1f} s")
+        everyone, one = Scope(*JUNE.instants(ZONE)), Scope(*JUNE.instants(ZONE), operator=1)
         work = {
             "report (supervisor)": lambda s: call_report(s, JUNE, ZONE),
+            "  headline": lambda s: headline(s, everyone), "  volumes": lambda s: volumes(s, everyone, JUNE, ZONE),
+            "  failures": lambda s: failures(s, everyone), "  per operator": lambda s: per_operator(s, everyone),
+            "  headline, one operator": lambda s: headline(s, one),
+            "  per operator, one": lambda s: per_operator(s, one),
             "report (one operator)": lambda s: call_report(s, JUNE, ZONE, 1),
             "log, first 500 rows": lambda s: list(call_log.rows(s, CallFilter(JUNE), ZONE, limit=500)),
             "log, count": lambda s: call_log.count(s, CallFilter(JUNE), ZONE),
@@ -94,8 +100,11 @@ def main() -> None:
             print(f"{name:24} p50 {median:7.1f} ms   max {worst:7.1f} ms")
     finally:
         db.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        if args.keep:
+            print(f"kept: schema {schema}")
+        else:
+            with admin.begin() as connection:
+                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
 
 

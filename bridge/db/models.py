@@ -170,9 +170,8 @@ class Call(Base):
     """One incoming hotline call, keyed by Asterisk's Linkedid."""
 
     __tablename__ = "calls"
-    # an operator's answered calls, and one disposition's calls, by arrival (the call figures and log, 0016)
-    __table_args__ = (Index("ix_calls_operator_arrived", "operator_id", "arrived_at"),
-                      Index("ix_calls_disposition_arrived", "disposition", "arrived_at"))
+    # one disposition's calls by arrival (the call figures' failures and the call log's filter, 0016)
+    __table_args__ = (Index("ix_calls_disposition_arrived", "disposition", "arrived_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     linkedid: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,7 +1,8 @@
 """Indexes of the call figures and the supervisors' call log (bridge.reports.call_figures,
-call_log): an operator's answered calls by arrival (``calls (operator_id, arrived_at)``), the calls of
-one disposition by arrival (``calls (disposition, arrived_at)``: the failures, the log's disposition
-filter) and the case filed from a call (``cases (call_id)``).  Written by hand; it does not import the models.
+call_log): the calls of one disposition by arrival (``calls (disposition, arrived_at)``: the failures,
+the log's filter on a rare disposition) and the case filed from a call (``cases (call_id)``, the
+log's case column).  An operator's calls need none: calls are stored in arrival order, so the
+period's rows on ``arrived_at`` are the same pages (bench/call_figures.py's plans).  Written by hand; it does not import the models.
 
 Revision ID: 0016_call_report_indexes
 Revises: 0015_unit_figure_indexes
@@ -19,7 +20,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEXES = (
-    ("ix_calls_operator_arrived", "calls", ["operator_id", "arrived_at"]),
     ("ix_calls_disposition_arrived", "calls", ["disposition", "arrived_at"]),
     ("ix_cases_call_id", "cases", ["call_id"]),
 )
