@@ -8,8 +8,8 @@ API's descriptions):
 * **abandoned in the queue**: abandoned / reached the queue;
 * **hung up in the menu**: hung_up_in_menu / the calls that reached the menu in office hours
   (answered + abandoned + hung up in the menu + status line);
-* **queue wait** of answered calls: the mean and the 90th percentile (``percentile_cont``; the
-  same interpolation on SQLite);
+* **queue wait** of answered calls: the mean and the 90th percentile (``percentile_cont`` on
+  PostgreSQL, in the same scan as the counts; the same interpolation on SQLite);
 * **calls per filed case**: calls answered / cases filed from the phone channel, both in the period;
 * **per operator**: their answered calls, mean and 90th percentile of those calls' waits, mean talk
   time, phone cases they filed, and the share of their answered calls answered within 15 s.
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from bridge.db.models import Call, CallDisposition, Case, CaseChannel, User
 from bridge.reports.callback_log import percentiles
-from bridge.reports.grouped_percentile import percentile_by_group
+from bridge.reports.grouped_percentile import inline_percentile, percentile_by_group
 from bridge.reports.site_clock_sql import day_index, hour_of_day
 from bridge.site.periods import Period
 
@@ -70,14 +70,19 @@ def _answered_in_time():
 
 def headline(session: Session, scope: Scope) -> dict[str, Any]:
     """The period's main figures (module docstring)."""
+    answered = Call.disposition == CallDisposition.ANSWERED
+    inline = inline_percentile(session, 0.9, Call.queue_wait_s)
     counts = session.execute(select(
         *(_count(Call.disposition == d).label(d.value) for d in CallDisposition),
         _count(_answered_in_time()).label("within"),
-        func.avg(case((Call.disposition == CallDisposition.ANSWERED, Call.queue_wait_s))).label("mean_wait"),
+        func.avg(case((answered, Call.queue_wait_s))).label("mean_wait"),
+        *([inline.filter(answered).label("p90")] if inline is not None else []),
     ).where(*scope.calls())).mappings().one()
-    waits = (select(Call.queue_wait_s.label("wait"))
-             .where(*scope.calls(), Call.disposition == CallDisposition.ANSWERED).subquery("answered_waits"))
-    (p90,) = percentiles(session, waits.c.wait, (0.9,))
+    if inline is not None:
+        p90 = _float(counts["p90"])
+    else:
+        waits = select(Call.queue_wait_s.label("wait")).where(*scope.calls(), answered).subquery("answered_waits")
+        (p90,) = percentiles(session, waits.c.wait, (0.9,))
     cases = session.scalar(select(func.count(Case.id)).where(*scope.cases()))
     by = {d: int(counts[d]) for d in DISPOSITIONS}
     queue = sum(by[d.value] for d in QUEUE)
@@ -87,7 +92,7 @@ def headline(session: Session, scope: Scope) -> dict[str, Any]:
         "answered_within_15s": int(counts["within"]), "answered_within_15s_rate": _share(int(counts["within"]), queue),
         "abandoned_in_queue_rate": _share(by["abandoned"], queue),
         "hung_up_in_menu_rate": _share(by["hung_up_in_menu"], menu),
-        "mean_queue_wait_s": float(counts["mean_wait"]) if counts["mean_wait"] is not None else None,
+        "mean_queue_wait_s": _float(counts["mean_wait"]),
         "p90_queue_wait_s": p90, "after_hours_messages": by["after_hours_message"],
         "status_line_calls": by["status_line"], "failed_calls": by["failed"], "cases_filed": int(cases),
         "calls_per_case": _share(by["answered"], int(cases)),
@@ -128,11 +133,14 @@ def failures(session: Session, scope: Scope) -> list[dict[str, Any]]:
 def per_operator(session: Session, scope: Scope) -> list[dict[str, Any]]:
     """Each operator who answered a call or filed a phone case in the scope (by name)."""
     answered = (*scope.calls(), Call.disposition == CallDisposition.ANSWERED, Call.operator_id.is_not(None))
+    inline = inline_percentile(session, 0.9, Call.queue_wait_s)
     calls = {row.operator_id: row for row in session.execute(
         select(Call.operator_id, func.count().label("answered"), func.avg(Call.queue_wait_s).label("mean_wait"),
-               func.avg(Call.talk_s).label("mean_talk"), _count(Call.queue_wait_s <= ANSWER_WITHIN_S).label("within"))
+               func.avg(Call.talk_s).label("mean_talk"), _count(Call.queue_wait_s <= ANSWER_WITHIN_S).label("within"),
+               *([inline.label("p90")] if inline is not None else []))
         .where(*answered).group_by(Call.operator_id))}
-    p90 = percentile_by_group(session, Call.operator_id, Call.queue_wait_s, 0.9, *answered)
+    p90 = ({uid: _float(row.p90) for uid, row in calls.items()} if inline is not None
+           else percentile_by_group(session, Call.operator_id, Call.queue_wait_s, 0.9, *answered))
     cases = dict(session.execute(select(Case.created_by_id, func.count()).where(
         *scope.cases(), Case.created_by_id.is_not(None)).group_by(Case.created_by_id)).all())
     ids = set(calls) | set(cases)

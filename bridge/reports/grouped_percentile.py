@@ -9,6 +9,14 @@ from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.orm import Session
 
 
+def inline_percentile(session: Session, fraction: float, column):
+    """On PostgreSQL, ``percentile_cont`` as an aggregate to put beside the others of one SELECT
+    (one scan instead of two); None on SQLite (use :func:`percentile_by_group`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.percentile_cont(fraction).within_group(column)
+    return None
+
+
 def percentile_by_group(session: Session, group, column, fraction: float, *where) -> dict[Any, float]:
     """{group value: the ``fraction`` percentile of ``column``} over the rows matching ``where``
     (null values left out; a group with none is absent)."""
