@@ -110,14 +110,6 @@ def count(session: Session, flt: CallFilter, zone: ZoneInfo) -> int:
     return session.scalar(select(func.count()).select_from(log_select(flt, zone).order_by(None).subquery()))
 
 
-def operators(session: Session) -> list[tuple[int, str]]:
-    """The people who answered calls (id, name), for the operator filter."""
-    answered = select(Call.operator_id).where(Call.operator_id.is_not(None)).distinct()
-    return [(uid, name) for uid, name in session.execute(
-        select(User.id, func.coalesce(func.nullif(User.display_name, ""), User.username))
-        .where(User.id.in_(answered)).order_by(User.username))]
-
-
 def csv_columns(zone: ZoneInfo):
     """(header, width, kind, value of a row): the log's CSV, in Chinese (exports.EXPORT_LOCALE)."""
     local = local_naive(zone)

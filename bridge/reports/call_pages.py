@@ -18,7 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from bridge.db.models import Role, utcnow
 from bridge.desk.queries import DeskUser
 from bridge.i18n import N_, request_locale, translations
-from bridge.reports import call_log
+from bridge.reports import call_log, callback_log
 from bridge.reports.api import CSV_TYPE
 from bridge.reports.call_charts import charts
 from bridge.reports.call_figures import ANSWER_WITHIN_S
@@ -48,7 +48,7 @@ def _filter(request: Request, user: DeskUser) -> tuple[CallFilter, FilterError |
 
 def _page_values(session, flt: CallFilter, zone, operator: int | None) -> dict[str, Any]:
     return {"rows": list(call_log.rows(session, flt, zone, limit=PAGE_ROWS)), "total": call_log.count(session, flt, zone),
-            "figures": report_values(session, flt.period, zone, operator), "operators": call_log.operators(session)}
+            "figures": report_values(session, flt.period, zone, operator), "operators": callback_log.operators(session)}
 
 
 @router.get("")
