@@ -14,8 +14,7 @@ from bridge.live import LiveEvent
 from bridge.site.clock import SiteClock
 from bridge.web.app import create_app
 from tests.desk.server import served
-from tests.browser import new_tab
-from tests.reports.call_data import CALLS, PASSWORD, ZONE, build, local
+from tests.reports.call_data import CALLS, ZONE, build, local
 
 pytestmark = pytest.mark.browser
 SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "calls-browser-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
@@ -36,18 +35,6 @@ def live(sqlite_db, monkeypatch, tmp_path):
     with served(app) as server:
         server.db = sqlite_db
         yield server
-
-
-@pytest.fixture
-def page(browser, live):
-    tab = new_tab(browser, timeout_ms=15_000)  # a loaded machine: live waits get 15 s
-    tab.goto(f"{live.url}/desk/login")
-    tab.fill('input[name="username"]', "supervisor")
-    tab.fill('input[name="password"]', PASSWORD)
-    tab.click('#login-form button[type="submit"]')
-    tab.wait_for_url(f"{live.url}/desk/")
-    yield tab
-    tab.context.close()
 
 
 def shown_calls(page) -> list[str]:
