@@ -46,25 +46,28 @@ def _filter(request: Request, user: DeskUser) -> tuple[CallFilter, FilterError |
     return (flt.limited_to(user.id) if user.role is Role.OPERATOR else flt), problem
 
 
-def _page_values(session, flt: CallFilter, zone, operator: int | None) -> dict[str, Any]:
-    return {"rows": list(call_log.rows(session, flt, zone, limit=PAGE_ROWS)), "total": call_log.count(session, flt, zone),
-            "figures": report_values(session, flt.period, zone, operator), "operators": callback_log.operators(session)}
+def _page_values(session, flt: CallFilter, zone, operator: int | None, rows_only: bool) -> dict[str, Any]:
+    """The rows; and for the whole page (not a live reload of the rows) the figures and the operators."""
+    found = {"rows": list(call_log.rows(session, flt, zone, limit=PAGE_ROWS)), "total": call_log.count(session, flt, zone)}
+    if not rows_only:
+        found.update(figures=report_values(session, flt.period, zone, operator), operators=callback_log.operators(session))
+    return found
 
 
 @router.get("")
 async def call_log_page(request: Request, user: DeskUser = Depends(current_user)) -> Response:
     flt, problem = _filter(request, user)
     db, zone = request.app.state.db, request.app.state.config.site.zone
-    data = await db.run_in_session(_page_values, flt, zone, own_scope(user), readonly=True)
-    _ = translations(request_locale(request)).gettext
     fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "call-rows"
+    data = await db.run_in_session(_page_values, flt, zone, own_scope(user), fragment, readonly=True)
+    _ = translations(request_locale(request)).gettext
     name = "reports/_call_rows.html" if fragment else "reports/calls.html"
     return request.app.state.report_templates.render(
         request, name, 422 if problem else 200, user=user, page="call-log", flt=flt,
         query=flt.query(request.query_params), query_string=str(request.url.query), problem=problem,
         page_rows=PAGE_ROWS, supervisor=user.role is not Role.OPERATOR, within_s=int(ANSWER_WITHIN_S),
         dispositions=call_log.DISPOSITIONS, call_label=lambda d: _(DISPOSITION_LABELS.get(d, d)),
-        cause_text=call_log.cause_text, charts=charts(data["figures"], _), **data)
+        cause_text=call_log.cause_text, charts=charts(data["figures"], _) if "figures" in data else {}, **data)
 
 
 @router.get("/export")
