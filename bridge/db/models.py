@@ -170,6 +170,8 @@ class Call(Base):
     """One incoming hotline call, keyed by Asterisk's Linkedid."""
 
     __tablename__ = "calls"
+    # one disposition's calls by arrival (the call figures' failures and the call log's filter, 0016)
+    __table_args__ = (Index("ix_calls_disposition_arrived", "disposition", "arrived_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     linkedid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -256,7 +258,7 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)  # the call log's case (0016)
     channel: Mapped[CaseChannel] = mapped_column(_enum(CaseChannel), default=CaseChannel.PHONE)
     state: Mapped[CaseState] = mapped_column(_enum(CaseState), default=CaseState.QUEUED, index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)

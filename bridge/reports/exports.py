@@ -12,7 +12,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,14 +25,14 @@ BOM = "\ufeff"
 EXPORT_LOCALE = "zh_CN"  # the files are handed on to the city's offices: Chinese headers and words
 
 
-def _local(zone: ZoneInfo) -> Callable[[datetime | None], datetime | None]:
+def local_naive(zone: ZoneInfo) -> Callable[[datetime | None], datetime | None]:
     """A UTC time as a naive site-zone time (Excel keeps no zone)."""
     return lambda moment: moment.astimezone(zone).replace(tzinfo=None) if moment is not None else None
 
 
 # (header, width, kind, value of a row): kind "date" cells are Excel dates, "number" numbers
 def columns(zone: ZoneInfo):
-    local = _local(zone)
+    local = local_naive(zone)
     _ = translations(EXPORT_LOCALE).gettext
 
     def text_time(moment):
@@ -64,18 +64,23 @@ def columns(zone: ZoneInfo):
 
 def csv_chunks(db: Database, flt: LogFilter, zone: ZoneInfo, now: datetime) -> Iterator[bytes]:
     """The CSV file, a few hundred rows per chunk (starts with the BOM)."""
-    cols = columns(zone)
+    with db.session(readonly=True) as session:
+        yield from csv_file(columns(zone), rows(session, flt, zone, now))
+
+
+def csv_file(cols, records: Iterable) -> Iterator[bytes]:
+    """``records`` as CSV in ``cols`` (header, width, kind, value of a record): the BOM and the
+    header first, then a chunk every 200 rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write(BOM)
     writer.writerow([c[0] for c in cols])
-    with db.session(readonly=True) as session:
-        for count, row in enumerate(rows(session, flt, zone, now), start=1):
-            writer.writerow([_csv_value(kind, value(row)) for _h, _w, kind, value in cols])
-            if count % 200 == 0:
-                yield buffer.getvalue().encode("utf-8")
-                buffer.seek(0)
-                buffer.truncate()
+    for count, record in enumerate(records, start=1):
+        writer.writerow([_csv_value(kind, value(record)) for _h, _w, kind, value in cols])
+        if count % 200 == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
     yield buffer.getvalue().encode("utf-8")
 
 

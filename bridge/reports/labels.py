@@ -19,3 +19,9 @@ def attempts_text(attempts, localtime, _) -> str:
     """Each attempt as "time operator result", in order ("; " between them)."""
     return "; ".join(f"{localtime(a['at'])} {a['operator'] or ''} {_(RESULT_LABELS.get(a['result'], a['result']))}"
                      for a in attempts)
+
+
+# The call log's dispositions (bridge.db.models.CallDisposition), the desk's words where they fit.
+DISPOSITION_LABELS = {"answered": N_("Answered call"), "abandoned": N_("Abandoned in the queue"),
+                      "hung_up_in_menu": N_("Hung up in the menu"), "after_hours_message": N_("After-hours message"),
+                      "status_line": N_("Status line"), "failed": N_("Failed"), "in_progress": N_("In progress")}

@@ -177,7 +177,9 @@ def page_urls(app, sample: dict) -> list[str]:
              "/desk/reports/callbacks?overdue=1&unit=CITY-LJQ", "/desk/reports/callbacks?from=yesterday",
              "/desk/reports/callbacks/print?outcome=none", "/desk/reports/callbacks/export?format=pdf",
              "/transparency?period=this_year", "/desk/reports?from=2026-11-01&to=2027-01-01",
-             "/desk/reports?from=yesterday"]
+             "/desk/reports?from=yesterday",
+             "/desk/reports/calls?from=2026-11-01&to=2027-01-01", "/desk/reports/calls?disposition=failed&caller=138",
+             "/desk/reports/calls?from=yesterday"]
     return urls + extra
 
 

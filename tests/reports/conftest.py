@@ -1,5 +1,6 @@
 """The reports tests' app on the hand-built cases of tests/reports/data.py (a module may give its own
-``users`` fixture to build other cases), an API token per role and a test client."""
+``users`` fixture to build other cases), an API token per role and a test client; and the browser
+tests' tab: a supervisor signed in to the module's ``live`` server."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,8 @@ from bridge.config import validate
 from bridge.db.models import User
 from bridge.health import Health
 from bridge.web.app import create_app
-from tests.reports.data import NOW, build
+from tests.browser import new_tab
+from tests.reports.data import NOW, PASSWORD, build
 
 SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "reports-test-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
 
@@ -42,3 +44,15 @@ def tokens(db, users) -> dict[str, str]:
 def client(app):
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def page(browser, live):
+    tab = new_tab(browser, timeout_ms=15_000)  # a loaded machine: live waits get 15 s
+    tab.goto(f"{live.url}/desk/login")
+    tab.fill('input[name="username"]', "supervisor")
+    tab.fill('input[name="password"]', PASSWORD)
+    tab.click('#login-form button[type="submit"]')
+    tab.wait_for_url(f"{live.url}/desk/")
+    yield tab
+    tab.context.close()

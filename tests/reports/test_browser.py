@@ -22,7 +22,7 @@ from bridge.live import LiveEvent
 from bridge.web.app import create_app
 from tests.browser import new_tab
 from tests.desk.server import served
-from tests.reports.data import PASSWORD, PATHS, build, utc
+from tests.reports.data import PATHS, build, utc
 
 pytestmark = pytest.mark.browser
 SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "reports-browser-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
@@ -39,18 +39,6 @@ def live(sqlite_db, monkeypatch, tmp_path):
     with served(create_app(config, sqlite_db, Health())) as server:
         server.db = sqlite_db
         yield server
-
-
-@pytest.fixture
-def page(browser, live):
-    tab = new_tab(browser, timeout_ms=15_000)  # a loaded machine: live waits get 15 s
-    tab.goto(f"{live.url}/desk/login")
-    tab.fill('input[name="username"]', "supervisor")
-    tab.fill('input[name="password"]', PASSWORD)
-    tab.click('#login-form button[type="submit"]')
-    tab.wait_for_url(f"{live.url}/desk/")
-    yield tab
-    tab.context.close()
 
 
 def shown_cases(page) -> list[str]:
