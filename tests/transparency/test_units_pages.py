@@ -3,7 +3,6 @@ month of tests/transparency/data.py: who may see what, what each unit owes now (
 its countdown), the figures against the month before, the trend's table and chart spec."""
 from __future__ import annotations
 
-import json
 import re
 from html import unescape
 
@@ -14,7 +13,7 @@ from bridge.accounts.service import add_user
 from bridge.db.models import Role
 from bridge.site.clock import SiteClock
 from tests.desk.conftest import PASSWORD, clock, csrf_of, desk_app, desk_config, people, sign_in  # noqa: F401
-from tests.transparency.data import A, C, D, NOW, START, build
+from tests.transparency.data import A, C, NOW, START, build
 
 UNITS = "/desk/reports/units"
 # Who asks, and what they get: the units page, unit A's page, unit C's page.
@@ -29,7 +28,7 @@ EXPECTED = {
 
 
 @pytest.fixture
-def units_app(desk_app, db):
+def units_app(desk_app, db):  # noqa: F811
     with db.session() as session:
         build(session)
         add_user(session, "spk-a", Role.SPOKESPERSON, PASSWORD, department_code=A, now=START)
