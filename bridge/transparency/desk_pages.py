@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PATH = "/desk/reports/units"
 TREND_MONTHS = 12
-UNITS_LINK = PageLink(area="desk", page="units-report", path=PATH, label=N_("Units"),
+UNITS_LINK = PageLink(area="desk", page="units-report", path=PATH, label=N_("Units report"),
                       summary=N_("What each unit owes now, overdue first, and the units' figures, ranked."),
                       roles=("supervisor", "admin"))
 router = APIRouter(prefix=PATH, include_in_schema=False)

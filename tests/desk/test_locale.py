@@ -159,6 +159,8 @@ def page_urls(app, sample: dict) -> list[str]:
                                  "/desk/cases/2020999999"],
         "/board/threads/{post_id}": [f"/board/threads/{sample['post_id']}", "/board/threads/9999"],
         "/desk/reports/callbacks/cases/{number}/timeline": [f"/desk/reports/callbacks/cases/{sample['number']}/timeline"],
+        "/desk/reports/units/{code}": ["/desk/reports/units/CITY-LJQ", "/desk/reports/units/CITY-FGW",
+                                       "/desk/reports/units/CITY-LJQ?from=2026-11-01&to=2026-12-01"],
     }
     urls, unknown = [], []
     for path in dict.fromkeys(get_routes(app.router.routes)):
@@ -175,7 +177,8 @@ def page_urls(app, sample: dict) -> list[str]:
              "/desk/reports/callbacks?from=2026-11-01&to=2027-01-01&outcome=pending&satisfaction=none&waiting_hours=1",
              "/desk/reports/callbacks?overdue=1&unit=CITY-LJQ", "/desk/reports/callbacks?from=yesterday",
              "/desk/reports/callbacks/print?outcome=none", "/desk/reports/callbacks/export?format=pdf",
-             "/transparency?period=this_year"]
+             "/transparency?period=this_year", "/desk/reports/units?from=2026-11-01&to=2027-01-01",
+             "/desk/reports/units?from=yesterday"]
     return urls + extra
 
 
