@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from bridge.db.models import User
 from bridge.site.periods import THIS_MONTH, FilterError, Period, named_period, parse_period
 from bridge.transparency.figures import unit_report
-from bridge.transparency.public import site_clock
+from bridge.transparency.public import figures_out, site_clock
 from bridge.transparency.trend import MAX_MONTHS, last_months, unit_trend
 from bridge.transparency.unit_access import VIEWERS, UnitRefused, may_see, unit_scope
 from bridge.web.auth import require_role
@@ -85,16 +85,9 @@ def _scope(session, user: User) -> str | None:
         raise HTTPException(403, "a spokesperson without a unit sees no unit's figures") from None
 
 
-def _period(request: Request, start: str | None, end: str | None) -> Period:
+def report_period(request: Request, start: str | None, end: str | None) -> Period:
     """[from, to) from the query; a missing day is this month's (:class:`FilterError` otherwise)."""
     return parse_period(start, end, named_period(THIS_MONTH, site_clock(request.app).today()))
-
-
-def _figures_out(figures) -> dict:
-    values = figures.as_dict()
-    values["satisfaction"] = {"graded": values.pop("graded"), "satisfied": values.pop("satisfied"),
-                              "rate": values.pop("satisfaction_rate")}
-    return values
 
 
 @router.get("/reports/units", response_model=UnitReportOut, response_model_by_alias=True,
@@ -108,7 +101,7 @@ async def units_report(
                                      description="the day after the last, YYYY-MM-DD, excluded (default: next month's first)")] = None,
 ):
     try:
-        period = _period(request, start, end)
+        period = report_period(request, start, end)
     except FilterError as problem:
         return filter_error_response(problem, request_locale(request))
     db, zone = request.app.state.db, request.app.state.config.site.zone
@@ -120,7 +113,7 @@ async def units_report(
             return _scope(session, user), unit_report(session, begin, finish, now, with_overdue=True)
 
     scope, report = await db.run(work)
-    units = [_figures_out(f) for f in report.units if may_see(scope, f.code)]
+    units = [figures_out(f) for f in report.units if may_see(scope, f.code)]
     overdue = [{"number": o.number, "unit": o.unit, "state": o.state, "step": o.step,
                 "deadline_at": o.deadline_at.astimezone(zone), "overdue_s": round((now - o.deadline_at).total_seconds(), 1)}
                for o in report.overdue if may_see(scope, o.unit)]
@@ -165,4 +158,4 @@ async def unit_trend_report(
     trend = await db.run(work)
     return TrendOut.model_validate({
         "code": code, "zone": zone.key, "computed_at": now.astimezone(zone),
-        "months": [{"from": month.start, "to": month.end, "figures": _figures_out(figures)} for month, figures in trend]})
+        "months": [{"from": month.start, "to": month.end, "figures": figures_out(figures)} for month, figures in trend]})

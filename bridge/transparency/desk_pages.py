@@ -20,7 +20,8 @@ from bridge.db.models import Department
 from bridge.desk.queries import desk_user
 from bridge.forum.service import site_deadlines
 from bridge.i18n import N_, request_locale, translations
-from bridge.site.periods import NAMED, THIS_MONTH, FilterError, Period, named_period, parse_period
+from bridge.site.periods import NAMED, THIS_MONTH, FilterError, Period, named_period
+from bridge.transparency.api import report_period
 from bridge.transparency.countdown import owed_view
 from bridge.transparency.figures import unit_figures
 from bridge.transparency.owed import owed_cases, unit_counts
@@ -43,11 +44,11 @@ router = APIRouter(prefix=PATH, include_in_schema=False)
 
 
 def _period(request: Request) -> tuple[Period, FilterError | None]:
-    default = named_period(THIS_MONTH, site_clock(request.app).today())
+    """The query's [from, to), or this month and the problem with the query."""
     try:
-        return parse_period(request.query_params.get("from"), request.query_params.get("to"), default), None
+        return report_period(request, request.query_params.get("from"), request.query_params.get("to")), None
     except FilterError as problem:
-        return default, problem
+        return named_period(THIS_MONTH, site_clock(request.app).today()), problem
 
 
 def _period_options(request: Request, path: str, period: Period) -> list[dict[str, Any]]:
