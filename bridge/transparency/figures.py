@@ -171,18 +171,23 @@ def _in_bucket(alias: str) -> str:
     return f"JOIN buckets b ON {alias}.at >= b.b_start AND {alias}.at < b.b_end"
 
 
-def _steps_sql(d: _Dialect, count: int) -> str:
+def _one_unit(expression: str, one_unit: bool) -> str:
+    """The condition keeping one unit's rows (:unit), for a unit's trend: only its steps are ended."""
+    return f" AND {expression} = :unit" if one_unit else ""
+
+
+def _steps_sql(d: _Dialect, count: int, one_unit: bool = False) -> str:
     """``timed``: each step begun in a bucket with its bucket, unit, due time, end and duration."""
+    unit = (f"CASE e.kind WHEN 'posted' THEN {d.field('e', 'department')} "
+            f"WHEN 'forwarded' THEN {d.field('e', 'to_unit')} ELSE {d.field('e', 'unit')} END")
     return f"""
 WITH {_buckets_sql(d, count)}, steps AS (
   SELECT b.bucket, e.id, e.case_id, e.at, e.kind,
          CASE WHEN e.kind IN {_kinds(ACCEPT_STEP_KINDS)} THEN 'accept' ELSE 'answer' END AS step,
-         CASE e.kind WHEN 'posted' THEN {d.field('e', 'department')}
-                     WHEN 'forwarded' THEN {d.field('e', 'to_unit')}
-                     ELSE {d.field('e', 'unit')} END AS unit,
-         {d.due('e')} AS due_s
+         {unit} AS unit, {d.due('e')} AS due_s
   FROM case_events e {_in_bucket('e')}
   WHERE e.kind IN {_kinds(ACCEPT_STEP_KINDS + ANSWER_STEP_KINDS)} AND e.at >= :start AND e.at < :end
+        {_one_unit(unit, one_unit)}
 ), ended AS MATERIALIZED (  -- once: each step's end is read by many sums below
   SELECT s.*,
          {_step_end('at')} AS end_at, {_step_end('kind')} AS end_kind,
@@ -220,9 +225,9 @@ _MEDIANS = {"median_acceptance_s": "step = 'accept' AND end_s IS NOT NULL",
 _DURATIONS = f"SELECT bucket, unit, step, took_s FROM timed WHERE ({') OR ('.join(_MEDIANS.values())})"
 
 
-def _sqlite_medians_sql(d: _Dialect, count: int) -> str:
+def _sqlite_medians_sql(d: _Dialect, count: int, one_unit: bool) -> str:
     """SQLite has no percentile_cont: the middle row, or the mean of the two middle rows (the same value)."""
-    return (f"{_steps_sql(d, count)}, durations AS ({_DURATIONS}), ranked AS (SELECT bucket, unit, step, took_s, "
+    return (f"{_steps_sql(d, count, one_unit)}, durations AS ({_DURATIONS}), ranked AS (SELECT bucket, unit, step, took_s, "
             "ROW_NUMBER() OVER (PARTITION BY bucket, unit, step ORDER BY took_s) AS rn, "
             "COUNT(*) OVER (PARTITION BY bucket, unit, step) AS cnt FROM durations) "
             "SELECT bucket, unit, step, AVG(took_s) FROM ranked WHERE rn IN ((cnt + 1) / 2, (cnt + 2) / 2) "
@@ -268,15 +273,17 @@ def unit_figures(session: Session, start: datetime, end: datetime, now: datetime
     return sorted(units.values(), key=_rank)
 
 
-def figures_by_period(session: Session, periods: list[tuple[datetime, datetime]], now: datetime
-                      ) -> list[dict[str, UnitFigures]]:
+def figures_by_period(session: Session, periods: list[tuple[datetime, datetime]], now: datetime,
+                      unit_code: str | None = None) -> list[dict[str, UnitFigures]]:
     """Per period of ``periods`` (half-open, e.g. twelve months), the figures of each unit with a step
-    in it (no ``overdue_now``: that is today's, not a period's); each figure one grouped query for
-    all the periods together."""
+    in it, or of ``unit_code`` only (no ``overdue_now``: that is today's, not a period's); each figure
+    one grouped query for all the periods together."""
     d = _Dialect(session.get_bind().dialect.name)
     if d.pg:  # compiling these few queries would cost PostgreSQL's JIT seconds; they run in milliseconds
         session.execute(text("SET LOCAL jit = off"))
-    window, count = _window(periods), len(periods)
+    window, count, one = _window(periods), len(periods), unit_code is not None
+    if one:
+        window["unit"] = unit_code
     found: list[dict[str, UnitFigures]] = [{} for _ in periods]
 
     def unit(bucket: int, code: str | None) -> UnitFigures | None:
@@ -286,7 +293,7 @@ def figures_by_period(session: Session, periods: list[tuple[datetime, datetime]]
     if d.pg:  # the medians in the same pass (an ordered-set aggregate takes a FILTER)
         columns += "".join(f", percentile_cont(0.5) WITHIN GROUP (ORDER BY took_s) FILTER (WHERE {condition}) AS {name}"
                            for name, condition in _MEDIANS.items())
-    counts = session.execute(_bound(f"{_steps_sql(d, count)} SELECT bucket, unit, {columns} FROM timed "
+    counts = session.execute(_bound(f"{_steps_sql(d, count, one)} SELECT bucket, unit, {columns} FROM timed "
                                     "GROUP BY bucket, unit", periods), {**window, "now_s": _epoch_s(now)})
     for row in counts.mappings():
         figures = unit(row["bucket"], row["unit"])
@@ -297,7 +304,7 @@ def figures_by_period(session: Session, periods: list[tuple[datetime, datetime]]
                 setattr(figures, name, None if row[name] is None else round(float(row[name]), 1))
 
     for bucket, code, step, median in () if d.pg else session.execute(
-            _bound(_sqlite_medians_sql(d, count), periods), window):
+            _bound(_sqlite_medians_sql(d, count, one), periods), window):
         figures = unit(bucket, code)
         if figures is not None and median is not None:
             setattr(figures, "median_acceptance_s" if step == "accept" else "median_answer_s", round(float(median), 1))
@@ -305,7 +312,8 @@ def figures_by_period(session: Session, periods: list[tuple[datetime, datetime]]
     events = session.execute(_bound(
         f"WITH {_buckets_sql(d, count)} SELECT b.bucket, e.kind, {d.field('e', 'unit')} AS unit, COUNT(*) "
         f"FROM case_events e {_in_bucket('e')} WHERE e.kind IN ('forwarded', 'follow_up_asked', 'follow_up_answered') "
-        "AND e.at >= :start AND e.at < :end GROUP BY b.bucket, e.kind, unit", periods), window)
+        f"AND e.at >= :start AND e.at < :end{_one_unit(d.field('e', 'unit'), one)} GROUP BY b.bucket, e.kind, unit",
+        periods), window)
     event_counts = {"forwarded": "forwards_made", "follow_up_asked": "follow_ups",
                     "follow_up_answered": "follow_ups_answered"}
     for bucket, kind, code, number in events:
@@ -317,7 +325,8 @@ def figures_by_period(session: Session, periods: list[tuple[datetime, datetime]]
         f"WITH {_buckets_sql(d, count)} SELECT b.bucket, {d.field('a', 'unit')} AS unit, COUNT(*), "
         f"{_count(f't.satisfaction >= {SATISFIED_FROM}')} FROM callback_tasks t "
         f"JOIN case_events a ON a.id = t.answer_event_id {_in_bucket('a')} "
-        "WHERE t.satisfaction IS NOT NULL AND a.at >= :start AND a.at < :end GROUP BY b.bucket, unit", periods), window)
+        f"WHERE t.satisfaction IS NOT NULL AND a.at >= :start AND a.at < :end{_one_unit(d.field('a', 'unit'), one)} "
+        "GROUP BY b.bucket, unit", periods), window)
     for bucket, code, graded, satisfied in grades:
         figures = unit(bucket, code)
         if figures is not None:

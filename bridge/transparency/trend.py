@@ -31,7 +31,7 @@ def last_months(today: date, count: int) -> list[Period]:
 def unit_trend(session: Session, code: str, months: list[Period], zone: ZoneInfo, now: datetime
                ) -> list[tuple[Period, UnitFigures]]:
     """The unit's figures in each of ``months`` (a month with nothing in it: all zero / none)."""
-    found = figures_by_period(session, [month.instants(zone) for month in months], now)
+    found = figures_by_period(session, [month.instants(zone) for month in months], now, code)
     return [(month, bucket.get(code) or UnitFigures(code=code, name=code)) for month, bucket in zip(months, found)]
 
 
