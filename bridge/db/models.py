@@ -306,11 +306,17 @@ class CaseEvent(Base):
 
     __tablename__ = "case_events"
     # (kind, case_id): the callback log's forwards and first steps of its cases (0014); (kind, at),
-    # (case_id, at, id): the units' figures, steps of a period and the step after each (0015).
+    # (case_id, at, id): the units' figures, steps of a period and the step after each (0015); a
+    # step's unit and time: a unit's trend (0017, PostgreSQL; the expression figures.py writes).
     __table_args__ = (UniqueConstraint("source_event_id", name="uq_case_events_source_event_id"),
                       Index("ix_case_events_kind_case", "kind", "case_id"),
                       Index("ix_case_events_kind_at", "kind", "at"),
-                      Index("ix_case_events_case_at", "case_id", "at", "id"))
+                      Index("ix_case_events_case_at", "case_id", "at", "id"),
+                      Index("ix_case_events_step_unit_at", sql_text(
+                          "(CASE kind WHEN 'posted' THEN (detail ->> 'department') "
+                          "WHEN 'forwarded' THEN (detail ->> 'to_unit') ELSE (detail ->> 'unit') END)"), "at",
+                          postgresql_where=sql_text("kind IN ('posted', 'forwarded', 'accepted', 'follow_up_asked')"))
+                      .ddl_if(dialect="postgresql"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

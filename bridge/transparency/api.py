@@ -1,23 +1,25 @@
-"""``GET /api/v1/reports/units?from=&to=``: the units' figures and what is overdue now (supervisors, admins)."""
+"""``GET /api/v1/reports/units?from=&to=``: the units' figures and what is overdue now (supervisors and
+admins: every unit; a spokesperson: their own unit and its overdue cases), and
+``GET /api/v1/reports/units/{code}/trend?months=12``: a unit's figures per month."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from bridge.db.models import Role, User
-
-from bridge.transparency.figures import unit_report
+from bridge.db.models import User
 from bridge.site.periods import THIS_MONTH, FilterError, Period, named_period, parse_period
-from bridge.transparency.public import site_clock
+from bridge.transparency.figures import unit_report
+from bridge.transparency.public import figures_out, site_clock
+from bridge.transparency.trend import MAX_MONTHS, last_months, unit_trend
+from bridge.transparency.unit_access import VIEWERS, UnitRefused, may_see, unit_scope
 from bridge.web.auth import require_role
 from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute, filter_error_response, request_locale
 
-supervisors = require_role(Role.SUPERVISOR, Role.ADMIN)
+viewers = require_role(*VIEWERS)
 router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=FieldErrorRoute, responses=FIELD_ERRORS_RESPONSE)
-
 
 
 class SatisfactionOut(BaseModel):
@@ -76,7 +78,14 @@ class UnitReportOut(BaseModel):
     deletions: DeletionsOut
 
 
-def _period(request: Request, start: str | None, end: str | None) -> Period:
+def _scope(session, user: User) -> str | None:
+    try:
+        return unit_scope(session, user)
+    except UnitRefused:
+        raise HTTPException(403, "a spokesperson without a unit sees no unit's figures") from None
+
+
+def report_period(request: Request, start: str | None, end: str | None) -> Period:
     """[from, to) from the query; a missing day is this month's (:class:`FilterError` otherwise)."""
     return parse_period(start, end, named_period(THIS_MONTH, site_clock(request.app).today()))
 
@@ -85,14 +94,14 @@ def _period(request: Request, start: str | None, end: str | None) -> Period:
             summary="The units' figures for [from, to), ranked, and every case overdue now")
 async def units_report(
     request: Request,
-    _user: Annotated[User, Depends(supervisors)],
+    user: Annotated[User, Depends(viewers)],
     start: Annotated[str | None, Query(alias="from", max_length=40,
                                        description="first day, YYYY-MM-DD in the site's zone (default: this month's first)")] = None,
     end: Annotated[str | None, Query(alias="to", max_length=40,
                                      description="the day after the last, YYYY-MM-DD, excluded (default: next month's first)")] = None,
 ):
     try:
-        period = _period(request, start, end)
+        period = report_period(request, start, end)
     except FilterError as problem:
         return filter_error_response(problem, request_locale(request))
     db, zone = request.app.state.db, request.app.state.config.site.zone
@@ -101,21 +110,52 @@ async def units_report(
 
     def work():
         with db.session(readonly=True) as session:
-            return unit_report(session, begin, finish, now, with_overdue=True)
+            return _scope(session, user), unit_report(session, begin, finish, now, with_overdue=True)
 
-    report = await db.run(work)
-    units = []
-    for figures in report.units:
-        values = figures.as_dict()
-        values["satisfaction"] = {"graded": values.pop("graded"), "satisfied": values.pop("satisfied"),
-                                  "rate": values.pop("satisfaction_rate")}
-        units.append(values)
+    scope, report = await db.run(work)
+    units = [figures_out(f) for f in report.units if may_see(scope, f.code)]
     overdue = [{"number": o.number, "unit": o.unit, "state": o.state, "step": o.step,
                 "deadline_at": o.deadline_at.astimezone(zone), "overdue_s": round((now - o.deadline_at).total_seconds(), 1)}
-               for o in report.overdue]
+               for o in report.overdue if may_see(scope, o.unit)]
     d = report.deletions
     return UnitReportOut.model_validate({
         "from": period.start, "to": period.end, "zone": zone.key, "computed_at": now.astimezone(zone), "units": units,
         "overdue": overdue, "deletions": {"total": d.total, "numbers_issued": d.numbers_issued,
                                           "cases_present": d.cases_present, "numbers_missing": d.numbers_missing,
                                           "board_posts_without_case": d.board_posts_without_case}})
+
+
+class MonthOut(BaseModel):
+    from_: date = Field(alias="from", serialization_alias="from")
+    to: date
+    figures: UnitFiguresOut = Field(description="the unit's figures for the steps begun in the month "
+                                                "(overdue_now: 0, it is today's, see the units report)")
+
+
+class TrendOut(BaseModel):
+    code: str
+    zone: str
+    computed_at: datetime
+    months: list[MonthOut] = Field(description="the oldest month first, up to this month")
+
+
+@router.get("/reports/units/{code}/trend", response_model=TrendOut, response_model_by_alias=True,
+            summary="A unit's figures per month over the last months (one grouped query for all of them)")
+async def unit_trend_report(
+    request: Request, code: str, user: Annotated[User, Depends(viewers)],
+    months: Annotated[int, Query(ge=1, le=MAX_MONTHS, description="how many months, this one included")] = 12,
+):
+    db, zone = request.app.state.db, request.app.state.config.site.zone
+    now = site_clock(request.app).now()
+    periods = last_months(now.astimezone(zone).date(), months)
+
+    def work():
+        with db.session(readonly=True) as session:
+            if not may_see(_scope(session, user), code):
+                raise HTTPException(403, "a spokesperson sees their own unit's figures only")
+            return unit_trend(session, code, periods, zone, now)
+
+    trend = await db.run(work)
+    return TrendOut.model_validate({
+        "code": code, "zone": zone.key, "computed_at": now.astimezone(zone),
+        "months": [{"from": month.start, "to": month.end, "figures": figures_out(figures)} for month, figures in trend]})

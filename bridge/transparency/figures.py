@@ -158,18 +158,36 @@ def _step_end(column: str) -> str:
             f"ELSE {_next_step(ANSWER_ENDS, column)} END")
 
 
-def _steps_sql(d: _Dialect) -> str:
-    """``timed``: each step begun in [:start, :end) with its unit, due time, end and duration."""
+def _buckets_sql(d: _Dialect, count: int) -> str:
+    """``buckets``: the periods figured at once (bucket number, [b_start, b_end)), bound as :s0, :e0, ...;
+    one period for the ranking, twelve months for a trend: one grouped query either way."""
+    stamp = "CAST(:{0} AS TIMESTAMPTZ)" if d.pg else ":{0}"
+    rows = " UNION ALL ".join(f"SELECT {i} AS bucket, {stamp.format(f's{i}')} AS b_start, "
+                              f"{stamp.format(f'e{i}')} AS b_end" for i in range(count))
+    return f"buckets AS ({rows})"
+
+
+def _in_bucket(alias: str) -> str:
+    return f"JOIN buckets b ON {alias}.at >= b.b_start AND {alias}.at < b.b_end"
+
+
+def _one_unit(expression: str, one_unit: bool) -> str:
+    """The condition keeping one unit's rows (:unit), for a unit's trend: only its steps are ended."""
+    return f" AND {expression} = :unit" if one_unit else ""
+
+
+def _steps_sql(d: _Dialect, count: int, one_unit: bool = False) -> str:
+    """``timed``: each step begun in a bucket with its bucket, unit, due time, end and duration."""
+    unit = (f"CASE e.kind WHEN 'posted' THEN {d.field('e', 'department')} "
+            f"WHEN 'forwarded' THEN {d.field('e', 'to_unit')} ELSE {d.field('e', 'unit')} END")
     return f"""
-WITH steps AS (
-  SELECT e.id, e.case_id, e.at, e.kind,
+WITH {_buckets_sql(d, count)}, steps AS (
+  SELECT b.bucket, e.id, e.case_id, e.at, e.kind,
          CASE WHEN e.kind IN {_kinds(ACCEPT_STEP_KINDS)} THEN 'accept' ELSE 'answer' END AS step,
-         CASE e.kind WHEN 'posted' THEN {d.field('e', 'department')}
-                     WHEN 'forwarded' THEN {d.field('e', 'to_unit')}
-                     ELSE {d.field('e', 'unit')} END AS unit,
-         {d.due('e')} AS due_s
-  FROM case_events e
+         {unit} AS unit, {d.due('e')} AS due_s
+  FROM case_events e {_in_bucket('e')}
   WHERE e.kind IN {_kinds(ACCEPT_STEP_KINDS + ANSWER_STEP_KINDS)} AND e.at >= :start AND e.at < :end
+        {_one_unit(unit, one_unit)}
 ), ended AS MATERIALIZED (  -- once: each step's end is read by many sums below
   SELECT s.*,
          {_step_end('at')} AS end_at, {_step_end('kind')} AS end_kind,
@@ -178,7 +196,7 @@ WITH steps AS (
             AND (n.at, n.id) > (s.at, s.id) ORDER BY n.at, n.id LIMIT 1) END AS outcome
   FROM steps s
 ), timed AS (
-  SELECT x.unit, x.step, x.kind, x.due_s, x.outcome, x.end_kind,
+  SELECT x.bucket, x.unit, x.step, x.kind, x.due_s, x.outcome, x.end_kind,
          {d.epoch('x.end_at')} AS end_s, {d.epoch('x.end_at')} - {d.epoch('x.at')} AS took_s
   FROM ended x
 )
@@ -204,19 +222,30 @@ _STEP_COUNTS = {
 # The durations whose medians are shown: acceptance steps that ended, answer steps answered.
 _MEDIANS = {"median_acceptance_s": "step = 'accept' AND end_s IS NOT NULL",
             "median_answer_s": f"step = 'answer' AND end_kind IN {_kinds(ANSWER_KINDS)}"}
-_DURATIONS = f"SELECT unit, step, took_s FROM timed WHERE ({') OR ('.join(_MEDIANS.values())})"
+_DURATIONS = f"SELECT bucket, unit, step, took_s FROM timed WHERE ({') OR ('.join(_MEDIANS.values())})"
 
 
-def _sqlite_medians_sql(d: _Dialect) -> str:
+def _sqlite_medians_sql(d: _Dialect, count: int, one_unit: bool) -> str:
     """SQLite has no percentile_cont: the middle row, or the mean of the two middle rows (the same value)."""
-    return (f"{_steps_sql(d)}, durations AS ({_DURATIONS}), ranked AS (SELECT unit, step, took_s, "
-            "ROW_NUMBER() OVER (PARTITION BY unit, step ORDER BY took_s) AS rn, "
-            "COUNT(*) OVER (PARTITION BY unit, step) AS cnt FROM durations) "
-            "SELECT unit, step, AVG(took_s) FROM ranked WHERE rn IN ((cnt + 1) / 2, (cnt + 2) / 2) GROUP BY unit, step")
+    return (f"{_steps_sql(d, count, one_unit)}, durations AS ({_DURATIONS}), ranked AS (SELECT bucket, unit, step, took_s, "
+            "ROW_NUMBER() OVER (PARTITION BY bucket, unit, step ORDER BY took_s) AS rn, "
+            "COUNT(*) OVER (PARTITION BY bucket, unit, step) AS cnt FROM durations) "
+            "SELECT bucket, unit, step, AVG(took_s) FROM ranked WHERE rn IN ((cnt + 1) / 2, (cnt + 2) / 2) "
+            "GROUP BY bucket, unit, step")
 
 
-def _bound(sql: str):
-    return text(sql).bindparams(bindparam("start", type_=UtcDateTime()), bindparam("end", type_=UtcDateTime()))
+def _bound(sql: str, periods: list[tuple[datetime, datetime]]):
+    """``sql`` with the whole span (:start, :end) and each bucket's bounds (:s0, :e0, ...) bound."""
+    stamps = [bindparam(name, type_=UtcDateTime()) for i in range(len(periods)) for name in (f"s{i}", f"e{i}")]
+    return text(sql).bindparams(bindparam("start", type_=UtcDateTime()), bindparam("end", type_=UtcDateTime()),
+                                *stamps)
+
+
+def _window(periods: list[tuple[datetime, datetime]]) -> dict[str, datetime]:
+    values = {"start": min(start for start, _ in periods), "end": max(end for _, end in periods)}
+    for i, (start, end) in enumerate(periods):
+        values[f"s{i}"], values[f"e{i}"] = start, end
+    return values
 
 
 def _epoch_s(at: datetime) -> float:
@@ -229,72 +258,80 @@ def _epoch_s(at: datetime) -> float:
 def unit_figures(session: Session, start: datetime, end: datetime, now: datetime) -> list[UnitFigures]:
     """Every unit's figures for steps begun in [start, end), the open ones judged at ``now``; the
     units ranked by 响应率, then answered in time, then code (units with nothing decided last)."""
+    units = {code: UnitFigures(code=code, name=name) for code, name, retired in
+             session.execute(select(Department.code, Department.name, Department.retired_at)) if retired is None}
+    found = figures_by_period(session, [(start, end)], now)[0]
+    units.update(found)
+    for code, count in session.execute(
+            select(Department.code, func.count(Case.id)).join(Case, Case.department_id == Department.id)
+            .where(*_overdue_conditions(now)).group_by(Department.code)):
+        units.setdefault(code, UnitFigures(code=code, name=code)).overdue_now = int(count)
+    names = dict(session.execute(select(Department.code, Department.name)).all())
+    for figures in units.values():
+        if figures.name == figures.code:
+            figures.name = names.get(figures.code, figures.code)
+    return sorted(units.values(), key=_rank)
+
+
+def figures_by_period(session: Session, periods: list[tuple[datetime, datetime]], now: datetime,
+                      unit_code: str | None = None) -> list[dict[str, UnitFigures]]:
+    """Per period of ``periods`` (half-open, e.g. twelve months), the figures of each unit with a step
+    in it, or of ``unit_code`` only (no ``overdue_now``: that is today's, not a period's); each figure
+    one grouped query for all the periods together."""
     d = _Dialect(session.get_bind().dialect.name)
     if d.pg:  # compiling these few queries would cost PostgreSQL's JIT seconds; they run in milliseconds
         session.execute(text("SET LOCAL jit = off"))
-    window = {"start": start, "end": end}
-    units: dict[str, UnitFigures] = {}
+    window, count, one = _window(periods), len(periods), unit_code is not None
+    if one:
+        window["unit"] = unit_code
+    found: list[dict[str, UnitFigures]] = [{} for _ in periods]
 
-    def unit(code: str | None) -> UnitFigures | None:
-        if code is None:
-            return None
-        return units.setdefault(code, UnitFigures(code=code, name=code))
-
-    for code, name, retired in session.execute(select(Department.code, Department.name, Department.retired_at)):
-        if retired is None:
-            units[code] = UnitFigures(code=code, name=name)
-    names = dict(session.execute(select(Department.code, Department.name)).all())
+    def unit(bucket: int, code: str | None) -> UnitFigures | None:
+        return None if code is None else found[bucket].setdefault(code, UnitFigures(code=code, name=code))
 
     columns = ", ".join(f"{_count(condition)} AS {name}" for name, condition in _STEP_COUNTS.items())
     if d.pg:  # the medians in the same pass (an ordered-set aggregate takes a FILTER)
         columns += "".join(f", percentile_cont(0.5) WITHIN GROUP (ORDER BY took_s) FILTER (WHERE {condition}) AS {name}"
                            for name, condition in _MEDIANS.items())
-    counts = session.execute(_bound(f"{_steps_sql(d)} SELECT unit, {columns} FROM timed GROUP BY unit"),
-                             {**window, "now_s": _epoch_s(now)})
+    counts = session.execute(_bound(f"{_steps_sql(d, count, one)} SELECT bucket, unit, {columns} FROM timed "
+                                    "GROUP BY bucket, unit", periods), {**window, "now_s": _epoch_s(now)})
     for row in counts.mappings():
-        figures = unit(row["unit"])
+        figures = unit(row["bucket"], row["unit"])
         if figures is not None:
             for name in _STEP_COUNTS:
                 setattr(figures, name, int(row[name] or 0))
             for name in _MEDIANS if d.pg else ():
                 setattr(figures, name, None if row[name] is None else round(float(row[name]), 1))
 
-    for code, step, median in () if d.pg else session.execute(_bound(_sqlite_medians_sql(d)), window):
-        figures = unit(code)
+    for bucket, code, step, median in () if d.pg else session.execute(
+            _bound(_sqlite_medians_sql(d, count, one), periods), window):
+        figures = unit(bucket, code)
         if figures is not None and median is not None:
             setattr(figures, "median_acceptance_s" if step == "accept" else "median_answer_s", round(float(median), 1))
 
     events = session.execute(_bound(
-        f"SELECT e.kind, {d.field('e', 'unit')} AS unit, COUNT(*) FROM case_events e "
-        "WHERE e.kind IN ('forwarded', 'follow_up_asked', 'follow_up_answered') AND e.at >= :start AND e.at < :end "
-        "GROUP BY e.kind, unit"), window)
+        f"WITH {_buckets_sql(d, count)} SELECT b.bucket, e.kind, {d.field('e', 'unit')} AS unit, COUNT(*) "
+        f"FROM case_events e {_in_bucket('e')} WHERE e.kind IN ('forwarded', 'follow_up_asked', 'follow_up_answered') "
+        f"AND e.at >= :start AND e.at < :end{_one_unit(d.field('e', 'unit'), one)} GROUP BY b.bucket, e.kind, unit",
+        periods), window)
     event_counts = {"forwarded": "forwards_made", "follow_up_asked": "follow_ups",
                     "follow_up_answered": "follow_ups_answered"}
-    for kind, code, count in events:
-        figures = unit(code)
+    for bucket, kind, code, number in events:
+        figures = unit(bucket, code)
         if figures is not None:
-            setattr(figures, event_counts[kind], int(count))
+            setattr(figures, event_counts[kind], int(number))
 
     grades = session.execute(_bound(
-        f"SELECT {d.field('a', 'unit')} AS unit, COUNT(*), {_count(f't.satisfaction >= {SATISFIED_FROM}')} "
-        "FROM callback_tasks t JOIN case_events a ON a.id = t.answer_event_id "
-        "WHERE t.satisfaction IS NOT NULL AND a.at >= :start AND a.at < :end GROUP BY unit"), window)
-    for code, graded, satisfied in grades:
-        figures = unit(code)
+        f"WITH {_buckets_sql(d, count)} SELECT b.bucket, {d.field('a', 'unit')} AS unit, COUNT(*), "
+        f"{_count(f't.satisfaction >= {SATISFIED_FROM}')} FROM callback_tasks t "
+        f"JOIN case_events a ON a.id = t.answer_event_id {_in_bucket('a')} "
+        f"WHERE t.satisfaction IS NOT NULL AND a.at >= :start AND a.at < :end{_one_unit(d.field('a', 'unit'), one)} "
+        "GROUP BY b.bucket, unit", periods), window)
+    for bucket, code, graded, satisfied in grades:
+        figures = unit(bucket, code)
         if figures is not None:
             figures.graded, figures.satisfied = int(graded), int(satisfied or 0)
-
-    for code, count in session.execute(
-            select(Department.code, func.count(Case.id)).join(Case, Case.department_id == Department.id)
-            .where(*_overdue_conditions(now)).group_by(Department.code)):
-        figures = unit(code)
-        if figures is not None:
-            figures.overdue_now = int(count)
-
-    for figures in units.values():
-        if figures.name == figures.code:
-            figures.name = names.get(figures.code, figures.code)
-    return sorted(units.values(), key=_rank)
+    return found
 
 
 def _rank(figures: UnitFigures) -> tuple:
@@ -338,5 +375,5 @@ def unit_report(session: Session, start: datetime, end: datetime, now: datetime,
                       overdue=overdue_now(session, now) if with_overdue else [])
 
 
-__all__ = ["Deletions", "OverdueCase", "UnitFigures", "UnitReport", "deletions", "overdue_now", "unit_figures",
-           "unit_report"]
+__all__ = ["Deletions", "OverdueCase", "UnitFigures", "UnitReport", "deletions", "figures_by_period", "overdue_now",
+           "unit_figures", "unit_report"]

@@ -61,7 +61,7 @@ def _period(request: Request):
     return named_period(name, today), name
 
 
-def _definitions(locale: str) -> dict[str, dict[str, str]]:
+def figure_definitions(locale: str) -> dict[str, dict[str, str]]:
     tr = translations(locale)
     return {key: {"label": tr.gettext(label), "definition": tr.gettext(text)}
             for key, (label, text) in DEFINITIONS.items()}
@@ -74,10 +74,10 @@ async def transparency_page(request: Request) -> Response:
     options = [(option, PERIOD_LABELS[option]) for option in NAMED]
     if period is None:
         return TEMPLATES.render(request, "transparency.html", 422, report=None, asked=name[:40], chosen=None,
-                                options=options, definitions=_definitions(locale))
+                                options=options, definitions=figure_definitions(locale))
     report = await public_figures(request.app, period)
     return TEMPLATES.render(request, "transparency.html", report=report, chosen=name, options=options,
-                            definitions=_definitions(locale))
+                            definitions=figure_definitions(locale))
 
 
 @router.get("/transparency.json")
@@ -88,4 +88,4 @@ async def transparency_json(request: Request) -> Response:
         message = translations(locale).gettext("The period must be one of: %(choices)s.") % {"choices": ", ".join(NAMED)}
         return JSONResponse({"detail": [{"field": "period", "message": message, "code": "invalid_value"}]}, 422)
     report = await public_figures(request.app, period)
-    return JSONResponse({**report, "definitions": _definitions(locale)}, headers={"Cache-Control": "public, max-age=60"})
+    return JSONResponse({**report, "definitions": figure_definitions(locale)}, headers={"Cache-Control": "public, max-age=60"})

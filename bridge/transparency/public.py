@@ -79,11 +79,13 @@ def compute_public(db, zone, period: Period, now: datetime) -> dict[str, Any]:
         "deletions": {"total": deletions.total, "numbers_issued": deletions.numbers_issued,
                       "cases_present": deletions.cases_present, "numbers_missing": deletions.numbers_missing,
                       "board_posts_without_case": deletions.board_posts_without_case},
-        "units": [_public_unit(figures.as_dict()) for figures in report.units],
+        "units": [figures_out(figures) for figures in report.units],
     }
 
 
-def _public_unit(values: dict[str, Any]) -> dict[str, Any]:
+def figures_out(figures) -> dict[str, Any]:
+    """A unit's figures as the JSON gives them (the satisfaction counts and rate together)."""
+    values = figures.as_dict()
     satisfaction = {"graded": values.pop("graded"), "satisfied": values.pop("satisfied"),
                     "rate": values.pop("satisfaction_rate")}
     return {**values, "satisfaction": satisfaction}

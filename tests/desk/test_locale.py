@@ -160,6 +160,8 @@ def page_urls(app, sample: dict) -> list[str]:
                                  "/desk/cases/2020999999"],
         "/board/threads/{post_id}": [f"/board/threads/{sample['post_id']}", "/board/threads/9999"],
         "/desk/reports/callbacks/cases/{number}/timeline": [f"/desk/reports/callbacks/cases/{sample['number']}/timeline"],
+        "/desk/reports/units/{code}": ["/desk/reports/units/CITY-LJQ", "/desk/reports/units/CITY-FGW",
+                                       "/desk/reports/units/CITY-LJQ?from=2026-11-01&to=2026-12-01"],
     }
     urls, unknown = [], []
     for path in dict.fromkeys(get_routes(app.router.routes)):
@@ -179,7 +181,8 @@ def page_urls(app, sample: dict) -> list[str]:
              "/transparency?period=this_year", "/desk/reports?from=2026-11-01&to=2027-01-01",
              "/desk/reports?from=yesterday",
              "/desk/reports/calls?from=2026-11-01&to=2027-01-01", "/desk/reports/calls?disposition=failed&caller=138",
-             "/desk/reports/calls?from=yesterday"]
+             "/desk/reports/calls?from=yesterday", "/desk/reports/units?from=2026-11-01&to=2027-01-01",
+             "/desk/reports/units?from=yesterday"]
     return urls + extra
 
 

@@ -48,10 +48,10 @@ def client(app):
         yield test_client
 
 
-def token_of(db, role: Role) -> str:
+def token_of(db, role: Role, unit: str = A) -> str:
     with db.session() as session:
-        user = add_user(session, f"{role.value}-api", role, "correct horse battery", now=START,
-                        department_code=A if role is Role.SPOKESPERSON else None)
+        user = add_user(session, f"{role.value}-{unit.lower()}-api", role, "correct horse battery", now=START,
+                        department_code=unit if role is Role.SPOKESPERSON else None)
         return create_token(session, user, START)
 
 
@@ -130,11 +130,18 @@ def test_the_units_report_for_supervisors_and_admins(client, db, role):
     assert "caller" not in report.text and CALLERS[3][1] not in report.text
 
 
-@pytest.mark.parametrize("role", [Role.OPERATOR, Role.SPOKESPERSON])
-def test_the_units_report_refuses_other_roles_and_no_token(client, db, role):
+def test_the_units_report_refuses_operators_and_no_token(client, db):
     assert client.get("/api/v1/reports/units").status_code == 401
-    refused = client.get("/api/v1/reports/units", headers={"Authorization": f"Bearer {token_of(db, role)}"})
+    refused = client.get("/api/v1/reports/units", headers={"Authorization": f"Bearer {token_of(db, Role.OPERATOR)}"})
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(("unit", "overdue"), [(C, ["96811-2026-000004"]), (A, [])])
+def test_a_spokesperson_gets_their_own_unit_only(client, db, unit, overdue):
+    headers = {"Authorization": f"Bearer {token_of(db, Role.SPOKESPERSON, unit)}"}
+    body = client.get("/api/v1/reports/units?from=2026-11-01&to=2026-12-01", headers=headers).json()
+    assert [u["code"] for u in body["units"]] == [unit]
+    assert [o["number"] for o in body["overdue"]] == overdue
 
 
 def test_bad_days_answer_422_naming_the_parameter(client, db):
