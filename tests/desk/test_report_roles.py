@@ -40,7 +40,12 @@ ACCESS: dict[str, tuple[str, dict]] = {
     "/desk/reports/calls/export": ("/desk/reports/calls/export", PAGE_FOR_SUPERVISORS_AND_OPERATORS),
     "/api/v1/reports/calls": ("/api/v1/reports/calls", {**API_FOR_SUPERVISORS, OPERATOR: 200}),
     "/api/v1/reports/callbacks": ("/api/v1/reports/callbacks", API_FOR_SUPERVISORS),
-    "/api/v1/reports/units": ("/api/v1/reports/units", API_FOR_SUPERVISORS),
+    # a spokesperson (of CITY-LJQ here) sees their own unit: sent on to its page, the API limited to it
+    "/desk/reports/units": ("/desk/reports/units", {**PAGE_FOR_SUPERVISORS, SPOKESPERSON: 303}),
+    "/desk/reports/units/{code}": ("/desk/reports/units/CITY-LJQ", {**PAGE_FOR_SUPERVISORS, SPOKESPERSON: 200}),
+    "/api/v1/reports/units": ("/api/v1/reports/units", {**API_FOR_SUPERVISORS, SPOKESPERSON: 200}),
+    "/api/v1/reports/units/{code}/trend": ("/api/v1/reports/units/CITY-LJQ/trend",
+                                           {**API_FOR_SUPERVISORS, SPOKESPERSON: 200}),
     "/transparency": ("/transparency", PUBLIC),
     "/transparency.json": ("/transparency.json", PUBLIC),
 }
