@@ -23,7 +23,8 @@ from bridge.reports.api import CSV_TYPE
 from bridge.reports.call_charts import charts
 from bridge.reports.call_figures import ANSWER_WITHIN_S
 from bridge.reports.call_log import CallFilter, FilterError
-from bridge.reports.calls_api import own_scope, report_values, this_month
+from bridge.reports.calls_api import own_scope, report_values
+from bridge.web.periods import this_month
 from bridge.reports.labels import DISPOSITION_LABELS
 from bridge.reports.pages import current_user
 from bridge.web.site import PageLink, add_page_link

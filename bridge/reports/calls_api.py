@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from bridge.db.models import Role, User
 from bridge.reports.call_figures import call_report
-from bridge.site.clock import SiteClock
-from bridge.site.periods import THIS_MONTH, FilterError, Period, named_period, parse_period
+from bridge.site.periods import FilterError, Period
 from bridge.web.auth import require_role
+from bridge.web.periods import request_period
 from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute, filter_error_response, request_locale
 
 hotline_staff = require_role(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
@@ -92,18 +92,6 @@ class CallReportOut(BaseModel):
     operators: list[OperatorOut]
 
 
-def report_clock(app: FastAPI) -> SiteClock:
-    """The reports' clock, for "this month" (``app.state.reports_clock``; tests give it a fixed source)."""
-    clock = getattr(app.state, "reports_clock", None)
-    if clock is None:
-        clock = app.state.reports_clock = SiteClock.of(app.state.config)
-    return clock
-
-
-def this_month(app: FastAPI) -> Period:
-    return named_period(THIS_MONTH, report_clock(app).today())
-
-
 def own_scope(user) -> int | None:
     """An operator's figures are their own calls'; a supervisor's and an admin's everyone's."""
     return user.id if user.role is Role.OPERATOR else None
@@ -133,7 +121,7 @@ async def calls_report(
                                      "excluded (default: next month's first)")] = None,
 ):
     try:
-        period = parse_period(start, end, this_month(request.app))
+        period = request_period(request, start, end)
     except FilterError as problem:
         return filter_error_response(problem, request_locale(request))
     db, zone = request.app.state.db, request.app.state.config.site.zone
@@ -141,4 +129,4 @@ async def calls_report(
     return CallReportOut.model_validate(values)
 
 
-__all__ = ["report_clock", "report_values", "router", "this_month"]
+__all__ = ["report_values", "router"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -22,8 +21,7 @@ from bridge.reports import callback_log
 from bridge.reports.callback_log import LogFilter
 from bridge.reports.labels import GRADE_LABELS, OUTCOME_LABELS
 from bridge.reports.viewers import LOG_PATH, current_user, limited_to_viewer
-from bridge.site.clock import SiteClock
-from bridge.site.periods import LAST_MONTH, THIS_MONTH, THIS_YEAR, FilterError, Period, named_period, parse_period
+from bridge.web.periods import page_period, period_query, quick_periods
 from bridge.web.charts import chart_spec, percent
 from bridge.web.site import PageLink, page_links
 
@@ -33,7 +31,6 @@ DASHBOARD_LINK = PageLink(area="desk", page="reports", path=PATH, label=N_("Repo
                           summary=N_("The callback figures of a period against the period before, per operator, "
                                      "with the links to every report."),
                           roles=("supervisor", "admin", "operator"))
-QUICK = {THIS_MONTH: N_("This month"), LAST_MONTH: N_("Last month"), THIS_YEAR: N_("This year")}
 CHARTED_OUTCOMES = ("informed", "follow_up", "unreachable", "do_not_call", "wrong_number", "pending")
 router = APIRouter(prefix=PATH, include_in_schema=False)
 
@@ -108,37 +105,24 @@ def report_links(request: Request, user: DeskUser, query: str) -> list[dict[str,
             and (not link.roles or user.role.value in link.roles)]
 
 
-def _period(request: Request, today) -> tuple[Period, FilterError | None]:
-    default = named_period(THIS_MONTH, today)
-    try:
-        return parse_period(request.query_params.get("from"), request.query_params.get("to"), default), None
-    except FilterError as problem:
-        return default, problem
-
-
 def _summaries(session, filters: list[LogFilter], zone, now) -> list[dict[str, Any]]:
     return [callback_log.summary(session, flt, zone, now) for flt in filters]
-
-
-def _query(period: Period) -> str:
-    return urlencode({"from": period.start.isoformat(), "to": period.end.isoformat()})
 
 
 @router.get("")
 async def dashboard(request: Request, user: DeskUser = Depends(current_user)) -> Response:
     zone = request.app.state.config.site.zone
-    today = SiteClock(zone).today()
-    period, problem = _period(request, today)
+    period, problem = page_period(request)
     previous = period.before()
     filters = [limited_to_viewer(LogFilter(start=p.start, end=p.end), user) for p in (period, previous)]
     current, before = await request.app.state.db.run_in_session(_summaries, filters, zone, utcnow(), readonly=True)
     _ = translations(request_locale(request)).gettext
-    query = _query(period)
+    query = period_query(period)
     fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == FRAGMENT
     return request.app.state.report_templates.render(
         request, "reports/_dashboard_figures.html" if fragment else "reports/dashboard.html", 422 if problem else 200,
         user=user, page="reports", problem=problem, period=period, previous=previous,
         last_day=lambda p: p.end - timedelta(days=1), query=query, current=current, before=before,
         headlines=headlines(current, before), charts=charts(current, before, _), own_only=user.role is Role.OPERATOR,
-        quick=[(label, named_period(name, today)) for name, label in QUICK.items()], period_query=_query,
+        quick=quick_periods(request, PATH, period),
         log_path=f"{LOG_PATH}?{query}", report_links=report_links(request, user, query))

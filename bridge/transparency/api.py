@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from bridge.db.models import User
-from bridge.site.periods import THIS_MONTH, FilterError, Period, named_period, parse_period
+from bridge.site.periods import FilterError
 from bridge.transparency.figures import unit_report
-from bridge.transparency.public import figures_out, site_clock
+from bridge.transparency.public import figures_out
+from bridge.web.periods import request_period, site_clock
 from bridge.transparency.trend import MAX_MONTHS, last_months, unit_trend
 from bridge.transparency.unit_access import VIEWERS, UnitRefused, may_see, unit_scope
 from bridge.web.auth import require_role
@@ -85,11 +86,6 @@ def _scope(session, user: User) -> str | None:
         raise HTTPException(403, "a spokesperson without a unit sees no unit's figures") from None
 
 
-def report_period(request: Request, start: str | None, end: str | None) -> Period:
-    """[from, to) from the query; a missing day is this month's (:class:`FilterError` otherwise)."""
-    return parse_period(start, end, named_period(THIS_MONTH, site_clock(request.app).today()))
-
-
 @router.get("/reports/units", response_model=UnitReportOut, response_model_by_alias=True,
             summary="The units' figures for [from, to), ranked, and every case overdue now")
 async def units_report(
@@ -101,7 +97,7 @@ async def units_report(
                                      description="the day after the last, YYYY-MM-DD, excluded (default: next month's first)")] = None,
 ):
     try:
-        period = report_period(request, start, end)
+        period = request_period(request, start, end)
     except FilterError as problem:
         return filter_error_response(problem, request_locale(request))
     db, zone = request.app.state.db, request.app.state.config.site.zone

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -20,13 +20,12 @@ from bridge.db.models import Department
 from bridge.desk.queries import desk_user
 from bridge.forum.service import site_deadlines
 from bridge.i18n import N_, request_locale, translations
-from bridge.site.periods import NAMED, THIS_MONTH, FilterError, Period, named_period
-from bridge.transparency.api import report_period
+from bridge.site.periods import Period
 from bridge.transparency.countdown import owed_view
 from bridge.transparency.figures import unit_figures
 from bridge.transparency.owed import owed_cases, unit_counts
-from bridge.transparency.pages import PERIOD_LABELS, duration_text, figure_definitions, percent
-from bridge.transparency.public import site_clock
+from bridge.transparency.pages import duration_text, figure_definitions, percent
+from bridge.web.periods import page_period, quick_periods, site_clock
 from bridge.transparency.trend import last_months, month_label, trend_chart, unit_trend
 from bridge.transparency.unit_access import VIEWERS, UnitRefused, may_see, unit_scope
 from bridge.web.sessions import RoleRefused, page_user
@@ -41,25 +40,6 @@ UNITS_LINK = PageLink(area="desk", page="units-report", path=PATH, label=N_("Uni
                       summary=N_("What each unit owes now, overdue first, and the units' figures, ranked."),
                       roles=("supervisor", "admin"))
 router = APIRouter(prefix=PATH, include_in_schema=False)
-
-
-def _period(request: Request) -> tuple[Period, FilterError | None]:
-    """The query's [from, to), or this month and the problem with the query."""
-    try:
-        return report_period(request, request.query_params.get("from"), request.query_params.get("to")), None
-    except FilterError as problem:
-        return named_period(THIS_MONTH, site_clock(request.app).today()), problem
-
-
-def _period_options(request: Request, path: str, period: Period) -> list[dict[str, Any]]:
-    today = site_clock(request.app).today()
-    options = []
-    for name in NAMED:
-        named = named_period(name, today)
-        query = urlencode({"from": named.start.isoformat(), "to": named.end.isoformat()})
-        options.append({"label": PERIOD_LABELS[name], "url": f"{path}?{query}",
-                        "chosen": (named.start, named.end) == (period.start, period.end)})
-    return options
 
 
 def _owed(session, scope: str | None, now, policy, zone, tr) -> dict[str, Any]:
@@ -124,7 +104,7 @@ async def units_page(request: Request) -> Response:
     if scope is not None:  # a spokesperson: their own unit's page, with the same period
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(f"{PATH}/{quote(scope)}{query}", status_code=303)
-    period, problem = _period(request)
+    period, problem = page_period(request)
     tr = translations(request_locale(request))
     app = request.app
     fragment = _is_fragment(request)
@@ -133,7 +113,7 @@ async def units_page(request: Request) -> Response:
         fragment, readonly=True)
     name = "units/_owed.html" if fragment else "units/units.html"
     return _render(request, name, 422 if problem else 200, user=user, period=period, problem=problem,
-                   options=_period_options(request, PATH, period), query=str(request.url.query), **data)
+                   options=quick_periods(request, PATH, period), query=str(request.url.query), **data)
 
 
 @router.get("/{code}")
@@ -141,7 +121,7 @@ async def unit_page(request: Request, code: str) -> Response:
     user, scope = await _viewer(request)
     if not may_see(scope, code):
         raise RoleRefused()
-    period, problem = _period(request)
+    period, problem = page_period(request)
     tr = translations(request_locale(request))
     app = request.app
     fragment = _is_fragment(request)
@@ -152,7 +132,7 @@ async def unit_page(request: Request, code: str) -> Response:
         return Response(tr.gettext("No such unit."), status_code=404, media_type="text/plain")
     path = f"{PATH}/{quote(code)}"
     return _render(request, "units/_owed.html" if fragment else "units/unit.html", 422 if problem else 200, user=user, period=period, problem=problem,
-                   options=_period_options(request, path, period), query=str(request.url.query),
+                   options=quick_periods(request, path, period), query=str(request.url.query),
                    supervisor=scope is None, **data)
 
 

@@ -12,12 +12,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from bridge.i18n import LOCALES, N_, request_locale, translations
+from bridge.i18n import LOCALES, request_locale, translations
 from bridge.site.periods import NAMED, THIS_MONTH, named_period
-from bridge.transparency.public import DEFINITIONS, public_figures, site_clock
+from bridge.transparency.public import DEFINITIONS, public_figures
+from bridge.web.periods import PERIOD_LABELS, site_clock
 from bridge.web.templates import Templates
-
-PERIOD_LABELS = {"this_month": N_("This month"), "last_month": N_("Last month"), "this_year": N_("This year")}
 
 router = APIRouter(include_in_schema=False)
 

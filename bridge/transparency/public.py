@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from bridge.i18n import N_
-from bridge.site.clock import SiteClock
+from bridge.web.periods import site_clock
 from bridge.transparency.cache import TtlCache
 from bridge.transparency.figures import unit_report
 from bridge.site.periods import Period
@@ -49,14 +49,6 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
         "Posts deleted: case numbers issued whose case is gone, and board threads whose case is gone, "
         "counted from the database. Nothing is ever deleted.")),
 }
-
-
-def site_clock(app: FastAPI) -> SiteClock:
-    """The figures' clock (``app.state.transparency_clock``; tests give it a fixed source)."""
-    clock = getattr(app.state, "transparency_clock", None)
-    if clock is None:
-        clock = app.state.transparency_clock = SiteClock.of(app.state.config)
-    return clock
 
 
 def figures_cache(app: FastAPI) -> TtlCache:

@@ -31,7 +31,7 @@ def live(sqlite_db, monkeypatch, tmp_path):
         build(session)
     config = validate({"web": {"secure_cookies": False}}, environ=SECRETS, base_dir=tmp_path)
     app = create_app(config, sqlite_db, Health())
-    app.state.reports_clock = SiteClock(ZONE, lambda: datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc))
+    app.state.site_clock = SiteClock(ZONE, lambda: datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc))
     with served(app) as server:
         server.db = sqlite_db
         yield server

@@ -11,16 +11,10 @@ import re
 from datetime import datetime, timezone
 
 import pytest
-from fastapi.testclient import TestClient
 
-from bridge.accounts.tokens import create_token
-from bridge.config import validate
-from bridge.db.models import User
-from bridge.health import Health
 from bridge.site.clock import SiteClock
-from bridge.web.app import create_app
 from tests.reports.call_data import CALLS, DECEMBER, NOVEMBER, ZONE, build, by_day, by_hour, expected, per_operator
-from tests.reports.test_callback_log import SECRETS, _bearer, sign_in
+from tests.reports.web import bearer, sign_in
 from tests.wav_files import wav_bytes
 
 PAGE = "/desk/reports/calls"
@@ -36,36 +30,12 @@ def users(db) -> dict[str, int]:
 
 
 @pytest.fixture
-def app(db, users, monkeypatch, tmp_path):
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    recordings = tmp_path / "recordings"
-    recordings.mkdir()
+def app(app, tmp_path):
+    """The reports' app (tests/reports/conftest.py) with the calls' recordings, in December 2026."""
     for name in ("rec-1764.wav", "msg-1764.wav"):
-        (recordings / name).write_bytes(wav_bytes(0.3))
-    config = validate({"web": {"secure_cookies": False}, "pbx": {"recordings_dir": str(recordings)}},
-                      environ=SECRETS, base_dir=tmp_path)
-    made = create_app(config, db, Health())
-    made.state.reports_clock = SiteClock(ZONE, lambda: NOW)  # "this month" is December 2026
-    return made
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def tokens(db, users) -> dict[str, str]:
-    with db.session() as session:
-        return {name: create_token(session, session.get(User, uid), NOW) for name, uid in users.items()}
-
-
-def board_sign_in(client: TestClient, username: str) -> None:
-    page = client.get("/desk/board/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    client.post("/desk/board/login", data={"csrf_token": token, "username": username, "password": "correct horse battery"})
+        (tmp_path / "recordings" / name).write_bytes(wav_bytes(0.3))
+    app.state.site_clock = SiteClock(ZONE, lambda: NOW)  # "this month" is December 2026
+    return app
 
 
 def shown_calls(page: str) -> list[str]:
@@ -80,7 +50,7 @@ def linkedid(index: int) -> str:
 
 
 def test_api_every_figure_for_a_supervisor(client, tokens):
-    body = client.get(API, headers=_bearer(tokens["supervisor"])).json()  # default: this month
+    body = client.get(API, headers=bearer(tokens["supervisor"])).json()  # default: this month
     assert (body["from"], body["to"], body["before_from"], body["before_to"]) == (
         "2026-12-01", "2027-01-01", "2026-11-01", "2026-12-01")
     for key, value in expected(DECEMBER).items():
@@ -95,7 +65,7 @@ def test_api_every_figure_for_a_supervisor(client, tokens):
 
 
 def test_api_an_operator_gets_their_own_figures_only(client, tokens):
-    body = client.get(API, params={"from": "2026-12-01", "to": "2027-01-01"}, headers=_bearer(tokens["operator"])).json()
+    body = client.get(API, params={"from": "2026-12-01", "to": "2027-01-01"}, headers=bearer(tokens["operator"])).json()
     assert body["scope"] == "own" and body["by_hour"] == body["by_day"] == body["failures"] == []
     for key, value in expected(DECEMBER, "operator").items():
         assert body["headline"][key] == pytest.approx(value, abs=1e-6), key
@@ -109,13 +79,13 @@ def test_api_an_operator_gets_their_own_figures_only(client, tokens):
                                           ("spokesperson", 403)])
 def test_api_roles(client, tokens, role, status):
     assert client.get(API).status_code == 401
-    assert client.get(API, headers=_bearer(tokens[role])).status_code == status
+    assert client.get(API, headers=bearer(tokens[role])).status_code == status
 
 
 @pytest.mark.parametrize("params, field", [({"from": "2026/12/01"}, "from"), ({"to": "tomorrow"}, "to"),
                                            ({"from": "2026-12-05", "to": "2026-12-01"}, "to")])
 def test_api_a_bad_day_is_422_naming_it(client, tokens, params, field):
-    answer = client.get(API, params=params, headers=_bearer(tokens["admin"]))
+    answer = client.get(API, params=params, headers=bearer(tokens["admin"]))
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["field"] == field and answer.json()["detail"][0]["code"] == "invalid_filter"
 
@@ -134,7 +104,7 @@ def test_api_documents_its_definitions(app):
 def test_page_roles(client, role, status):
     assert client.get(PAGE).status_code in (302, 303)  # signed out: to the sign-in page
     assert client.get(f"{PAGE}/export").status_code in (302, 303)
-    board_sign_in(client, role) if role == "spokesperson" else sign_in(client, role)
+    sign_in(client, role)
     for path in (PAGE, f"{PAGE}/export"):
         assert client.get(path).status_code == status, path
 

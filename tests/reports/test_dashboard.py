@@ -139,12 +139,14 @@ def test_the_period_defaults_to_this_month_and_a_bad_day_is_named(client):
     assert client.get(PAGE, params={"from": "2026-12-05", "to": "2026-12-01"}).status_code == 422
 
 
-def test_only_report_pages_that_exist_are_linked(client, app):
+def test_the_report_pages_are_linked_with_the_period_for_whom_they_serve(client, app):
     sign_in(client, "supervisor")
-    assert "/desk/reports/calls" not in client.get(PAGE, params=DECEMBER).text
-    add_page_link(app, PageLink(area="desk", page="call-figures", path="/desk/reports/calls", label="Calls",
-                                roles=("supervisor",)))
-    assert 'href="/desk/reports/calls?from=2026-12-01&amp;to=2027-01-01"' in client.get(PAGE, params=DECEMBER).text
+    page = client.get(PAGE, params=DECEMBER).text
+    for path in ("/desk/reports/calls", "/desk/reports/units"):
+        assert f'href="{path}?from=2026-12-01&amp;to=2027-01-01"' in page
+    add_page_link(app, PageLink(area="desk", page="admin-figures", path="/desk/reports/admins-only", label="Admins",
+                                roles=("admin",)))
+    assert "/desk/reports/admins-only" not in client.get(PAGE, params=DECEMBER).text
 
 
 def test_the_live_fragment_is_the_figures_alone(client):

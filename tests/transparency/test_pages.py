@@ -38,7 +38,7 @@ def app(db, monkeypatch, tmp_path):
     # Only this capability: what it serves is what is checked (and other capabilities need not load).
     runtime = Runtime(config, db, Health(), LiveEvents(), capabilities=(TransparencyCapability(),))
     application = create_app(config, db, runtime.health, runtime=runtime)
-    application.state.transparency_clock = SiteClock(config.site.zone, lambda: NOW)
+    application.state.site_clock = SiteClock(config.site.zone, lambda: NOW)
     return application
 
 

@@ -35,7 +35,7 @@ def live(sqlite_db, monkeypatch, tmp_path):
         add_user(session, "supervisor", Role.SUPERVISOR, PASSWORD, now=START)
     config = validate({"web": {"secure_cookies": False}}, environ=SECRETS, base_dir=tmp_path)
     app = create_app(config, sqlite_db, Health())
-    app.state.transparency_clock = SiteClock(config.site.zone, lambda: NOW)
+    app.state.site_clock = SiteClock(config.site.zone, lambda: NOW)
     with served(app) as server:
         server.db = sqlite_db
         yield server

@@ -35,7 +35,7 @@ def units_app(desk_app, db):  # noqa: F811
     with db.session() as session:
         build(session)
         add_user(session, "spk-a", Role.SPOKESPERSON, PASSWORD, department_code=A, now=START)
-    desk_app.state.transparency_clock = SiteClock(desk_app.state.config.site.zone, lambda: NOW)
+    desk_app.state.site_clock = SiteClock(desk_app.state.config.site.zone, lambda: NOW)
     return desk_app
 
 
