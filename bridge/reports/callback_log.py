@@ -142,33 +142,31 @@ def _seconds_postgresql(element, compiler, **kw):
 # ------------------------------------------------------------------ the query
 
 
-def _event_times(cases_in_period):
-    """Per case: the first time it was posted, accepted, answered, and how often forwarded."""
-    def first(kind: str):
-        return func.min(case((CaseEvent.kind == kind, CaseEvent.at)))
-
-    return (select(CaseEvent.case_id.label("case_id"), first("posted").label("posted_at"),
-                   first("accepted").label("accepted_at"), first("answered").label("first_answered_at"),
-                   func.sum(case((CaseEvent.kind == "forwarded", 1), else_=0)).label("forwards"))
-            .where(CaseEvent.case_id.in_(cases_in_period))
-            .group_by(CaseEvent.case_id).subquery("event_times"))
+def _first(kind: str):
+    """The case's first timeline entry of ``kind`` (one index probe per case, correlated)."""
+    return select(func.min(CaseEvent.at)).where(CaseEvent.case_id == Case.id, CaseEvent.kind == kind) \
+        .scalar_subquery()
 
 
 def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
-    """The log's SELECT (one row per case, oldest filing first) with ``flt`` applied."""
+    """The log's SELECT (one row per case, oldest filing first) with ``flt`` applied.
+
+    Each case's first steps, its forwards and its latest answer task are looked up per case (index
+    probes correlated with the case) rather than aggregated over the period's whole timeline: a page
+    of 500 rows then reads 500 cases' entries, not a month's, and the database still walks the
+    cases in filing order (``ix_cases_created_at``) for the files."""
     period = []
     if flt.start:
         period.append(Case.created_at >= midnight(flt.start, zone))
     if flt.end:
         period.append(Case.created_at < midnight(flt.end, zone))
-    cases_in_period = select(Case.id).where(*period)
-    latest = (select(CallbackTask.case_id.label("case_id"), func.max(CallbackTask.id).label("task_id"))
-              .where(CallbackTask.reason == CallbackReason.ANSWER, CallbackTask.case_id.in_(cases_in_period))
-              .group_by(CallbackTask.case_id).subquery("latest_task"))
+    latest = (select(func.max(CallbackTask.id))
+              .where(CallbackTask.case_id == Case.id, CallbackTask.reason == CallbackReason.ANSWER).scalar_subquery())
+    forwards = select(func.count()).select_from(CaseEvent) \
+        .where(CaseEvent.case_id == Case.id, CaseEvent.kind == "forwarded").scalar_subquery()
     task = aliased(CallbackTask, name="task")
     answer = aliased(CaseEvent, name="answer")
     filer = aliased(User, name="filer")
-    times = _event_times(cases_in_period)
     outcome = case((task.id.is_(None), literal("none")),
                    (task.state == CallbackState.UNREACHABLE, literal("unreachable")),
                    (task.outcome.in_(RECORDED), task.outcome),
@@ -180,8 +178,8 @@ def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
                     func.coalesce(func.nullif(filer.display_name, ""), filer.username).label("operator"),
                     Department.code.label("unit_code"), Department.name.label("unit"),
                     Call.arrived_at.label("call_at"), Call.linkedid, Call.recording.label("call_recording"),
-                    times.c.posted_at, times.c.accepted_at, times.c.first_answered_at,
-                    func.coalesce(times.c.forwards, 0).label("forwards"),
+                    _first("posted").label("posted_at"), _first("accepted").label("accepted_at"),
+                    _first("answered").label("first_answered_at"), forwards.label("forwards"),
                     answer.at.label("answered_at"), task.id.label("task_id"), task.state.label("task_state"),
                     outcome, task.satisfaction, task.completed_at.label("informed_at"),
                     to_informed.label("answer_to_informed_s"))
@@ -189,9 +187,7 @@ def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
              .join(Department, Department.id == Case.department_id)
              .outerjoin(filer, filer.id == Case.created_by_id)
              .outerjoin(Call, Call.id == Case.call_id)
-             .outerjoin(times, times.c.case_id == Case.id)
-             .outerjoin(latest, latest.c.case_id == Case.id)
-             .outerjoin(task, task.id == latest.c.task_id)
+             .outerjoin(task, task.id == latest)
              .outerjoin(answer, answer.id == task.answer_event_id)
              .where(*period))
     query = query.where(*_conditions(flt, now, outcome, task, answer))
