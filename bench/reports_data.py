@@ -271,7 +271,7 @@ def load_sql() -> list[str]:
         UNION ALL SELECT 301, 'admin1', '管理员', 'admin', NULL, NULL, '!', %(first)s
         UNION ALL SELECT 401 + idx, 'spk' || (idx + 1), '发言人' || (idx + 1), 'spokesperson', NULL, id, '!', %(first)s
         FROM bench_units WHERE idx < 5""",
-        f"""INSERT INTO calls (id, linkedid, caller_number, caller_name, dialled_number, arrived_at, queue_wait_s,
+        """INSERT INTO calls (id, linkedid, caller_number, caller_name, dialled_number, arrived_at, queue_wait_s,
              answered_at, operator_id, extension, talk_s, ended_at, hangup_cause, hangup_cause_text, disposition,
              recording, message_file, source, updated_at)
         SELECT b.id, extract(epoch FROM b.arrived_at)::bigint || '.' || b.id, '+86139' || lpad(b.id::text, 8, '0'), '',
@@ -383,7 +383,7 @@ def load_sql() -> list[str]:
                CASE WHEN t.completed <= %(now)s AND t.planned = 'informed' THEN t.grade END, '', t.at,
                least(t.completed, %(now)s), CASE WHEN t.completed <= %(now)s THEN t.completed END
         FROM bench_tasks t""",
-        f"""INSERT INTO callback_attempts (id, task_id, idempotency_key, dialler, operator_id, extension, answer_event_id,
+        """INSERT INTO callback_attempts (id, task_id, idempotency_key, dialler, operator_id, extension, answer_event_id,
              linkedid, remote_id, started_at, answered_at, ended_at, result, hangup_cause, settled_by, recording, outcome,
              satisfaction, note)
         SELECT t.id * 8 + k, t.id, 'cb-' || t.id || '-' || k, 'asterisk', 101 + t.op, (8001 + t.op)::text, t.answer_event_id,

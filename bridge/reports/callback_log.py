@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, and_, case, func, literal, select
+from sqlalchemy import Float, and_, case, func, literal, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import FunctionElement
@@ -148,8 +148,26 @@ def _first(kind: str):
         .scalar_subquery()
 
 
-def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
-    """The log's SELECT (one row per case, oldest filing first) with ``flt`` applied.
+def _latest_task(lateral: bool):
+    """The case's latest answer task (newest id): a LATERAL row on PostgreSQL, one backward probe
+    of ``ix_callback_tasks_case_reason`` per case (a join on the correlated ``max(id)`` is planned
+    there as a hash join over every task); SQLite, which has no LATERAL, joins on that ``max(id)``
+    and looks it up per case anyway.  Returns what to join, its columns and the join condition."""
+    if lateral:
+        found = (select(CallbackTask.id, CallbackTask.state, CallbackTask.outcome, CallbackTask.satisfaction,
+                        CallbackTask.completed_at, CallbackTask.answer_event_id)
+                 .where(CallbackTask.case_id == Case.id, CallbackTask.reason == CallbackReason.ANSWER)
+                 .order_by(CallbackTask.id.desc()).limit(1).lateral("task"))
+        return found, found.c, true()
+    task = aliased(CallbackTask, name="task")
+    latest = (select(func.max(CallbackTask.id))
+              .where(CallbackTask.case_id == Case.id, CallbackTask.reason == CallbackReason.ANSWER).scalar_subquery())
+    return task, task, task.id == latest
+
+
+def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime, *, lateral: bool = False):
+    """The log's SELECT (one row per case, oldest filing first) with ``flt`` applied; ``lateral``
+    on PostgreSQL (:func:`_latest_task`).
 
     Each case's first steps, its forwards and its latest answer task are looked up per case (index
     probes correlated with the case) rather than aggregated over the period's whole timeline: a page
@@ -160,11 +178,9 @@ def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
         period.append(Case.created_at >= midnight(flt.start, zone))
     if flt.end:
         period.append(Case.created_at < midnight(flt.end, zone))
-    latest = (select(func.max(CallbackTask.id))
-              .where(CallbackTask.case_id == Case.id, CallbackTask.reason == CallbackReason.ANSWER).scalar_subquery())
     forwards = select(func.count()).select_from(CaseEvent) \
         .where(CaseEvent.case_id == Case.id, CaseEvent.kind == "forwarded").scalar_subquery()
-    task = aliased(CallbackTask, name="task")
+    joined, task, task_join = _latest_task(lateral)
     answer = aliased(CaseEvent, name="answer")
     filer = aliased(User, name="filer")
     outcome = case((task.id.is_(None), literal("none")),
@@ -187,7 +203,7 @@ def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
              .join(Department, Department.id == Case.department_id)
              .outerjoin(filer, filer.id == Case.created_by_id)
              .outerjoin(Call, Call.id == Case.call_id)
-             .outerjoin(task, task.id == latest)
+             .outerjoin(joined, task_join)
              .outerjoin(answer, answer.id == task.answer_event_id)
              .where(*period))
     query = query.where(*_conditions(flt, now, outcome, task, answer))
@@ -230,10 +246,14 @@ class LogRow:
             raise AttributeError(name) from None
 
 
+def _lateral(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def rows(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime, limit: int | None = None) -> Iterator[LogRow]:
     """The log's rows, fetched ``CHUNK`` at a time (never the whole set in memory), each with its
     forwards and attempts (two queries per chunk)."""
-    query = log_select(flt, zone, now)
+    query = log_select(flt, zone, now, lateral=_lateral(session))
     if limit is not None:
         query = query.limit(limit)
     result = session.execute(query.execution_options(yield_per=CHUNK))
@@ -275,25 +295,32 @@ def _value(member: Any) -> str | None:
 
 
 def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
-    """The figures of the filtered log (see the module docstring), aggregated in SQL."""
-    log = log_select(flt, zone, now).order_by(None).subquery("log")
+    """The figures of the filtered log (see the module docstring), aggregated in SQL: one pass over
+    the log on PostgreSQL (the percentiles with the counts), the percentiles apart on SQLite."""
+    postgresql = _lateral(session)
+    log = log_select(flt, zone, now, lateral=postgresql).order_by(None).subquery("log")
 
     def count(condition) -> Any:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    totals = session.execute(select(
-        func.count().label("cases"), count(log.c.outcome != "none").label("with_callback"),
-        *(count(log.c.outcome == name).label(name) for name in OUTCOMES if name != "none"))).mappings().one()
-    grades = dict(session.execute(select(log.c.satisfaction, func.count()).where(log.c.satisfaction.is_not(None))
-                                  .group_by(log.c.satisfaction)).all())
-    median, p90 = percentiles(session, log.c.answer_to_informed_s, (0.5, 0.9))
+    columns = [func.count().label("cases"), count(log.c.outcome != "none").label("with_callback"),
+               *(count(log.c.outcome == name).label(name) for name in OUTCOMES if name != "none"),
+               *(count(log.c.satisfaction == grade).label(f"grade_{grade}") for grade in GRADES)]
+    if postgresql:
+        columns += [func.percentile_cont(fraction).within_group(log.c.answer_to_informed_s).label(name)
+                    for name, fraction in (("median", 0.5), ("p90", 0.9))]
+    totals = session.execute(select(*columns)).mappings().one()
+    if postgresql:
+        median, p90 = (float(totals[name]) if totals[name] is not None else None for name in ("median", "p90"))
+    else:
+        median, p90 = percentiles(session, log.c.answer_to_informed_s, (0.5, 0.9))
     with_callback = int(totals["with_callback"])
     return {
         "cases": int(totals["cases"]), "with_callback": with_callback,
         "outcomes": {name: int(totals[name]) for name in OUTCOMES if name != "none"},
         "completion_rate": int(totals["informed"]) / with_callback if with_callback else None,
         "median_answer_to_informed_s": median, "p90_answer_to_informed_s": p90,
-        "satisfaction": {str(grade): int(grades.get(grade, 0)) for grade in GRADES},
+        "satisfaction": {str(grade): int(totals[f"grade_{grade}"]) for grade in GRADES},
     }
 
 
