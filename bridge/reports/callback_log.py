@@ -200,7 +200,8 @@ def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime, *, lateral: bool =
                     outcome, task.satisfaction, task.completed_at.label("informed_at"),
                     to_informed.label("answer_to_informed_s"))
              .select_from(Case)
-             .join(Department, Department.id == Case.department_id)
+             # outer, though every case has its unit: the summary, which reads no unit, then skips the join
+             .outerjoin(Department, Department.id == Case.department_id)
              .outerjoin(filer, filer.id == Case.created_by_id)
              .outerjoin(Call, Call.id == Case.call_id)
              .outerjoin(joined, task_join)
