@@ -254,7 +254,10 @@ class CaseNumberCounter(Base):
 class Case(Base):
     __tablename__ = "cases"
     # an operator's own cases by filing time (the callback log, 0014)
-    __table_args__ = (Index("ix_cases_created_by_created", "created_by_id", "created_at"),)
+    # the deadlines that are set (open cases), for what is overdue now (0018)
+    __table_args__ = (Index("ix_cases_created_by_created", "created_by_id", "created_at"),
+                      Index("ix_cases_deadline_set", "deadline_at", sqlite_where=sql_text("deadline_at IS NOT NULL"),
+                            postgresql_where=sql_text("deadline_at IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -305,13 +308,14 @@ class CaseEvent(Base):
     """The append-only timeline of a case: inserted, never updated or deleted."""
 
     __tablename__ = "case_events"
-    # (kind, case_id): the callback log's forwards and first steps of its cases (0014); (kind, at),
-    # (case_id, at, id): the units' figures, steps of a period and the step after each (0015); a
-    # step's unit and time: a unit's trend (0017, PostgreSQL; the expression figures.py writes).
+    # (kind, case_id): the callback log's forwards and first steps of its cases (0014); (kind, at): the
+    # units' figures' steps of a period (0015); (case_id, at, id, kind): the step after each, read
+    # from the index alone (0018); a step's unit and time: a unit's trend (0017, PostgreSQL; the
+    # expression figures.py writes).
     __table_args__ = (UniqueConstraint("source_event_id", name="uq_case_events_source_event_id"),
                       Index("ix_case_events_kind_case", "kind", "case_id"),
                       Index("ix_case_events_kind_at", "kind", "at"),
-                      Index("ix_case_events_case_at", "case_id", "at", "id"),
+                      Index("ix_case_events_case_at_kind", "case_id", "at", "id", "kind"),
                       Index("ix_case_events_step_unit_at", sql_text(
                           "(CASE kind WHEN 'posted' THEN (detail ->> 'department') "
                           "WHEN 'forwarded' THEN (detail ->> 'to_unit') ELSE (detail ->> 'unit') END)"), "at",

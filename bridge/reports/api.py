@@ -24,7 +24,7 @@ from bridge.web.auth import require_role
 from bridge.web.errors import FIELD_ERRORS_RESPONSE, FieldErrorRoute, filter_error_response, request_locale
 
 supervisors = require_role(Role.SUPERVISOR, Role.ADMIN)
-MAX_JSON_ROWS = 10_000  # more: ask for the CSV or XLSX file, which streams
+MAX_JSON_ROWS = 1000  # more: ask for the CSV or XLSX file, which streams (a month holds tens of thousands)
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -34,7 +34,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, and_, case, func, literal, select
+from sqlalchemy import Float, and_, case, func, literal, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import FunctionElement
@@ -149,33 +149,47 @@ def _seconds_postgresql(element, compiler, **kw):
 # ------------------------------------------------------------------ the query
 
 
-def _event_times(cases_in_period):
-    """Per case: the first time it was posted, accepted, answered, and how often forwarded."""
-    def first(kind: str):
-        return func.min(case((CaseEvent.kind == kind, CaseEvent.at)))
-
-    return (select(CaseEvent.case_id.label("case_id"), first("posted").label("posted_at"),
-                   first("accepted").label("accepted_at"), first("answered").label("first_answered_at"),
-                   func.sum(case((CaseEvent.kind == "forwarded", 1), else_=0)).label("forwards"))
-            .where(CaseEvent.case_id.in_(cases_in_period))
-            .group_by(CaseEvent.case_id).subquery("event_times"))
+def _first(kind: str):
+    """The case's first timeline entry of ``kind`` (one index probe per case, correlated)."""
+    return select(func.min(CaseEvent.at)).where(CaseEvent.case_id == Case.id, CaseEvent.kind == kind) \
+        .scalar_subquery()
 
 
-def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
-    """The log's SELECT (one row per case, oldest filing first) with ``flt`` applied."""
+def _latest_task(lateral: bool):
+    """The case's latest answer task (newest id): a LATERAL row on PostgreSQL, one backward probe
+    of ``ix_callback_tasks_case_reason`` per case (a join on the correlated ``max(id)`` is planned
+    there as a hash join over every task); SQLite, which has no LATERAL, joins on that ``max(id)``
+    and looks it up per case anyway.  Returns what to join, its columns and the join condition."""
+    if lateral:
+        found = (select(CallbackTask.id, CallbackTask.state, CallbackTask.outcome, CallbackTask.satisfaction,
+                        CallbackTask.completed_at, CallbackTask.answer_event_id)
+                 .where(CallbackTask.case_id == Case.id, CallbackTask.reason == CallbackReason.ANSWER)
+                 .order_by(CallbackTask.id.desc()).limit(1).lateral("task"))
+        return found, found.c, true()
+    task = aliased(CallbackTask, name="task")
+    latest = (select(func.max(CallbackTask.id))
+              .where(CallbackTask.case_id == Case.id, CallbackTask.reason == CallbackReason.ANSWER).scalar_subquery())
+    return task, task, task.id == latest
+
+
+def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime, *, lateral: bool = False):
+    """The log's SELECT (one row per case, oldest filing first) with ``flt`` applied; ``lateral``
+    on PostgreSQL (:func:`_latest_task`).
+
+    Each case's first steps, its forwards and its latest answer task are looked up per case (index
+    probes correlated with the case) rather than aggregated over the period's whole timeline: a page
+    of 500 rows then reads 500 cases' entries, not a month's, and the database still walks the
+    cases in filing order (``ix_cases_created_at``) for the files."""
     period = []
     if flt.start:
         period.append(Case.created_at >= midnight(flt.start, zone))
     if flt.end:
         period.append(Case.created_at < midnight(flt.end, zone))
-    cases_in_period = select(Case.id).where(*period)
-    latest = (select(CallbackTask.case_id.label("case_id"), func.max(CallbackTask.id).label("task_id"))
-              .where(CallbackTask.reason == CallbackReason.ANSWER, CallbackTask.case_id.in_(cases_in_period))
-              .group_by(CallbackTask.case_id).subquery("latest_task"))
-    task = aliased(CallbackTask, name="task")
+    forwards = select(func.count()).select_from(CaseEvent) \
+        .where(CaseEvent.case_id == Case.id, CaseEvent.kind == "forwarded").scalar_subquery()
+    joined, task, task_join = _latest_task(lateral)
     answer = aliased(CaseEvent, name="answer")
     filer = aliased(User, name="filer")
-    times = _event_times(cases_in_period)
     outcome = case((task.id.is_(None), literal("none")),
                    (task.state == CallbackState.UNREACHABLE, literal("unreachable")),
                    (task.outcome.in_(RECORDED), task.outcome),
@@ -187,18 +201,17 @@ def log_select(flt: LogFilter, zone: ZoneInfo, now: datetime):
                     func.coalesce(func.nullif(filer.display_name, ""), filer.username).label("operator"),
                     Department.code.label("unit_code"), Department.name.label("unit"),
                     Call.arrived_at.label("call_at"), Call.linkedid, Call.recording.label("call_recording"),
-                    times.c.posted_at, times.c.accepted_at, times.c.first_answered_at,
-                    func.coalesce(times.c.forwards, 0).label("forwards"),
+                    _first("posted").label("posted_at"), _first("accepted").label("accepted_at"),
+                    _first("answered").label("first_answered_at"), forwards.label("forwards"),
                     answer.at.label("answered_at"), task.id.label("task_id"), task.state.label("task_state"),
                     outcome, task.satisfaction, task.completed_at.label("informed_at"),
                     to_informed.label("answer_to_informed_s"))
              .select_from(Case)
-             .join(Department, Department.id == Case.department_id)
+             # outer, though every case has its unit: the summary, which reads no unit, then skips the join
+             .outerjoin(Department, Department.id == Case.department_id)
              .outerjoin(filer, filer.id == Case.created_by_id)
              .outerjoin(Call, Call.id == Case.call_id)
-             .outerjoin(times, times.c.case_id == Case.id)
-             .outerjoin(latest, latest.c.case_id == Case.id)
-             .outerjoin(task, task.id == latest.c.task_id)
+             .outerjoin(joined, task_join)
              .outerjoin(answer, answer.id == task.answer_event_id)
              .where(*period))
     query = query.where(*_conditions(flt, now, outcome, task, answer))
@@ -241,10 +254,14 @@ class LogRow:
             raise AttributeError(name) from None
 
 
+def _lateral(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def rows(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime, limit: int | None = None) -> Iterator[LogRow]:
     """The log's rows, fetched ``CHUNK`` at a time (never the whole set in memory), each with its
     forwards and attempts (two queries per chunk)."""
-    query = log_select(flt, zone, now)
+    query = log_select(flt, zone, now, lateral=_lateral(session))
     if limit is not None:
         query = query.limit(limit)
     result = session.execute(query.execution_options(yield_per=CHUNK))
@@ -289,7 +306,7 @@ def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> 
     """The figures of the filtered log (see the module docstring), aggregated in SQL: counted per
     operator (the one who filed the case: its callback is theirs first) in one pass over the log,
     the totals the sums of those few groups, and the percentiles in a second pass."""
-    log = log_select(flt, zone, now).order_by(None).subquery("log")
+    log = log_select(flt, zone, now, lateral=_lateral(session)).order_by(None).subquery("log")
     columns = [*_figure_columns(log), *(_count(log.c.satisfaction == grade).label(f"grade_{grade}")
                                         for grade in GRADES)]
     grouped = session.execute(select(log.c.operator_id, log.c.operator, *columns)

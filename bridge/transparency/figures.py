@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, case, func, select, text
 from sqlalchemy.orm import Session
 
 from bridge.cases.service import OPEN_STATES
@@ -148,7 +148,8 @@ def _kinds(kinds: tuple[str, ...]) -> str:
 
 def _next_step(kinds: tuple[str, ...], column: str) -> str:
     """``column`` of the case's first event of ``kinds`` after step ``s`` (by time, then order); one
-    index probe of ``(case_id, at, id)`` each, cheaper than joining the whole timeline back."""
+    probe of ``(case_id, at, id, kind)`` each, answered from the index (0018), cheaper than joining
+    the whole timeline back."""
     return (f"(SELECT n.{column} FROM case_events n WHERE n.case_id = s.case_id AND n.kind IN {_kinds(kinds)} "
             "AND (n.at, n.id) > (s.at, s.id) ORDER BY n.at, n.id LIMIT 1)")
 
@@ -156,6 +157,23 @@ def _next_step(kinds: tuple[str, ...], column: str) -> str:
 def _step_end(column: str) -> str:
     return (f"CASE WHEN s.step = 'accept' THEN {_next_step(ACCEPT_ENDS, column)} "
             f"ELSE {_next_step(ANSWER_ENDS, column)} END")
+
+
+def _step_end_join(d: _Dialect) -> str:
+    """On PostgreSQL, the step's end (time and kind) in one probe: a LATERAL row (SQLite has none:
+    it probes once per column, :func:`_step_end`)."""
+    if not d.pg:
+        return ""
+    return (" LEFT JOIN LATERAL (SELECT n.at, n.kind FROM case_events n WHERE n.case_id = s.case_id "
+            f"AND ((s.step = 'accept' AND n.kind IN {_kinds(ACCEPT_ENDS)}) "
+            f"OR (s.step <> 'accept' AND n.kind IN {_kinds(ANSWER_ENDS)})) "
+            "AND (n.at, n.id) > (s.at, s.id) ORDER BY n.at, n.id LIMIT 1) nx ON true")
+
+
+def _step_ends(d: _Dialect) -> str:
+    if d.pg:
+        return "nx.at AS end_at, nx.kind AS end_kind"
+    return f"{_step_end('at')} AS end_at, {_step_end('kind')} AS end_kind"
 
 
 def _buckets_sql(d: _Dialect, count: int) -> str:
@@ -189,12 +207,11 @@ WITH {_buckets_sql(d, count)}, steps AS (
   WHERE e.kind IN {_kinds(ACCEPT_STEP_KINDS + ANSWER_STEP_KINDS)} AND e.at >= :start AND e.at < :end
         {_one_unit(unit, one_unit)}
 ), ended AS MATERIALIZED (  -- once: each step's end is read by many sums below
-  SELECT s.*,
-         {_step_end('at')} AS end_at, {_step_end('kind')} AS end_kind,
+  SELECT s.*, {_step_ends(d)},
          CASE WHEN s.step = 'accept' THEN
            (SELECT n.kind FROM case_events n WHERE n.case_id = s.case_id AND n.kind IN ('answered', 'forwarded')
             AND (n.at, n.id) > (s.at, s.id) ORDER BY n.at, n.id LIMIT 1) END AS outcome
-  FROM steps s
+  FROM steps s{_step_end_join(d)}
 ), timed AS (
   SELECT x.bucket, x.unit, x.step, x.kind, x.due_s, x.outcome, x.end_kind,
          {d.epoch('x.end_at')} AS end_s, {d.epoch('x.end_at')} - {d.epoch('x.at')} AS took_s
@@ -321,12 +338,16 @@ def figures_by_period(session: Session, periods: list[tuple[datetime, datetime]]
         if figures is not None:
             setattr(figures, event_counts[kind], int(number))
 
+    # Driven by the period's answers (``(kind, at)``; a task's answer is always one of ANSWER_KINDS,
+    # callbacks/tasks.py), each one's task probed by its unique answer_event_id (a join is planned as
+    # a hash of every task).
     grades = session.execute(_bound(
-        f"WITH {_buckets_sql(d, count)} SELECT b.bucket, {d.field('a', 'unit')} AS unit, COUNT(*), "
-        f"{_count(f't.satisfaction >= {SATISFIED_FROM}')} FROM callback_tasks t "
-        f"JOIN case_events a ON a.id = t.answer_event_id {_in_bucket('a')} "
-        f"WHERE t.satisfaction IS NOT NULL AND a.at >= :start AND a.at < :end{_one_unit(d.field('a', 'unit'), one)} "
-        "GROUP BY b.bucket, unit", periods), window)
+        f"WITH {_buckets_sql(d, count)} SELECT bucket, unit, COUNT(*), {_count(f'satisfaction >= {SATISFIED_FROM}')} "
+        f"FROM (SELECT b.bucket, {d.field('a', 'unit')} AS unit, "
+        "(SELECT t.satisfaction FROM callback_tasks t WHERE t.answer_event_id = a.id) AS satisfaction "
+        f"FROM case_events a {_in_bucket('a')} WHERE a.kind IN {_kinds(ANSWER_KINDS)} AND a.at >= :start "
+        f"AND a.at < :end{_one_unit(d.field('a', 'unit'), one)}) graded "
+        "WHERE satisfaction IS NOT NULL GROUP BY bucket, unit", periods), window)
     for bucket, code, graded, satisfied in grades:
         figures = unit(bucket, code)
         if figures is not None:
@@ -357,12 +378,13 @@ def overdue_now(session: Session, now: datetime, *, limit: int = 2000) -> list[O
 
 def deletions(session: Session) -> Deletions:
     """Deletions computed from the data (module :class:`Deletions`); one counter row per year."""
-    issued = missing = 0
-    for year, last in session.execute(select(CaseNumberCounter.year, CaseNumberCounter.last)).all():
-        present_in_year = session.scalar(select(func.count(Case.id)).where(Case.number.like(f"%-{year:04d}-%")))
-        issued += last
-        missing += max(0, last - (present_in_year or 0))
-    present = session.scalar(select(func.count(Case.id))) or 0
+    counters = session.execute(select(CaseNumberCounter.year, CaseNumberCounter.last)).all()
+    # one pass over the case numbers for every year (and the total), not one per year
+    present_in = [func.coalesce(func.sum(case((Case.number.like(f"%-{year:04d}-%"), 1), else_=0)), 0)
+                  for year, _last in counters]
+    present, *in_years = session.execute(select(func.count(Case.id), *present_in)).one()
+    issued = sum(last for _year, last in counters)
+    missing = sum(max(0, last - (in_year or 0)) for (_year, last), in_year in zip(counters, in_years))
     orphans = session.scalar(select(func.count(BoardPost.id)).where(
         ~select(Case.id).where(Case.number == BoardPost.case_number).exists())) or 0
     return Deletions(numbers_issued=issued, cases_present=present, numbers_missing=missing,

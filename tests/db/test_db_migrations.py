@@ -33,7 +33,7 @@ def _schema_names(connection) -> dict[str, dict[str, list]]:
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(empty_db_url):
     head = migrate.head_revision()
-    assert head == "0017_unit_trend_indexes"
+    assert head == "0018_report_speed_indexes"
     assert migrate.current_revision(empty_db_url) is None
     assert not migrate.is_up_to_date(empty_db_url)
 
