@@ -15,6 +15,10 @@ avoids SQLite's "database is locked" failure when two read-then-write
 transactions race (SQLITE_BUSY_SNAPSHOT); a connection given the execution
 option ``sqlite_begin="DEFERRED"`` (see :meth:`Database.session` with
 ``readonly=True``) reads without taking the write lock.
+
+PostgreSQL connections run with ``jit = off``: the reports' queries are estimated costly enough
+(a month of 40,000 cases) for PostgreSQL to compile them, and the compiling took longer than the
+query (634 ms of JIT on a 320 ms summary, docs/performance.md).
 """
 from __future__ import annotations
 
@@ -81,6 +85,15 @@ def _make_sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     return engine
 
 
+def _without_jit(url: URL) -> URL:
+    """The URL with ``-c jit=off`` added to its server options, unless it sets ``jit`` itself."""
+    options = url.query.get("options", "")
+    options = " ".join(options) if isinstance(options, tuple) else options
+    if "jit" in options:
+        return url
+    return url.update_query_dict({"options": f"{options} -c jit=off".strip()})
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url`` (as given by ``Config.database_url``).
 
@@ -96,7 +109,7 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         if parsed.get_driver_name() != "psycopg":
             parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(parsed, **kwargs)
+        return create_engine(_without_jit(parsed), **kwargs)
     raise ValueError(f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
                      "expected sqlite:/// or postgresql://")
 

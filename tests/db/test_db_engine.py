@@ -50,6 +50,9 @@ def test_postgresql_url_gets_psycopg3(pg_schema_url):
         assert engine.dialect.driver == "psycopg"
         with engine.connect() as connection:
             assert connection.execute(text("SELECT 1")).scalar() == 1
+            # no JIT (it took longer than the reports' queries), and the URL's own options kept
+            assert connection.execute(text("SHOW jit")).scalar() == "off"
+            assert connection.execute(text("SHOW search_path")).scalar().startswith("test_")
     finally:
         engine.dispose()
 
