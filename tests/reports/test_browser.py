@@ -127,6 +127,13 @@ def test_the_dashboard_draws_its_charts_in_chinese(page, live, tmp_path):
                                  return [o.series[0].type, o.series[0].stack, o.yAxis.axisLabel.formatter(90),
                                          o.yAxis.axisLabel.formatter(5400), o.tooltip.valueFormatter(null)]; }""")
     assert line == ["line", "total", "1.5 分钟", "1.5 小时", "–"]
+    # nothing graded yet: no slices of nothing, a word instead
+    empty = page.evaluate("""() => { const o = hbCharts.option({type: "pie", x: ["满意", "不满意"], unit: "",
+                                      series: [{name: "评价", data: [0, 0]}]});
+                                  return [o.title && o.title.text, o.series[0].label.show, o.series[0].stillShowZeroSum]; }""")
+    assert empty == ["暂无数据", False, False]
+    graded = page.evaluate("""() => hbCharts.option({type: "pie", x: ["满意"], series: [{name: "评价", data: [2]}]}).title""")
+    assert graded is None
     # live: a callback event reloads the figures (htmx) and charts.js draws the new charts
     page.wait_for_function("document.body.dataset.live === 'ready'")
     page.evaluate("document.querySelector('#chart-rates .hb-chart').dataset.old = '1'")

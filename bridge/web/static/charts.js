@@ -47,12 +47,18 @@
     var shown = function (value) { return withUnit(value, unit); };
     var series = spec.series || [];
     if (spec.type === "pie") {
+      // All zero (nothing graded yet): no equal slices of nothing, but a word that there is none.
+      var total = series.reduce(function (sum, s) {
+        return sum + s.data.reduce(function (t, v) { return t + (v || 0); }, 0);
+      }, 0);
       return {
+        title: total ? undefined : { text: chinese() ? "暂无数据" : "No data yet", left: "center", top: "38%",
+                                     textStyle: { fontSize: 14, fontWeight: "normal", color: "#666" } },
         tooltip: { trigger: "item", valueFormatter: shown },
         legend: { type: "scroll", bottom: 0 },
         series: series.map(function (s) {
-          return { name: s.name, type: "pie", radius: ["30%", "60%"], center: ["50%", "45%"],
-                   label: { formatter: "{b}: {d}%" },
+          return { name: s.name, type: "pie", radius: ["30%", "60%"], center: ["50%", "45%"], stillShowZeroSum: false,
+                   label: { show: !!total, formatter: "{b}: {d}%" }, labelLine: { show: !!total },
                    data: spec.x.map(function (label, i) { return { name: label, value: s.data[i] }; }) };
         })
       };
