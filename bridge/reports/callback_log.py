@@ -34,7 +34,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, and_, case, func, literal, select, true
+from sqlalchemy import Float, and_, case, func, literal, select, true, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import FunctionElement
@@ -304,16 +304,21 @@ def _value(member: Any) -> str | None:
 
 def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
     """The figures of the filtered log (see the module docstring), aggregated in SQL: counted per
-    operator (the one who filed the case: its callback is theirs first) in one pass over the log,
-    the totals the sums of those few groups, and the percentiles in a second pass."""
-    log = log_select(flt, zone, now, lateral=_lateral(session)).order_by(None).subquery("log")
+    operator (the one who filed the case: its callback is theirs first) and in all, in one pass over
+    the log on PostgreSQL (``GROUPING SETS``, the percentiles with the counts); on SQLite the totals
+    are the sums of the operators' groups and the percentiles a second pass."""
+    postgresql = _lateral(session)
+    log = log_select(flt, zone, now, lateral=postgresql).order_by(None).subquery("log")
     columns = [*_figure_columns(log), *(_count(log.c.satisfaction == grade).label(f"grade_{grade}")
                                         for grade in GRADES)]
-    grouped = session.execute(select(log.c.operator_id, log.c.operator, *columns)
-                              .group_by(log.c.operator_id, log.c.operator)
-                              .order_by(log.c.operator, log.c.operator_id)).mappings().all()
-    totals = {column.name: sum(int(row[column.name]) for row in grouped) for column in columns}
-    median, p90 = percentiles(session, log.c.answer_to_informed_s, (0.5, 0.9))
+    if postgresql:
+        grouped, totals, (median, p90) = _one_pass(session, log, columns)
+    else:
+        grouped = session.execute(select(log.c.operator_id, log.c.operator, *columns)
+                                  .group_by(log.c.operator_id, log.c.operator)
+                                  .order_by(log.c.operator, log.c.operator_id)).mappings().all()
+        totals = {column.name: sum(int(row[column.name]) for row in grouped) for column in columns}
+        median, p90 = percentiles(session, log.c.answer_to_informed_s, (0.5, 0.9))
     return {
         "cases": totals["cases"], **_rates(totals),
         "outcomes": {name: totals[name] for name in OUTCOMES if name != "none"},
@@ -322,6 +327,21 @@ def summary(session: Session, flt: LogFilter, zone: ZoneInfo, now: datetime) -> 
         "per_operator": [{"operator_id": row["operator_id"], "operator": row["operator"], **_rates(row),
                           "unreachable": int(row["unreachable"])} for row in grouped if row["with_callback"]],
     }
+
+
+def _one_pass(session: Session, log, columns: list) -> tuple[list, dict[str, int], list[float | None]]:
+    """PostgreSQL: the operators' groups and the total row (``grouping() = 1``) of one scan, the
+    total's percentiles computed in the same scan."""
+    wanted = [func.percentile_cont(fraction).within_group(log.c.answer_to_informed_s).label(name)
+              for name, fraction in (("median", 0.5), ("p90", 0.9))]
+    found = session.execute(
+        select(log.c.operator_id, log.c.operator, func.grouping(log.c.operator_id).label("is_total"), *columns, *wanted)
+        .group_by(func.grouping_sets(tuple_(log.c.operator_id, log.c.operator), tuple_()))
+        .order_by(log.c.operator, log.c.operator_id)).mappings().all()
+    total = next(row for row in found if row["is_total"])
+    grouped = [row for row in found if not row["is_total"]]
+    figures = [float(total[name]) if total[name] is not None else None for name in ("median", "p90")]
+    return grouped, {column.name: int(total[column.name]) for column in columns}, figures
 
 
 def _count(condition) -> Any:
