@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bridge.cases import service as cases
 from bridge.cases.caller_names import caller_name
@@ -28,14 +28,14 @@ from bridge.cases.validation import (
     normalise_phone,
 )
 from bridge.config import Config
-from bridge.db.models import Call, CaseState, User
+from bridge.db.models import Call, CaseEvent, CaseState, User
 from bridge.desk import queries
 from bridge.desk.access import current_user
 from bridge.desk.queries import DeskUser
 from bridge.desk.rendering import CHANNEL_LABELS, STATE_LABELS, render
 from bridge.desk.rendering import now as _now
 from bridge.desk.unit_choice import SEARCH_MAX, merged, unit_choice_errors
-from bridge.forum.deadline_labels import case_steps, deadline_view
+from bridge.forum.deadline_labels import CLOCK_STARTS, case_steps, deadline_view, stored_step
 from bridge.forum.service import site_deadlines
 from bridge.i18n import request_locale, translations
 from bridge.live import LiveEvent
@@ -80,14 +80,38 @@ async def _case_rows(request: Request, user: DeskUser) -> dict[str, Any]:
             found, total = cases.list_cases(session, filters, user=account, now=now, zone=zone, page=page,
                                             per_page=50)
             rows = [cases.case_view(c, zone, now, timeline=False) for c in found]
+            _add_deadlines(session, [(c.id, row) for c, row in zip(found, rows)], now, policy=policy, zone=zone, tr=tr)
             return {"rows": rows, "total": total, "units": queries.units(session)}
 
+    policy, tr = site_deadlines(request.app), translations(request_locale(request))
     result = await db.run(work)
-    for row in result["rows"]:
-        deadline = row["deadline_at"]
-        row["time_left_s"] = (deadline - now).total_seconds() if deadline is not None else None
     result.update(filters=shown, page_number=page, query=urlencode({k: v for k, v in shown.items() if v}))
     return result
+
+
+def _add_deadlines(session, listed: list[tuple[int, dict[str, Any]]], now, *, policy, zone, tr) -> None:
+    """Each listed case's step owed, counted in its own measure as on the case page (office time
+    for an acceptance posted in office hours): ``deadline`` (None: nothing owed)."""
+    owing = {case_id: row for case_id, row in listed
+             if row["deadline_at"] is not None and row["state"] in CLOCK_STARTS}
+    starts = {(case_id, kind): at for case_id, kind, at in session.execute(
+        select(CaseEvent.case_id, CaseEvent.kind, func.max(CaseEvent.at))
+        .where(CaseEvent.case_id.in_(list(owing)), CaseEvent.kind.in_(set(CLOCK_STARTS.values())))
+        .group_by(CaseEvent.case_id, CaseEvent.kind))} if owing else {}
+    for case_id, row in listed:
+        row["deadline"] = None
+        kind = CLOCK_STARTS.get(row["state"], "")
+        if case_id not in owing:
+            continue
+        since = starts.get((case_id, kind))
+        if since is None:  # no entry started it (a case from before): the stored deadline, in clock time
+            step = stored_step(row["state"], row["department"], row["deadline_at"])
+        else:
+            steps = case_steps([{"kind": kind, "at": since, "detail": {"unit": row["department"]}}], state=row["state"],
+                               unit_code=row["department"], deadline_at=row["deadline_at"], policy=policy)
+            step = steps[-1] if steps else None
+        if step is not None:
+            row["deadline"] = deadline_view(step, now, policy=policy, zone=zone, tr=tr)
 
 
 @router.get("/cases")

@@ -147,4 +147,15 @@ def case_steps(timeline: Iterable[Mapping[str, Any]], *, state: str, unit_code: 
     return steps
 
 
-__all__ = ["CLOCK_STARTS", "OwedStep", "case_steps", "deadline_view", "duration_text", "when_text"]
+def stored_step(state: str, unit_code: str, deadline_at: datetime | None) -> OwedStep | None:
+    """The step owed in ``state`` when the entry that started it is not at hand: the stored
+    deadline, counted in clock time."""
+    kind = CLOCK_STARTS.get(state)
+    if kind is None or deadline_at is None:
+        return None
+    step = _STARTS[kind][0]
+    return OwedStep(step, unit_code, deadline_at, Deadline("accept" if step == "accept" else "answer", unit_code,
+                                                          deadline_at))
+
+
+__all__ = ["CLOCK_STARTS", "OwedStep", "case_steps", "deadline_view", "duration_text", "stored_step", "when_text"]

@@ -102,6 +102,25 @@ def test_the_acceptance_counts_down_in_office_time_stopped_on_the_weekend(operat
     assert rows(english)[0]["cells"][3].startswith("30 min left (office time)")
 
 
+def list_deadline(html: str, number: str) -> str:
+    """The case list's deadline cell of ``number``, as text."""
+    row = re.search(rf'<tr class="case-row[^"]*" data-number="{number}".*?</tr>', html, re.S).group(0)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[-1])).strip()
+
+
+def test_the_case_list_counts_the_acceptance_in_office_time_too(operator, db, desk_config, at_site_time):
+    """Saturday noon, 45.5 clock hours before the deadline: the list says 1 office hour, stopped,
+    as the case page does; an overdue case says by how long."""
+    number = case_number(post_case(operator, valid_form()))
+    forum_life(db, desk_config, number, ("posted", "2026-11-27 16:30"))
+    at_site_time("2026-11-28 12:00")
+    assert list_deadline(operator.get("/desk/cases").text, number) == \
+        "剩余 1 小时 0 分（办公时间） · 非办公时间不计时，现在暂停"
+    at_site_time("2026-11-30 10:00")  # half an hour past 09:30
+    listed = operator.get("/desk/cases/rows").text
+    assert list_deadline(listed, number) == "已超期 30 分钟" and "overdue" in listed
+
+
 def test_the_answer_after_a_late_acceptance_in_calendar_or_working_days(operator, db, desk_config, at_site_time,
                                                                         answer_days):
     number = case_number(post_case(operator, valid_form()))
