@@ -121,7 +121,7 @@ async def calls_report(
                                      "excluded (default: next month's first)")] = None,
 ):
     try:
-        period = request_period(request, start, end)
+        period = request_period(request)  # the from/to declared above (the schema, their bounds)
     except FilterError as problem:
         return filter_error_response(problem, request_locale(request))
     db, zone = request.app.state.db, request.app.state.config.site.zone

@@ -97,7 +97,7 @@ async def units_report(
                                      description="the day after the last, YYYY-MM-DD, excluded (default: next month's first)")] = None,
 ):
     try:
-        period = request_period(request, start, end)
+        period = request_period(request)  # the from/to declared above (the schema, their bounds)
     except FilterError as problem:
         return filter_error_response(problem, request_locale(request))
     db, zone = request.app.state.db, request.app.state.config.site.zone

@@ -31,11 +31,10 @@ def this_month(app: FastAPI) -> Period:
     return named_period(THIS_MONTH, site_clock(app).today())
 
 
-def request_period(request: Request, start: str | None = None, end: str | None = None) -> Period:
-    """[from, to) of the request (or of ``start``/``end`` given); a missing side is this month's."""
+def request_period(request: Request) -> Period:
+    """[from, to) of the request's query; a missing side is this month's."""
     query = request.query_params
-    return parse_period(start if start is not None else query.get("from"),
-                        end if end is not None else query.get("to"), this_month(request.app))
+    return parse_period(query.get("from"), query.get("to"), this_month(request.app))
 
 
 def page_period(request: Request) -> tuple[Period, FilterError | None]:
@@ -51,12 +50,12 @@ def period_query(period: Period) -> str:
 
 
 def quick_periods(request: Request, path: str, shown: Period) -> list[dict[str, Any]]:
-    """This month, last month, this year: ``label`` (a message id), ``period``, ``url``, ``chosen``."""
+    """This month, last month, this year: ``label`` (a message id), ``url``, ``chosen``."""
     today = site_clock(request.app).today()
     options = []
     for name, label in PERIOD_LABELS.items():
         period = named_period(name, today)
-        options.append({"label": label, "period": period, "url": f"{path}?{period_query(period)}",
+        options.append({"label": label, "url": f"{path}?{period_query(period)}",
                         "chosen": (period.start, period.end) == (shown.start, shown.end)})
     return options
 
