@@ -13,8 +13,8 @@ from bridge.health import Health
 from bridge.web.app import create_app
 from tests.browser import new_tab
 from tests.reports.data import NOW, PASSWORD, build
+from tests.reports.web import SECRETS
 
-SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "reports-test-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
 
 
 @pytest.fixture
@@ -56,3 +56,4 @@ def page(browser, live):
     tab.wait_for_url(f"{live.url}/desk/")
     yield tab
     tab.context.close()
+

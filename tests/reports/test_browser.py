@@ -16,28 +16,18 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from bridge.config import validate
-from bridge.health import Health
 from bridge.live import LiveEvent
-from bridge.web.app import create_app
 from tests.browser import new_tab
-from tests.desk.server import served
+from tests.reports.web import served_reports
 from tests.reports.data import PATHS, build, utc
 
 pytestmark = pytest.mark.browser
-SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "reports-browser-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
 LOG = "/desk/reports/callbacks"
 
 
 @pytest.fixture
 def live(sqlite_db, monkeypatch, tmp_path):
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    with sqlite_db.session() as session:
-        build(session)
-    config = validate({"web": {"secure_cookies": False}}, environ=SECRETS, base_dir=tmp_path)
-    with served(create_app(config, sqlite_db, Health())) as server:
-        server.db = sqlite_db
+    with served_reports(sqlite_db, build, monkeypatch, tmp_path) as server:
         yield server
 
 

@@ -7,17 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bridge.config import validate
 from bridge.db.models import Call, CallDisposition
-from bridge.health import Health
 from bridge.live import LiveEvent
 from bridge.site.clock import SiteClock
-from bridge.web.app import create_app
-from tests.desk.server import served
+from tests.reports.web import served_reports
 from tests.reports.call_data import CALLS, ZONE, build, local
 
 pytestmark = pytest.mark.browser
-SECRETS = {"HOTLINE_BRIDGE_SESSION_SECRET": "calls-browser-secret", "HOTLINE_BRIDGE_AMI_SECRET": "a"}
 LOG = "/desk/reports/calls"
 FAILED = [f"1764700000.{i}" for i, c in sorted(enumerate(CALLS), key=lambda p: p[1].at, reverse=True)
           if c.disposition == "failed"]
@@ -25,15 +21,8 @@ FAILED = [f"1764700000.{i}" for i, c in sorted(enumerate(CALLS), key=lambda p: p
 
 @pytest.fixture
 def live(sqlite_db, monkeypatch, tmp_path):
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    with sqlite_db.session() as session:
-        build(session)
-    config = validate({"web": {"secure_cookies": False}}, environ=SECRETS, base_dir=tmp_path)
-    app = create_app(config, sqlite_db, Health())
-    app.state.site_clock = SiteClock(ZONE, lambda: datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc))
-    with served(app) as server:
-        server.db = sqlite_db
+    noon = SiteClock(ZONE, lambda: datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc))  # December 2026
+    with served_reports(sqlite_db, build, monkeypatch, tmp_path, clock=noon) as server:
         yield server
 
 
